@@ -1,0 +1,195 @@
+//! Per-customer after-sales state (SPEC §5): the decaying churn-risk score and its per-signal
+//! sums, churn-risk records awaiting an outcome, the open service-recovery case, the
+//! repurchase cohort and the CSAT answers that decide its band.
+
+use std::collections::VecDeque;
+
+use crate::config::SignalsConfig;
+use crate::kpi::Signal;
+use crate::output::Trigger;
+use crate::ts::Millis;
+
+#[derive(Debug, Clone)]
+pub struct RecoveryCase {
+    pub id: u64,
+    pub opened: Millis,
+    pub due: Millis,
+    pub trigger: Trigger,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cohort {
+    pub id: u64,
+    pub ticket: Box<str>,
+    pub solved: Millis,
+}
+
+/// The decaying churn-risk score: S ← max(0, S · 2^(−(t−τ)/half_life) + w); each signal name
+/// keeps its own sum, decayed at the same moments, without the floor.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RiskScore {
+    pub score: f64,
+    pub tau: Option<Millis>,
+    pub sums: [f64; Signal::ALL.len()],
+}
+
+impl RiskScore {
+    /// Applies a signal of weight `w` at `t` (t ≥ τ: signals arrive in event-time order).
+    pub fn apply(&mut self, signal: Signal, w: f64, t: Millis, half_life: Millis) {
+        let factor = match self.tau {
+            Some(tau) => (2f64).powf(-((t - tau) as f64) / half_life as f64),
+            None => 1.0,
+        };
+        self.score = (self.score * factor + w).max(0.0);
+        for s in self.sums.iter_mut() {
+            *s *= factor;
+        }
+        self.sums[signal as usize] += w;
+        self.tau = Some(t);
+    }
+
+    /// Signal names whose own decayed sum is positive, largest first, ties by name;
+    /// `positive` is never a reason.
+    pub fn reasons(&self) -> Vec<&'static str> {
+        let mut r: Vec<(f64, &'static str)> = Signal::ALL
+            .iter()
+            .filter(|s| **s != Signal::Positive)
+            .map(|s| (self.sums[*s as usize], s.as_str()))
+            .filter(|(v, _)| *v > 0.0)
+            .collect();
+        r.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+        r.into_iter().map(|(_, n)| n).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub key: Box<str>,
+    pub last_event: Millis,
+    /// Scheduler items (held inputs and timers) referring to this slot: never evicted
+    /// while any is pending.
+    pub refs: u32,
+    pub risk: RiskScore,
+    /// Time of the latest `churn.risk` record.
+    pub last_risk: Option<Millis>,
+    /// `churn.risk` records without an outcome yet: (id, time).
+    pub pending_risks: Vec<(u64, Millis)>,
+    pub recovery: Option<RecoveryCase>,
+    /// Creation times of this customer's tickets within the repeat-contact window.
+    pub created: VecDeque<Millis>,
+    pub cohorts: Vec<Cohort>,
+    /// Latest CSAT score naming each of this customer's tickets.
+    pub csat_by_ticket: Vec<(Box<str>, u8)>,
+    pub next_id: u64,
+}
+
+impl Customer {
+    pub fn new(key: &str, t: Millis) -> Customer {
+        Customer {
+            key: key.into(),
+            last_event: t,
+            refs: 0,
+            risk: RiskScore::default(),
+            last_risk: None,
+            pending_risks: Vec::new(),
+            recovery: None,
+            created: VecDeque::new(),
+            cohorts: Vec::new(),
+            csat_by_ticket: Vec::new(),
+            next_id: 0,
+        }
+    }
+
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn evictable(&self, watermark: Millis, retention: Millis) -> bool {
+        self.refs == 0 && watermark > self.last_event.saturating_add(retention)
+    }
+
+    pub fn latest_csat(&self, ticket: &str) -> Option<u8> {
+        self.csat_by_ticket
+            .iter()
+            .find(|(t, _)| &**t == ticket)
+            .map(|(_, s)| *s)
+    }
+
+    pub fn set_csat(&mut self, ticket: &str, score: u8) {
+        match self.csat_by_ticket.iter_mut().find(|(t, _)| &**t == ticket) {
+            Some(e) => e.1 = score,
+            None => self.csat_by_ticket.push((ticket.into(), score)),
+        }
+    }
+
+    /// `repeat_contact`: the customer created at least `min_others` other tickets at times in
+    /// [t − window, t). Records this creation.
+    pub fn note_ticket_created(&mut self, t: Millis, cfg: &SignalsConfig) -> bool {
+        let from = t - cfg.repeat_contact_window.0;
+        while self.created.front().is_some_and(|&c| c < from) {
+            self.created.pop_front();
+        }
+        let others = self.created.iter().filter(|&&c| c < t).count();
+        self.created.push_back(t);
+        others >= cfg.repeat_contact_min_others as usize
+    }
+
+    /// A `churn.risk` record is due after a positive-weight signal at `t` when S ≥ threshold
+    /// and there is no `churn.risk` at a time in (t − cooldown, t].
+    pub fn risk_due(&self, t: Millis, cfg: &SignalsConfig) -> bool {
+        self.risk.score >= cfg.threshold
+            && !self
+                .last_risk
+                .is_some_and(|s| s > t - cfg.cooldown.0 && s <= t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ts::DAY;
+
+    const HL: Millis = 14 * DAY;
+
+    #[test]
+    fn decay_halves_the_score_every_half_life() {
+        let mut r = RiskScore::default();
+        r.apply(Signal::CsatNegative, 3.0, 0, HL);
+        r.apply(Signal::Reopen, 2.0, HL, HL);
+        assert!((r.score - 3.5).abs() < 1e-12);
+        assert!((r.sums[Signal::CsatNegative as usize] - 1.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn score_never_goes_below_zero_but_sums_do() {
+        let mut r = RiskScore::default();
+        r.apply(Signal::Positive, -0.25, 0, HL);
+        assert_eq!(r.score, 0.0);
+        assert_eq!(r.sums[Signal::Positive as usize], -0.25);
+        assert!(r.reasons().is_empty());
+    }
+
+    #[test]
+    fn twelve_positives_offset_one_negative_csat() {
+        let mut r = RiskScore::default();
+        r.apply(Signal::CsatNegative, 3.0, 0, HL);
+        for _ in 0..12 {
+            r.apply(Signal::Positive, -3.0 / 12.0, 0, HL);
+        }
+        assert!(r.score.abs() < 1e-12);
+    }
+
+    #[test]
+    fn reasons_largest_first_ties_by_name() {
+        let mut r = RiskScore::default();
+        r.apply(Signal::Escalation, 1.0, 0, HL);
+        r.apply(Signal::Return, 2.0, 0, HL);
+        r.apply(Signal::Reopen, 2.0, 0, HL);
+        r.apply(Signal::CsatNegative, 3.0, 0, HL);
+        assert_eq!(
+            r.reasons(),
+            vec!["csat_negative", "reopen", "return", "escalation"]
+        );
+    }
+}

@@ -1,0 +1,780 @@
+//! Input events (SPEC §1) and the one decode path shared by every source.
+//!
+//! A source hands raw bytes plus a [`SourcePos`] to [`decode`]; the result is either an
+//! [`Event`] borrowing from those bytes (no allocation for strings without escapes) or a
+//! [`DecodeError`] that names the field and the problem and carries a short, stable
+//! [`InvalidReason`] used as the `reason` label of `cxstream_events_invalid_total`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+
+use crate::ts::{parse_rfc3339_ms, Millis};
+
+/// Where an input came from: Kafka coordinates or a file line. Goes into dead-letter records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourcePos {
+    Kafka {
+        topic: String,
+        partition: i32,
+        offset: i64,
+    },
+    File {
+        file: String,
+        line: u64,
+    },
+}
+
+macro_rules! str_enum {
+    ($(#[$m:meta])* $name:ident { $($var:ident = $s:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($var),+ }
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$var),+];
+            pub fn as_str(self) -> &'static str { match self { $($name::$var => $s),+ } }
+            pub fn parse(s: &str) -> Option<Self> { match s { $($s => Some($name::$var),)+ _ => None } }
+            pub fn index(self) -> u32 { self as u32 }
+            pub fn from_index(i: u32) -> Option<Self> { Self::ALL.get(i as usize).copied() }
+            pub fn expected() -> String { Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ") }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+str_enum!(
+    /// `channel` (SPEC §1).
+    Channel { Email = "email", Phone = "phone", Chat = "chat", Social = "social", WebForm = "web_form", InPerson = "in_person", Messenger = "messenger" }
+);
+str_enum!(
+    /// `priority` (SPEC §1).
+    Priority { Urgent = "urgent", High = "high", Normal = "normal", Low = "low" }
+);
+str_enum!(
+    /// `category` (SPEC §1), default `other`.
+    Category { Warranty = "warranty", Return = "return", Complaint = "complaint", Question = "question", TechSupport = "tech_support", Consultation = "consultation", Other = "other" }
+);
+str_enum!(
+    /// `author` of a `ticket.message`.
+    Author { Agent = "agent", Customer = "customer", System = "system" }
+);
+str_enum!(
+    /// The event types of SPEC §1.
+    EventType {
+        TicketCreated = "ticket.created",
+        TicketMessage = "ticket.message",
+        TicketSolved = "ticket.solved",
+        TicketReopened = "ticket.reopened",
+        TicketEscalated = "ticket.escalated",
+        ContactHandled = "contact.handled",
+        CustomerContacted = "customer.contacted",
+        SurveyCsat = "survey.csat",
+        SurveyNps = "survey.nps",
+        SurveyCes = "survey.ces",
+        OrderPlaced = "order.placed",
+        OrderReturned = "order.returned",
+        WarrantyClaimed = "warranty.claimed",
+        CustomerChurned = "customer.churned",
+    }
+);
+
+/// The team a ticket has when `ticket.created` names none.
+pub const DEFAULT_TEAM: &str = "unassigned";
+
+/// A valid input event. Strings borrow from the decoded bytes where possible.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event<'a> {
+    pub id: Cow<'a, str>,
+    pub time: Millis,
+    pub customer: Cow<'a, str>,
+    pub body: Body<'a>,
+}
+
+/// The type-specific part of an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body<'a> {
+    TicketCreated {
+        ticket: Cow<'a, str>,
+        channel: Channel,
+        priority: Priority,
+        team: Option<Cow<'a, str>>,
+        category: Category,
+    },
+    TicketMessage {
+        ticket: Cow<'a, str>,
+        author: Author,
+        agent: Option<Cow<'a, str>>,
+        public: bool,
+    },
+    TicketSolved {
+        ticket: Cow<'a, str>,
+        agent: Option<Cow<'a, str>>,
+    },
+    TicketReopened {
+        ticket: Cow<'a, str>,
+    },
+    TicketEscalated {
+        ticket: Cow<'a, str>,
+        team: Option<Cow<'a, str>>,
+    },
+    ContactHandled {
+        agent: Cow<'a, str>,
+        channel: Channel,
+        handle_seconds: f64,
+        ticket: Option<Cow<'a, str>>,
+    },
+    CustomerContacted {
+        agent: Cow<'a, str>,
+        channel: Channel,
+    },
+    SurveyCsat {
+        score: u8,
+        ticket: Option<Cow<'a, str>>,
+    },
+    SurveyNps {
+        score: u8,
+    },
+    SurveyCes {
+        score: u8,
+        ticket: Option<Cow<'a, str>>,
+    },
+    OrderPlaced {
+        order: Cow<'a, str>,
+        amount: f64,
+    },
+    OrderReturned {
+        order: Cow<'a, str>,
+        reason: Option<Cow<'a, str>>,
+    },
+    WarrantyClaimed {
+        order: Option<Cow<'a, str>>,
+        product: Option<Cow<'a, str>>,
+    },
+    CustomerChurned {
+        reason: Option<Cow<'a, str>>,
+    },
+}
+
+impl Body<'_> {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Body::TicketCreated { .. } => EventType::TicketCreated,
+            Body::TicketMessage { .. } => EventType::TicketMessage,
+            Body::TicketSolved { .. } => EventType::TicketSolved,
+            Body::TicketReopened { .. } => EventType::TicketReopened,
+            Body::TicketEscalated { .. } => EventType::TicketEscalated,
+            Body::ContactHandled { .. } => EventType::ContactHandled,
+            Body::CustomerContacted { .. } => EventType::CustomerContacted,
+            Body::SurveyCsat { .. } => EventType::SurveyCsat,
+            Body::SurveyNps { .. } => EventType::SurveyNps,
+            Body::SurveyCes { .. } => EventType::SurveyCes,
+            Body::OrderPlaced { .. } => EventType::OrderPlaced,
+            Body::OrderReturned { .. } => EventType::OrderReturned,
+            Body::WarrantyClaimed { .. } => EventType::WarrantyClaimed,
+            Body::CustomerChurned { .. } => EventType::CustomerChurned,
+        }
+    }
+
+    /// The ticket a ticket event (`ticket.message|solved|reopened|escalated`) acts on.
+    /// These are the events that are orphans when the ticket is unknown.
+    pub fn acted_ticket(&self) -> Option<&str> {
+        match self {
+            Body::TicketMessage { ticket, .. }
+            | Body::TicketSolved { ticket, .. }
+            | Body::TicketReopened { ticket }
+            | Body::TicketEscalated { ticket, .. } => Some(ticket),
+            _ => None,
+        }
+    }
+}
+
+/// Short, stable classes of invalid input: the `reason` label of
+/// `cxstream_events_invalid_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InvalidReason {
+    InvalidJson,
+    MissingField,
+    WrongType,
+    UnknownType,
+    InvalidEnum,
+    OutOfRange,
+    BadTimestamp,
+    BadLength,
+}
+
+impl InvalidReason {
+    pub const ALL: &'static [InvalidReason] = &[
+        InvalidReason::InvalidJson,
+        InvalidReason::MissingField,
+        InvalidReason::WrongType,
+        InvalidReason::UnknownType,
+        InvalidReason::InvalidEnum,
+        InvalidReason::OutOfRange,
+        InvalidReason::BadTimestamp,
+        InvalidReason::BadLength,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvalidReason::InvalidJson => "invalid_json",
+            InvalidReason::MissingField => "missing_field",
+            InvalidReason::WrongType => "wrong_type",
+            InvalidReason::UnknownType => "unknown_type",
+            InvalidReason::InvalidEnum => "invalid_enum",
+            InvalidReason::OutOfRange => "out_of_range",
+            InvalidReason::BadTimestamp => "bad_timestamp",
+            InvalidReason::BadLength => "bad_length",
+        }
+    }
+}
+
+/// Why an input is invalid: a class plus the error in words (naming the field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    pub reason: InvalidReason,
+    pub message: String,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+fn err(reason: InvalidReason, message: String) -> DecodeError {
+    DecodeError { reason, message }
+}
+
+/// Any JSON value, kept only as far as validation needs it. Strings borrow when they can.
+#[derive(Debug)]
+enum Loose<'a> {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(Cow<'a, str>),
+    Array,
+    Object,
+}
+
+impl Loose<'_> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Loose::Null => "null",
+            Loose::Bool(_) => "a boolean",
+            Loose::Int(_) => "an integer",
+            Loose::Float(_) => "a non-integer number",
+            Loose::Str(_) => "a string",
+            Loose::Array => "an array",
+            Loose::Object => "an object",
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Loose<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Loose::Null)
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(Loose::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(Loose::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Loose::Int(v as i128))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Loose::Int(v as i128))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(Loose::Float(v))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Loose::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Loose::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Loose::Str(Cow::Owned(v)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Loose::Array)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Self::Value, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Loose::Object)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// The raw top-level object: every field any type uses, each as a loose value. Unknown
+/// fields are ignored (SPEC §1).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Raw<'a> {
+    #[serde(borrow)]
+    id: Option<Loose<'a>>,
+    #[serde(borrow, rename = "type")]
+    ty: Option<Loose<'a>>,
+    #[serde(borrow)]
+    time: Option<Loose<'a>>,
+    #[serde(borrow)]
+    customer: Option<Loose<'a>>,
+    #[serde(borrow)]
+    ticket: Option<Loose<'a>>,
+    #[serde(borrow)]
+    channel: Option<Loose<'a>>,
+    #[serde(borrow)]
+    priority: Option<Loose<'a>>,
+    #[serde(borrow)]
+    team: Option<Loose<'a>>,
+    #[serde(borrow)]
+    category: Option<Loose<'a>>,
+    #[serde(borrow)]
+    author: Option<Loose<'a>>,
+    #[serde(borrow)]
+    agent: Option<Loose<'a>>,
+    #[serde(borrow)]
+    public: Option<Loose<'a>>,
+    #[serde(borrow)]
+    handle_seconds: Option<Loose<'a>>,
+    #[serde(borrow)]
+    score: Option<Loose<'a>>,
+    #[serde(borrow)]
+    order: Option<Loose<'a>>,
+    #[serde(borrow)]
+    amount: Option<Loose<'a>>,
+    #[serde(borrow)]
+    reason: Option<Loose<'a>>,
+    #[serde(borrow)]
+    product: Option<Loose<'a>>,
+}
+
+/// Takes a field out of the raw object; `null` means absent (SPEC §1).
+fn take<'a>(slot: &mut Option<Loose<'a>>) -> Option<Loose<'a>> {
+    match slot.take() {
+        None | Some(Loose::Null) => None,
+        Some(v) => Some(v),
+    }
+}
+
+fn required<'a>(slot: &mut Option<Loose<'a>>, name: &str) -> Result<Loose<'a>, DecodeError> {
+    take(slot).ok_or_else(|| {
+        err(
+            InvalidReason::MissingField,
+            format!("missing required field \"{name}\""),
+        )
+    })
+}
+
+fn as_str<'a>(v: Loose<'a>, name: &str) -> Result<Cow<'a, str>, DecodeError> {
+    match v {
+        Loose::Str(s) => Ok(s),
+        other => Err(err(
+            InvalidReason::WrongType,
+            format!("field \"{name}\" must be a string, got {}", other.kind()),
+        )),
+    }
+}
+
+/// A string of `min..=max` characters.
+fn bounded<'a>(
+    v: Loose<'a>,
+    name: &str,
+    min: usize,
+    max: usize,
+) -> Result<Cow<'a, str>, DecodeError> {
+    let s = as_str(v, name)?;
+    // Fast path: byte length bounds the char count from above and (÷4) from below.
+    let n = if s.len() <= max && s.is_ascii() {
+        s.len()
+    } else {
+        s.chars().count()
+    };
+    if n < min || n > max {
+        return Err(err(
+            InvalidReason::BadLength,
+            format!("field \"{name}\" must be {min} to {max} characters, got {n}"),
+        ));
+    }
+    Ok(s)
+}
+
+fn req_id<'a>(slot: &mut Option<Loose<'a>>, name: &str) -> Result<Cow<'a, str>, DecodeError> {
+    bounded(required(slot, name)?, name, 1, 128)
+}
+
+fn opt_id<'a>(
+    slot: &mut Option<Loose<'a>>,
+    name: &str,
+) -> Result<Option<Cow<'a, str>>, DecodeError> {
+    take(slot).map(|v| bounded(v, name, 1, 128)).transpose()
+}
+
+fn opt_text<'a>(
+    slot: &mut Option<Loose<'a>>,
+    name: &str,
+) -> Result<Option<Cow<'a, str>>, DecodeError> {
+    take(slot).map(|v| bounded(v, name, 0, 256)).transpose()
+}
+
+fn opt_team<'a>(slot: &mut Option<Loose<'a>>) -> Result<Option<Cow<'a, str>>, DecodeError> {
+    take(slot).map(|v| bounded(v, "team", 1, 64)).transpose()
+}
+
+fn enum_value<T>(
+    v: Loose<'_>,
+    name: &str,
+    parse: fn(&str) -> Option<T>,
+    expected: fn() -> String,
+) -> Result<T, DecodeError> {
+    let s = as_str(v, name)?;
+    parse(&s).ok_or_else(|| {
+        err(
+            InvalidReason::InvalidEnum,
+            format!(
+                "field \"{name}\" has unknown value \"{}\" (expected one of: {})",
+                s.escape_debug(),
+                expected()
+            ),
+        )
+    })
+}
+
+fn score(slot: &mut Option<Loose<'_>>, lo: u8, hi: u8) -> Result<u8, DecodeError> {
+    match required(slot, "score")? {
+        Loose::Int(n) if n >= lo as i128 && n <= hi as i128 => Ok(n as u8),
+        Loose::Int(n) => Err(err(
+            InvalidReason::OutOfRange,
+            format!("field \"score\" is {n}, outside {lo}..={hi}"),
+        )),
+        other => Err(err(
+            InvalidReason::WrongType,
+            format!(
+                "field \"score\" must be a JSON integer, got {}",
+                other.kind()
+            ),
+        )),
+    }
+}
+
+fn non_negative(slot: &mut Option<Loose<'_>>, name: &str) -> Result<f64, DecodeError> {
+    let v = match required(slot, name)? {
+        Loose::Int(n) => n as f64,
+        Loose::Float(f) => f,
+        other => {
+            return Err(err(
+                InvalidReason::WrongType,
+                format!("field \"{name}\" must be a number, got {}", other.kind()),
+            ))
+        }
+    };
+    if !(v >= 0.0 && v.is_finite()) {
+        return Err(err(
+            InvalidReason::OutOfRange,
+            format!("field \"{name}\" must be a number >= 0, got {v}"),
+        ));
+    }
+    Ok(v)
+}
+
+/// Decodes one input (a Kafka message value or a JSON Lines line) into an event.
+pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        err(
+            InvalidReason::InvalidJson,
+            format!("payload is not UTF-8: {e}"),
+        )
+    })?;
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') {
+        return Err(err(
+            InvalidReason::InvalidJson,
+            if trimmed.is_empty() {
+                "empty payload: expected a JSON object".to_string()
+            } else {
+                "payload is not a JSON object".to_string()
+            },
+        ));
+    }
+    let mut raw: Raw<'_> = serde_json::from_str(text)
+        .map_err(|e| err(InvalidReason::InvalidJson, format!("invalid JSON: {e}")))?;
+
+    let ty = as_str(required(&mut raw.ty, "type")?, "type")?;
+    let ty = EventType::parse(&ty).ok_or_else(|| {
+        err(
+            InvalidReason::UnknownType,
+            format!("unknown event type \"{}\"", ty.escape_debug()),
+        )
+    })?;
+    let id = req_id(&mut raw.id, "id")?;
+    let time_text = as_str(required(&mut raw.time, "time")?, "time")?;
+    let time = parse_rfc3339_ms(&time_text).ok_or_else(|| {
+        err(
+            InvalidReason::BadTimestamp,
+            format!(
+                "field \"time\" is not an RFC 3339 timestamp with T and an offset: \"{}\"",
+                time_text.escape_debug()
+            ),
+        )
+    })?;
+    let customer = req_id(&mut raw.customer, "customer")?;
+
+    let channel = |raw: &mut Raw<'_>| {
+        enum_value(
+            required(&mut raw.channel, "channel")?,
+            "channel",
+            Channel::parse,
+            Channel::expected,
+        )
+    };
+
+    let body = match ty {
+        EventType::TicketCreated => Body::TicketCreated {
+            ticket: req_id(&mut raw.ticket, "ticket")?,
+            channel: channel(&mut raw)?,
+            priority: enum_value(
+                required(&mut raw.priority, "priority")?,
+                "priority",
+                Priority::parse,
+                Priority::expected,
+            )?,
+            team: opt_team(&mut raw.team)?,
+            category: match take(&mut raw.category) {
+                None => Category::Other,
+                Some(v) => enum_value(v, "category", Category::parse, Category::expected)?,
+            },
+        },
+        EventType::TicketMessage => Body::TicketMessage {
+            ticket: req_id(&mut raw.ticket, "ticket")?,
+            author: enum_value(
+                required(&mut raw.author, "author")?,
+                "author",
+                Author::parse,
+                Author::expected,
+            )?,
+            agent: opt_id(&mut raw.agent, "agent")?,
+            public: match take(&mut raw.public) {
+                None => true,
+                Some(Loose::Bool(b)) => b,
+                Some(other) => {
+                    return Err(err(
+                        InvalidReason::WrongType,
+                        format!("field \"public\" must be a boolean, got {}", other.kind()),
+                    ))
+                }
+            },
+        },
+        EventType::TicketSolved => Body::TicketSolved {
+            ticket: req_id(&mut raw.ticket, "ticket")?,
+            agent: opt_id(&mut raw.agent, "agent")?,
+        },
+        EventType::TicketReopened => Body::TicketReopened {
+            ticket: req_id(&mut raw.ticket, "ticket")?,
+        },
+        EventType::TicketEscalated => Body::TicketEscalated {
+            ticket: req_id(&mut raw.ticket, "ticket")?,
+            team: opt_team(&mut raw.team)?,
+        },
+        EventType::ContactHandled => Body::ContactHandled {
+            agent: req_id(&mut raw.agent, "agent")?,
+            channel: channel(&mut raw)?,
+            handle_seconds: non_negative(&mut raw.handle_seconds, "handle_seconds")?,
+            ticket: opt_id(&mut raw.ticket, "ticket")?,
+        },
+        EventType::CustomerContacted => Body::CustomerContacted {
+            agent: req_id(&mut raw.agent, "agent")?,
+            channel: channel(&mut raw)?,
+        },
+        EventType::SurveyCsat => Body::SurveyCsat {
+            score: score(&mut raw.score, 1, 5)?,
+            ticket: opt_id(&mut raw.ticket, "ticket")?,
+        },
+        EventType::SurveyNps => Body::SurveyNps {
+            score: score(&mut raw.score, 0, 10)?,
+        },
+        EventType::SurveyCes => Body::SurveyCes {
+            score: score(&mut raw.score, 1, 7)?,
+            ticket: opt_id(&mut raw.ticket, "ticket")?,
+        },
+        EventType::OrderPlaced => Body::OrderPlaced {
+            order: req_id(&mut raw.order, "order")?,
+            amount: non_negative(&mut raw.amount, "amount")?,
+        },
+        EventType::OrderReturned => Body::OrderReturned {
+            order: req_id(&mut raw.order, "order")?,
+            reason: opt_text(&mut raw.reason, "reason")?,
+        },
+        EventType::WarrantyClaimed => Body::WarrantyClaimed {
+            order: opt_id(&mut raw.order, "order")?,
+            product: opt_text(&mut raw.product, "product")?,
+        },
+        EventType::CustomerChurned => Body::CustomerChurned {
+            reason: opt_text(&mut raw.reason, "reason")?,
+        },
+    };
+    Ok(Event {
+        id,
+        time,
+        customer,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(s: &str) -> InvalidReason {
+        decode(s.as_bytes()).unwrap_err().reason
+    }
+
+    #[test]
+    fn decodes_a_ticket_created_with_defaults() {
+        let e = decode(br#"{"id":"e1","type":"ticket.created","time":"2026-11-22T10:00:00Z","customer":"c1","ticket":"t1","channel":"email","priority":"high","extra":{"x":[1,2]}}"#).unwrap();
+        assert_eq!(e.id, "e1");
+        match e.body {
+            Body::TicketCreated { team, category, .. } => {
+                assert_eq!(team, None);
+                assert_eq!(category, Category::Other);
+            }
+            _ => panic!("wrong body"),
+        }
+    }
+
+    #[test]
+    fn null_in_an_optional_field_means_absent() {
+        let e = decode(br#"{"id":"e1","type":"ticket.message","time":"2026-11-22T10:00:00Z","customer":"c1","ticket":"t1","author":"agent","agent":null,"public":null}"#).unwrap();
+        assert_eq!(
+            e.body,
+            Body::TicketMessage {
+                ticket: "t1".into(),
+                author: Author::Agent,
+                agent: None,
+                public: true
+            }
+        );
+    }
+
+    #[test]
+    fn every_invalid_input_class_has_its_reason() {
+        let base = r#""id":"e1","time":"2026-11-22T10:00:00Z","customer":"c1""#;
+        assert_eq!(reason("not json"), InvalidReason::InvalidJson);
+        assert_eq!(reason("{\"id\":"), InvalidReason::InvalidJson);
+        assert_eq!(reason("[1,2]"), InvalidReason::InvalidJson);
+        assert_eq!(reason(""), InvalidReason::InvalidJson);
+        assert_eq!(
+            reason(&format!(r#"{{{base},"type":"survey.csat"}}"#)),
+            InvalidReason::MissingField
+        );
+        assert_eq!(
+            reason(&format!(r#"{{{base},"type":"survey.csat","score":4.0}}"#)),
+            InvalidReason::WrongType
+        );
+        assert_eq!(
+            reason(&format!(r#"{{{base},"type":"survey.csat","score":"4"}}"#)),
+            InvalidReason::WrongType
+        );
+        assert_eq!(
+            reason(&format!(r#"{{{base},"type":"survey.csat","score":6}}"#)),
+            InvalidReason::OutOfRange
+        );
+        assert_eq!(
+            reason(&format!(r#"{{{base},"type":"survey.nps","score":-1}}"#)),
+            InvalidReason::OutOfRange
+        );
+        assert_eq!(
+            reason(&format!(
+                r#"{{{base},"type":"ticket.closed","ticket":"t"}}"#
+            )),
+            InvalidReason::UnknownType
+        );
+        assert_eq!(
+            reason(&format!(
+                r#"{{{base},"type":"ticket.created","ticket":"t","channel":"fax","priority":"low"}}"#
+            )),
+            InvalidReason::InvalidEnum
+        );
+        assert_eq!(
+            reason(&format!(
+                r#"{{{base},"type":"ticket.created","ticket":"t","channel":"email","priority":"URGENT"}}"#
+            )),
+            InvalidReason::InvalidEnum
+        );
+        assert_eq!(
+            reason(
+                r#"{"id":"e1","type":"survey.nps","score":3,"time":"2026-11-22 10:00:00Z","customer":"c"}"#
+            ),
+            InvalidReason::BadTimestamp
+        );
+        assert_eq!(
+            reason(
+                r#"{"id":"e1","type":"survey.nps","score":3,"time":"2026-11-22T10:00:00","customer":"c"}"#
+            ),
+            InvalidReason::BadTimestamp
+        );
+        let long = "x".repeat(129);
+        assert_eq!(
+            reason(&format!(
+                r#"{{"id":"{long}","type":"survey.nps","score":3,"time":"2026-11-22T10:00:00Z","customer":"c"}}"#
+            )),
+            InvalidReason::BadLength
+        );
+        assert_eq!(
+            reason(&format!(
+                r#"{{{base},"type":"order.placed","order":"o","amount":-1}}"#
+            )),
+            InvalidReason::OutOfRange
+        );
+        assert_eq!(
+            reason(&format!(
+                r#"{{{base},"type":"ticket.message","ticket":"t","author":"agent","public":"no"}}"#
+            )),
+            InvalidReason::WrongType
+        );
+        assert_eq!(
+            reason(r#"{"type":"survey.nps","score":3}"#),
+            InvalidReason::MissingField
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = decode(br#"{"id":"e1","type":"survey.csat","time":"2026-11-22T10:00:00Z","customer":"c1","score":9}"#).unwrap_err();
+        assert!(e.message.contains("\"score\""), "{}", e.message);
+        let e = decode(br#"{"id":"e1","type":"ticket.created","time":"2026-11-22T10:00:00Z","customer":"c1","channel":"email","priority":"low"}"#).unwrap_err();
+        assert!(e.message.contains("\"ticket\""), "{}", e.message);
+    }
+
+    #[test]
+    fn non_utf8_is_invalid_not_a_panic() {
+        assert_eq!(
+            decode(&[0xff, 0xfe, b'{']).unwrap_err().reason,
+            InvalidReason::InvalidJson
+        );
+    }
+
+    #[test]
+    fn escaped_strings_are_decoded() {
+        let e = decode(br#"{"id":"e\u0031","type":"survey.nps","score":10,"time":"2026-11-22T10:00:00Z","customer":"c\"1"}"#).unwrap();
+        assert_eq!(e.id, "e1");
+        assert_eq!(e.customer, "c\"1");
+    }
+}

@@ -9,6 +9,7 @@ pub mod config;
 pub mod engine;
 pub mod event;
 pub mod kpi;
+pub mod metrics;
 pub mod output;
 pub mod replay;
 pub mod ts;

@@ -67,9 +67,12 @@ impl DurationAgg {
         }
         self.count += other.count;
         self.sum += other.sum;
-        if let Some(oh) = &other.hist {
-            let h = self.hist.get_or_insert_with(new_histogram);
-            let _ = h.add(oh);
+        match (&mut self.hist, &other.hist) {
+            (Some(h), Some(oh)) => {
+                let _ = h.add(oh);
+            }
+            (None, Some(oh)) => self.hist = Some(oh.clone()),
+            _ => {}
         }
     }
 

@@ -1,0 +1,1389 @@
+//! SPEC §6 Prometheus metrics: exact values after a replay, the label cap, the HTTP endpoint,
+//! `promtool check metrics` on the exposition, and a real Prometheus server scraping it.
+//!
+//! External programs (promtool, prometheus, python3) are found through CXSTREAM_PROMTOOL,
+//! CXSTREAM_PROMETHEUS, CXSTREAM_PYTHON or PATH; when one is missing the test prints a loud
+//! SKIPPED message and passes, unless CXSTREAM_REQUIRE_EXTERNAL=1 (CI), where it fails.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cxstream::config::Config;
+use cxstream::engine::Engine;
+use cxstream::event::SourcePos;
+use cxstream::metrics::Metrics;
+use cxstream::output::Record;
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// Replays JSON Lines through an engine observed by `metrics`, feeding every output record to
+/// `metrics.record` (as the runtime does), and returns the records as JSON.
+fn replay_with_metrics(cfg: Config, input: &str) -> (Arc<Metrics>, Engine, Vec<Value>) {
+    let cfg = Arc::new(cfg);
+    let metrics = Metrics::new(&cfg);
+    let mut engine = Engine::new(cfg);
+    engine.set_observer(metrics.observer());
+    let mut out = Vec::new();
+    let drain = |engine: &mut Engine, out: &mut Vec<Value>| {
+        let records: Vec<Record> = engine.drain().collect();
+        for r in records {
+            metrics.record(&r);
+            out.push(r.to_json());
+        }
+    };
+    for (i, line) in input.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        engine.process(
+            0,
+            line.as_bytes(),
+            SourcePos::File {
+                file: "input".into(),
+                line: i as u64 + 1,
+            },
+        );
+        drain(&mut engine, &mut out);
+        metrics.sync_engine(&engine);
+    }
+    engine.finish();
+    drain(&mut engine, &mut out);
+    metrics.sync_engine(&engine);
+    (metrics, engine, out)
+}
+
+/// The exposition as `series → value`, series written exactly as in the text format.
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let (k, v) = l.rsplit_once(' ').expect("sample line");
+            (k.to_string(), v.parse::<f64>().expect("sample value"))
+        })
+        .collect()
+}
+
+#[track_caller]
+fn assert_sample(s: &BTreeMap<String, f64>, series: &str, want: f64) {
+    match s.get(series) {
+        Some(v) => assert!((v - want).abs() < 1e-9, "{series}: got {v}, want {want}"),
+        None => panic!(
+            "{series} missing; series of that metric: {:#?}",
+            s.keys()
+                .filter(|k| k.starts_with(series.split('{').next().unwrap()))
+                .collect::<Vec<_>>()
+        ),
+    }
+}
+
+#[track_caller]
+fn assert_absent(s: &BTreeMap<String, f64>, series: &str) {
+    assert!(!s.contains_key(series), "{series} should be absent");
+}
+
+fn require_external() -> bool {
+    std::env::var("CXSTREAM_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
+}
+
+/// `$env`, else `name` on PATH. None (after a loud message) when absent and not required.
+fn find_program(env: &str, name: &str) -> Option<PathBuf> {
+    if let Ok(p) = std::env::var(env) {
+        if !p.is_empty() {
+            let p = PathBuf::from(p);
+            assert!(p.exists(), "{env}={} does not exist", p.display());
+            return Some(p);
+        }
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        let msg = format!("SKIPPED: {name} not found (set {env} or put it on PATH)");
+        if require_external() {
+            panic!("{msg}; CXSTREAM_REQUIRE_EXTERNAL=1 forbids skipping");
+        }
+        // Straight to the process's stderr: the test harness captures eprintln!.
+        let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
+    }
+    found
+}
+
+fn line(v: Value) -> String {
+    v.to_string() + "\n"
+}
+
+fn ev(id: &str, ty: &str, time: &str, customer: &str, fields: Value) -> String {
+    let mut v = json!({"id": id, "type": ty, "time": format!("2026-11-22T{time}Z"),
+                       "customer": customer});
+    if let Value::Object(m) = fields {
+        for (k, x) in m {
+            v[k] = x;
+        }
+    }
+    line(v)
+}
+
+fn created(
+    id: &str,
+    time: &str,
+    cust: &str,
+    ticket: &str,
+    team: &str,
+    ch: &str,
+    prio: &str,
+) -> String {
+    ev(
+        id,
+        "ticket.created",
+        time,
+        cust,
+        json!({"ticket": ticket, "team": team, "channel": ch, "priority": prio}),
+    )
+}
+
+fn reply(id: &str, time: &str, cust: &str, ticket: &str) -> String {
+    ev(
+        id,
+        "ticket.message",
+        time,
+        cust,
+        json!({"ticket": ticket, "author": "agent", "agent": "a1"}),
+    )
+}
+
+fn solved(id: &str, time: &str, cust: &str, ticket: &str) -> String {
+    ev(id, "ticket.solved", time, cust, json!({"ticket": ticket}))
+}
+
+/// A small day at the help desk, with one of each kind of invalid input. See the expected
+/// values in `replay_gives_exact_metric_values`.
+fn small_input() -> String {
+    let mut s = String::new();
+    // t1: billing/chat/high; answered after 5 min (achieved), solved after 10 (FCR, achieved).
+    // t2: billing/email/urgent; first answer after 29 min (due 15 min: breached), two
+    // answers before the solve (not FCR), solved within 4 h (achieved).
+    // t3: tech/phone/normal; a system message does not answer it; stays open.
+    s += &created("e1", "10:00:00", "c1", "t1", "billing", "chat", "high");
+    s += &created("e4", "10:01:00", "c2", "t2", "billing", "email", "urgent");
+    s += &created("e5", "10:02:00", "c3", "t3", "tech", "phone", "normal");
+    s += &ev(
+        "e6",
+        "ticket.message",
+        "10:03:00",
+        "c3",
+        json!({"ticket": "t3", "author": "system"}),
+    );
+    s += &reply("e2", "10:05:00", "c1", "t1");
+    s += &solved("e3", "10:10:00", "c1", "t1");
+    s += &reply("e7", "10:30:00", "c2", "t2");
+    s += &reply("e8", "10:35:00", "c2", "t2");
+    s += &solved("e9", "10:40:00", "c2", "t2");
+    // Surveys: CSAT naming t1 (billing), naming no ticket (team "none"), naming t3 (tech).
+    s += &ev(
+        "e10",
+        "survey.csat",
+        "10:45:00",
+        "c1",
+        json!({"score": 5, "ticket": "t1"}),
+    );
+    s += &ev("e11", "survey.csat", "10:46:00", "c4", json!({"score": 2}));
+    s += &ev(
+        "e12",
+        "survey.csat",
+        "10:47:00",
+        "c3",
+        json!({"score": 4, "ticket": "t3"}),
+    );
+    s += &ev("e13", "survey.nps", "10:48:00", "c1", json!({"score": 10}));
+    s += &ev("e14", "survey.nps", "10:49:00", "c2", json!({"score": 7}));
+    s += &ev("e15", "survey.nps", "10:50:00", "c5", json!({"score": 3}));
+    s += &ev(
+        "e16",
+        "survey.ces",
+        "10:51:00",
+        "c1",
+        json!({"score": 6, "ticket": "t1"}),
+    );
+    s += &ev(
+        "e17",
+        "contact.handled",
+        "10:52:00",
+        "c1",
+        json!({"agent": "a1", "channel": "phone", "handle_seconds": 120.5}),
+    );
+    // Invalid inputs, an orphan, a duplicate, an existing ticket.
+    s += "this is not json\n";
+    s += &ev("e18", "ticket.teleported", "10:53:00", "c1", json!({}));
+    s += &ev("e19", "survey.csat", "10:53:00", "c1", json!({"score": 9}));
+    s += &created("e20", "10:53:00", "c1", "t1", "billing", "chat", "high");
+    s += &reply("e21", "10:53:00", "c9", "nope");
+    s += &created("e1", "10:00:00", "c1", "t1", "billing", "chat", "high");
+    // After-sales: c1 orders after t1's first solve (converted, CSAT band satisfied), a churn.
+    s += &ev(
+        "e22",
+        "order.placed",
+        "10:55:00",
+        "c1",
+        json!({"order": "o1", "amount": 99.5}),
+    );
+    s += &ev("e23", "customer.churned", "10:56:00", "c6", json!({}));
+    s += &ev(
+        "e24",
+        "order.returned",
+        "10:57:00",
+        "c1",
+        json!({"order": "o1"}),
+    );
+    s += &ev(
+        "e25",
+        "warranty.claimed",
+        "10:58:00",
+        "c1",
+        json!({"order": "o1"}),
+    );
+    // The last event moves the watermark past 11:00: the 10:00-11:00 hour closes.
+    s += &ev(
+        "e26",
+        "order.placed",
+        "11:30:00",
+        "c7",
+        json!({"order": "o2", "amount": 10}),
+    );
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+// (1) Exact values
+
+#[test]
+fn replay_gives_exact_metric_values() {
+    let (metrics, _engine, records) = replay_with_metrics(Config::default(), &small_input());
+    let text = metrics.encode();
+    let s = samples(&text);
+
+    // Tickets by team, channel, priority.
+    assert_sample(
+        &s,
+        r#"cxstream_tickets_created_total{channel="chat",priority="high",team="billing"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_tickets_created_total{channel="email",priority="urgent",team="billing"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_tickets_created_total{channel="phone",priority="normal",team="tech"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_tickets_first_solved_total{channel="chat",priority="high",team="billing"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_tickets_first_solved_total{channel="email",priority="urgent",team="billing"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_tickets_fcr_total{channel="chat",priority="high",team="billing"}"#,
+        1.0,
+    );
+    assert_absent(
+        &s,
+        r#"cxstream_tickets_fcr_total{channel="email",priority="urgent",team="billing"}"#,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_tickets_solved_total{channel="email",priority="urgent",team="billing"}"#,
+        1.0,
+    );
+
+    // Histograms: t1's first response (300 s) and t2's (1740 s) in their buckets.
+    assert_sample(
+        &s,
+        r#"cxstream_first_response_seconds_bucket{channel="chat",priority="high",team="billing",le="300"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_first_response_seconds_bucket{channel="email",priority="urgent",team="billing",le="900"}"#,
+        0.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_first_response_seconds_bucket{channel="email",priority="urgent",team="billing",le="1800"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_first_response_seconds_sum{channel="email",priority="urgent",team="billing"}"#,
+        1740.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_resolution_seconds_count{channel="chat",priority="high",team="billing"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_resolution_seconds_sum{channel="email",priority="urgent",team="billing"}"#,
+        2340.0,
+    );
+    assert_sample(&s, r#"cxstream_handle_seconds_sum{channel="phone"}"#, 120.5);
+    // Every default SLA target is a bucket bound.
+    for le in ["900", "3600", "14400", "86400", "28800", "259200"] {
+        assert!(text.contains(&format!(r#"cxstream_first_response_seconds_bucket{{channel="chat",priority="high",team="billing",le="{le}"}}"#)), "le={le}");
+        assert!(text.contains(&format!(r#"cxstream_resolution_seconds_bucket{{channel="chat",priority="high",team="billing",le="{le}"}}"#)), "le={le}");
+    }
+
+    // SLA outcomes.
+    assert_sample(
+        &s,
+        r#"cxstream_sla_breached_total{priority="urgent",sla="first_response",team="billing"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_sla_achieved_total{priority="high",sla="first_response",team="billing"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_sla_achieved_total{priority="high",sla="resolution",team="billing"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_sla_achieved_total{priority="urgent",sla="resolution",team="billing"}"#,
+        1.0,
+    );
+    assert_absent(
+        &s,
+        r#"cxstream_sla_achieved_total{priority="urgent",sla="first_response",team="billing"}"#,
+    );
+
+    // Surveys.
+    assert_sample(
+        &s,
+        r#"cxstream_csat_responses_total{score="5",team="billing"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_csat_responses_total{score="2",team="none"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_csat_responses_total{score="4",team="tech"}"#,
+        1.0,
+    );
+    assert_sample(&s, r#"cxstream_nps_responses_total{class="promoter"}"#, 1.0);
+    assert_sample(&s, r#"cxstream_nps_responses_total{class="passive"}"#, 1.0);
+    assert_sample(
+        &s,
+        r#"cxstream_nps_responses_total{class="detractor"}"#,
+        1.0,
+    );
+    assert_sample(&s, r#"cxstream_ces_responses_total{score="6"}"#, 1.0);
+
+    // Orders and after-sales.
+    assert_sample(&s, "cxstream_orders_total", 2.0);
+    assert_sample(&s, "cxstream_order_revenue_total", 109.5);
+    assert_sample(&s, "cxstream_returns_total", 1.0);
+    assert_sample(&s, "cxstream_warranty_claims_total", 1.0);
+    assert_sample(
+        &s,
+        r#"cxstream_customers_churned_total{signalled="false"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_customers_churned_total{signalled="true"}"#,
+        0.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_recovery_cases_total{outcome="opened"}"#,
+        2.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_recovery_cases_total{outcome="answered"}"#,
+        0.0,
+    );
+    assert_sample(&s, "cxstream_recovery_open_cases", 2.0);
+    assert_sample(
+        &s,
+        r#"cxstream_post_service_outcomes_total{csat_band="satisfied",outcome="converted"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_post_service_outcomes_total{csat_band="unrated",outcome="expired"}"#,
+        0.0,
+    );
+
+    // Current state: only t3 is open; the billing series went back to 0 and are gone.
+    assert_sample(
+        &s,
+        r#"cxstream_open_tickets{priority="normal",team="tech"}"#,
+        1.0,
+    );
+    assert_absent(
+        &s,
+        r#"cxstream_open_tickets{priority="high",team="billing"}"#,
+    );
+    assert_absent(
+        &s,
+        r#"cxstream_open_tickets{priority="urgent",team="billing"}"#,
+    );
+    assert!(
+        !text.contains("cxstream_sla_breached_open_tickets{"),
+        "no ticket waits past due"
+    );
+
+    // The pipeline.
+    assert_sample(&s, r#"cxstream_events_total{type="ticket.created"}"#, 3.0);
+    assert_sample(&s, r#"cxstream_events_total{type="ticket.message"}"#, 4.0);
+    assert_sample(
+        &s,
+        r#"cxstream_events_total{type="customer.contacted"}"#,
+        0.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_events_invalid_total{reason="invalid_json"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_events_invalid_total{reason="unknown_type"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_events_invalid_total{reason="out_of_range"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_events_invalid_total{reason="ticket_exists"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_events_invalid_total{reason="missing_field"}"#,
+        0.0,
+    );
+    assert_sample(&s, "cxstream_events_orphan_total", 1.0);
+    assert_sample(&s, "cxstream_events_duplicate_total", 1.0);
+    assert_sample(&s, "cxstream_events_late_total", 0.0);
+    assert_sample(
+        &s,
+        r#"cxstream_output_records_total{type="deadletter"}"#,
+        5.0,
+    );
+    let breaches = records
+        .iter()
+        .filter(|r| r["type"] == "sla.breached")
+        .count();
+    assert_eq!(breaches, 1);
+    assert_sample(
+        &s,
+        r#"cxstream_output_records_total{type="sla.breached"}"#,
+        1.0,
+    );
+    let windows = records.iter().filter(|r| r["type"] == "kpi.window").count();
+    assert_sample(
+        &s,
+        r#"cxstream_output_records_total{type="kpi.window"}"#,
+        windows as f64,
+    );
+    let wm = cxstream::ts::parse_rfc3339_ms("2026-11-22T11:30:00Z").unwrap() as f64 / 1000.0;
+    assert_sample(&s, "cxstream_watermark_seconds", wm);
+    assert_sample(&s, "cxstream_state_tickets", 3.0);
+    assert_sample(&s, "cxstream_label_overflow_total{label=\"team\"}", 0.0);
+
+    // Last closed window of the {} group: the 10:00-11:00 hour (11:00-12:00 is partial).
+    let hour = records
+        .iter()
+        .find(|r| {
+            r["type"] == "kpi.window"
+                && r["group"] == json!({})
+                && r["window"]["size_seconds"] == 3600
+                && r["window"]["start"] == "2026-11-22T10:00:00Z"
+        })
+        .expect("the 10:00 hour record");
+    assert_eq!(hour["partial"], false);
+    assert_eq!(hour["tickets"]["created"], 3);
+    assert_sample(&s, r#"cxstream_window_fcr_ratio{window="1h"}"#, 0.5);
+    assert_sample(&s, r#"cxstream_window_csat_ratio{window="1h"}"#, 2.0 / 3.0);
+    assert_sample(&s, r#"cxstream_window_nps{window="1h"}"#, 0.0);
+    let fr = &hour["first_response_seconds"];
+    assert_sample(
+        &s,
+        r#"cxstream_window_first_response_seconds{window="1h",quantile="0.5"}"#,
+        fr["p50"].as_f64().unwrap(),
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_window_first_response_seconds{window="1h",quantile="0.9"}"#,
+        fr["p90"].as_f64().unwrap(),
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_window_first_response_seconds{window="1h",quantile="0.99"}"#,
+        1740.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_window_first_response_seconds_count{window="1h"}"#,
+        2.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_window_first_response_seconds_sum{window="1h"}"#,
+        2040.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_window_resolution_seconds{window="1h",quantile="0.99"}"#,
+        2340.0,
+    );
+    // The last closed minute (10:58, a warranty claim) had no first solve, CSAT or NPS answer.
+    assert_absent(&s, r#"cxstream_window_fcr_ratio{window="1m"}"#);
+    assert_absent(&s, r#"cxstream_window_nps{window="1m"}"#);
+    assert_absent(
+        &s,
+        r#"cxstream_window_first_response_seconds_count{window="1m"}"#,
+    );
+
+    // Every metric family has HELP text and the cxstream_ prefix.
+    let mut families = 0;
+    for l in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = l.split_whitespace().nth(2).unwrap();
+        assert!(name.starts_with("cxstream_"), "{name}");
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} has no HELP"
+        );
+        families += 1;
+    }
+    assert!(families >= 40, "only {families} metric families");
+}
+
+#[test]
+fn label_values_past_the_limit_fold_into_other() {
+    let mut cfg = Config::default();
+    cfg.metrics.label_limit = 2;
+    let mut s = String::new();
+    for (i, team) in ["a", "b", "c", "d"].iter().enumerate() {
+        s += &created(
+            &format!("e{i}"),
+            &format!("10:0{i}:00"),
+            "c1",
+            &format!("t{i}"),
+            team,
+            "chat",
+            "high",
+        );
+    }
+    let (metrics, _engine, _records) = replay_with_metrics(cfg, &s);
+    let s = samples(&metrics.encode());
+    assert_sample(
+        &s,
+        r#"cxstream_tickets_created_total{channel="chat",priority="high",team="a"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_tickets_created_total{channel="chat",priority="high",team="b"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_tickets_created_total{channel="chat",priority="high",team="__other__"}"#,
+        2.0,
+    );
+    assert_absent(
+        &s,
+        r#"cxstream_tickets_created_total{channel="chat",priority="high",team="c"}"#,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_open_tickets{priority="high",team="__other__"}"#,
+        2.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_open_tickets{priority="high",team="a"}"#,
+        1.0,
+    );
+    // Counted once per metric update that folded a value: c and d each made one created
+    // measurement and one open-tickets change.
+    assert_sample(&s, r#"cxstream_label_overflow_total{label="team"}"#, 4.0);
+    assert_sample(&s, r#"cxstream_label_overflow_total{label="channel"}"#, 0.0);
+    assert_eq!(metrics.caps().team.len(), 2);
+}
+
+#[test]
+fn open_ticket_gauges_follow_escalations_and_breaches() {
+    let mut s = String::new();
+    s += &created("e1", "10:00:00", "c1", "t1", "billing", "chat", "urgent");
+    // An urgent ticket unanswered past its 15-minute due: breached while still waiting.
+    s += &ev(
+        "e2",
+        "order.placed",
+        "10:20:00",
+        "c2",
+        json!({"order": "o", "amount": 1}),
+    );
+    let (metrics, _e, _r) = replay_with_metrics(Config::default(), &s);
+    let x = samples(&metrics.encode());
+    assert_sample(
+        &x,
+        r#"cxstream_sla_breached_open_tickets{priority="urgent",sla="first_response",team="billing"}"#,
+        1.0,
+    );
+    assert_sample(
+        &x,
+        r#"cxstream_open_tickets{priority="urgent",team="billing"}"#,
+        1.0,
+    );
+
+    // Escalated to another team, then answered: the breached-waiting series goes away and
+    // the open ticket moves to the new team.
+    s += &ev(
+        "e3",
+        "ticket.escalated",
+        "10:21:00",
+        "c1",
+        json!({"ticket": "t1", "team": "tier2"}),
+    );
+    s += &reply("e4", "10:22:00", "c1", "t1");
+    let (metrics, _e, _r) = replay_with_metrics(Config::default(), &s);
+    let text = metrics.encode();
+    let x = samples(&text);
+    assert!(
+        !text.contains("cxstream_sla_breached_open_tickets{"),
+        "{text}"
+    );
+    assert_absent(
+        &x,
+        r#"cxstream_open_tickets{priority="urgent",team="billing"}"#,
+    );
+    assert_sample(
+        &x,
+        r#"cxstream_open_tickets{priority="urgent",team="tier2"}"#,
+        1.0,
+    );
+    assert_sample(
+        &x,
+        r#"cxstream_tickets_escalated_total{channel="chat",priority="urgent",team="billing"}"#,
+        1.0,
+    );
+    assert_sample(
+        &x,
+        r#"cxstream_sla_breached_total{priority="urgent",sla="first_response",team="billing"}"#,
+        1.0,
+    );
+}
+
+#[test]
+fn pipeline_hooks_and_repeated_syncs() {
+    let (metrics, engine, _r) = replay_with_metrics(Config::default(), &small_input());
+    // sync_engine is idempotent: counters advance only by what the engine gained.
+    metrics.sync_engine(&engine);
+    metrics.sync_engine(&engine);
+    metrics.set_consumer_lag("cx.events", 3, 42);
+    metrics.set_consumer_lag("cx.events", 4, 7);
+    metrics.set_consumer_lag("cx.events", 4, -1);
+    metrics.observe_processing(0.002);
+    let s = samples(&metrics.encode());
+    assert_sample(&s, r#"cxstream_events_total{type="ticket.created"}"#, 3.0);
+    assert_sample(
+        &s,
+        r#"cxstream_events_invalid_total{reason="invalid_json"}"#,
+        1.0,
+    );
+    assert_sample(
+        &s,
+        r#"cxstream_consumer_lag{partition="3",topic="cx.events"}"#,
+        42.0,
+    );
+    assert_absent(
+        &s,
+        r#"cxstream_consumer_lag{partition="4",topic="cx.events"}"#,
+    );
+    assert_sample(&s, "cxstream_processing_seconds_count", 1.0);
+    assert_sample(
+        &s,
+        r#"cxstream_processing_seconds_bucket{le="0.0025"}"#,
+        1.0,
+    );
+    metrics.remove_consumer_lag("cx.events", 3);
+    let s = samples(&metrics.encode());
+    assert_absent(
+        &s,
+        r#"cxstream_consumer_lag{partition="3",topic="cx.events"}"#,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The HTTP endpoint
+
+/// A minimal HTTP/1.1 GET: (status, content-type, body). Handles chunked bodies.
+fn http_get(addr: SocketAddr, path: &str) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).expect("response");
+    let (head, body) = raw.split_once("\r\n\r\n").expect("header end");
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
+    };
+    let mut body = body.to_string();
+    if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        let mut rest = body.as_str();
+        let mut out = String::new();
+        loop {
+            let (size, after) = rest.split_once("\r\n").expect("chunk size");
+            let n = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
+            if n == 0 {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = &after[n + 2..];
+        }
+        body = out;
+    }
+    (status, header("content-type").unwrap_or_default(), body)
+}
+
+/// Percent-encodes a query parameter value.
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The endpoint running on a free loopback port in its own runtime; stops on drop.
+struct Server {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    rt: tokio::runtime::Runtime,
+}
+
+impl Server {
+    fn start(metrics: Arc<Metrics>) -> Server {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = rt.spawn(cxstream::metrics::serve_listener(
+            listener,
+            metrics,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Server {
+            addr,
+            stop: Some(tx),
+            task: Some(task),
+            rt,
+        }
+    }
+
+    fn shutdown(mut self) {
+        self.stop_now().expect("server ends cleanly");
+    }
+
+    fn stop_now(&mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(t) => self
+                .rt
+                .block_on(async { tokio::time::timeout(Duration::from_secs(10), t).await })
+                .map_err(|_| anyhow::anyhow!("graceful shutdown took over 10 s"))?
+                .map_err(|e| anyhow::anyhow!("server task: {e}"))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.stop_now();
+    }
+}
+
+#[test]
+fn http_endpoint_serves_metrics_health_and_readiness() {
+    let (metrics, _e, _r) = replay_with_metrics(Config::default(), &small_input());
+    let server = Server::start(metrics.clone());
+    let (st, _, body) = http_get(server.addr, "/healthz");
+    assert_eq!((st, body.trim()), (200, "ok"));
+    let (st, _, _) = http_get(server.addr, "/readyz");
+    assert_eq!(st, 503, "not ready before set_ready(true)");
+    metrics.set_ready(true);
+    let (st, _, _) = http_get(server.addr, "/readyz");
+    assert_eq!(st, 200);
+    let (st, ct, body) = http_get(server.addr, "/metrics");
+    assert_eq!(st, 200);
+    assert!(ct.starts_with("text/plain; version=0.0.4"), "{ct}");
+    assert!(body.contains("cxstream_tickets_created_total{"), "{body}");
+    let (st, _, _) = http_get(server.addr, "/nope");
+    assert_eq!(st, 404);
+    server.shutdown();
+}
+
+// ---------------------------------------------------------------------------------------------
+// (2) promtool check metrics
+
+#[test]
+fn promtool_finds_no_problem_in_the_exposition() {
+    let Some(promtool) = find_program("CXSTREAM_PROMTOOL", "promtool") else {
+        return;
+    };
+    let (metrics, _e, _r) = replay_with_metrics(Config::default(), &synthetic_input());
+    // Exercise every family: lag, processing, plus the KPIs of the replay.
+    metrics.set_consumer_lag("cx.events", 0, 12);
+    metrics.observe_processing(0.0004);
+    let text = metrics.encode();
+    for family in [
+        "cxstream_tickets_reopened_total",
+        "cxstream_tickets_escalated_total",
+        "cxstream_sla_breached_open_tickets",
+        "cxstream_window_resolution_seconds",
+        "cxstream_recovery_answer_seconds",
+        "cxstream_customers_at_risk",
+        "cxstream_churn_signals_total",
+        "cxstream_churn_signal_outcomes_total",
+        "cxstream_consumer_lag",
+        "cxstream_processing_seconds",
+        "cxstream_state_customers",
+        "cxstream_handle_seconds",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family} not exercised"
+        );
+    }
+    let mut child = Command::new(&promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run promtool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// (3) A real Prometheus server
+
+/// Three hours of help-desk traffic for three teams, deterministic: answers from 2 minutes to
+/// 2 hours (so urgent and high tickets breach), some never answered, solves, reopens,
+/// escalations, surveys, orders, a returned order, churn. Events in time order.
+fn synthetic_input() -> String {
+    let base = cxstream::ts::parse_rfc3339_ms("2026-11-22T08:00:00Z").unwrap();
+    let min = 60_000i64;
+    let teams = ["billing", "tech", "returns"];
+    let channels = ["email", "chat", "phone", "web_form"];
+    let prios = ["urgent", "high", "normal", "low"];
+    let mut evs: Vec<(i64, Value)> = Vec::new();
+    let mut seq = 0u64;
+    let mut push = |evs: &mut Vec<(i64, Value)>, t: i64, ty: &str, cust: &str, fields: Value| {
+        seq += 1;
+        let mut v = json!({"id": format!("s{seq}"), "type": ty,
+                           "time": cxstream::ts::format_ms(t), "customer": cust});
+        if let Value::Object(m) = fields {
+            for (k, x) in m {
+                v[k] = x;
+            }
+        }
+        evs.push((t, v));
+    };
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    for i in 0..90i64 {
+        let t0 = base + i * 2 * min + next(60) as i64 * 1000;
+        let cust = format!("cust{}", next(40));
+        let ticket = format!("T{i}");
+        let team = teams[next(3) as usize];
+        push(
+            &mut evs,
+            t0,
+            "ticket.created",
+            &cust,
+            json!({"ticket": ticket, "team": team, "channel": channels[next(4) as usize],
+                    "priority": prios[next(4) as usize]}),
+        );
+        if next(10) == 0 {
+            continue; // never answered: its SLA clocks run out
+        }
+        let answer = t0 + (2 + next(120) as i64) * min;
+        push(
+            &mut evs,
+            answer,
+            "ticket.message",
+            &cust,
+            json!({"ticket": ticket, "author": "agent", "agent": "a1"}),
+        );
+        if next(3) == 0 {
+            push(
+                &mut evs,
+                answer + 5 * min,
+                "ticket.message",
+                &cust,
+                json!({"ticket": ticket, "author": "agent", "agent": "a2"}),
+            );
+        }
+        if next(4) == 0 {
+            push(
+                &mut evs,
+                answer + min,
+                "ticket.escalated",
+                &cust,
+                json!({"ticket": ticket, "team": teams[next(3) as usize]}),
+            );
+        }
+        let solve = answer + (10 + next(90) as i64) * min;
+        push(
+            &mut evs,
+            solve,
+            "ticket.solved",
+            &cust,
+            json!({"ticket": ticket}),
+        );
+        push(
+            &mut evs,
+            solve + 3 * min,
+            "contact.handled",
+            &cust,
+            json!({"agent": "a1", "channel": channels[next(4) as usize],
+                    "handle_seconds": 30 + next(600), "ticket": ticket}),
+        );
+        if next(6) == 0 {
+            push(
+                &mut evs,
+                solve + 20 * min,
+                "ticket.reopened",
+                &cust,
+                json!({"ticket": ticket}),
+            );
+            push(
+                &mut evs,
+                solve + 40 * min,
+                "ticket.solved",
+                &cust,
+                json!({"ticket": ticket}),
+            );
+        }
+        if next(2) == 0 {
+            push(
+                &mut evs,
+                solve + 30 * min,
+                "survey.csat",
+                &cust,
+                json!({"score": 1 + next(5), "ticket": ticket}),
+            );
+        }
+        if next(3) == 0 {
+            push(
+                &mut evs,
+                solve + 31 * min,
+                "survey.nps",
+                &cust,
+                json!({"score": next(11)}),
+            );
+        }
+        if next(4) == 0 {
+            push(
+                &mut evs,
+                solve + 32 * min,
+                "survey.ces",
+                &cust,
+                json!({"score": 1 + next(7), "ticket": ticket}),
+            );
+        }
+        if next(3) == 0 {
+            push(
+                &mut evs,
+                solve + 50 * min,
+                "order.placed",
+                &cust,
+                json!({"order": format!("O{i}"), "amount": 10 + next(200)}),
+            );
+        }
+        if next(8) == 0 {
+            push(
+                &mut evs,
+                solve + 55 * min,
+                "customer.contacted",
+                &cust,
+                json!({"agent": "a3", "channel": "phone"}),
+            );
+        }
+        if next(10) == 0 {
+            push(
+                &mut evs,
+                solve + 60 * min,
+                "order.returned",
+                &cust,
+                json!({"order": format!("O{i}")}),
+            );
+        }
+        if next(25) == 0 {
+            push(
+                &mut evs,
+                solve + 70 * min,
+                "customer.churned",
+                &cust,
+                json!({}),
+            );
+        }
+    }
+    // Next day: one ticket answered and solved in the 15:00 hour, so the last closed hour
+    // has first-response and resolution data; then a last event at 16:30 closes that hour
+    // and moves the watermark past every SLA due of the first day.
+    let day2 = base + 24 * 60 * min;
+    push(
+        &mut evs,
+        day2 + 7 * 60 * min,
+        "ticket.created",
+        "cust1",
+        json!({"ticket": "LAST", "team": "tech", "channel": "chat", "priority": "high"}),
+    );
+    push(
+        &mut evs,
+        day2 + 7 * 60 * min + 5 * min,
+        "ticket.message",
+        "cust1",
+        json!({"ticket": "LAST", "author": "agent", "agent": "a1"}),
+    );
+    push(
+        &mut evs,
+        day2 + 7 * 60 * min + 10 * min,
+        "ticket.solved",
+        "cust1",
+        json!({"ticket": "LAST"}),
+    );
+    push(
+        &mut evs,
+        day2 + 8 * 60 * min + 30 * min,
+        "warranty.claimed",
+        "cust0",
+        json!({}),
+    );
+    evs.sort_by_key(|(t, _)| *t);
+    evs.into_iter().map(|(_, v)| line(v)).collect()
+}
+
+/// Sums of the `{}` group's 1h `kpi.window` records of a plain replay (no metrics involved).
+fn replay_totals(input: &str) -> BTreeMap<&'static str, f64> {
+    let mut engine = Engine::new(Arc::new(Config::default()));
+    let out = cxstream::replay::replay_to_string(&mut engine, input.as_bytes());
+    let mut t: BTreeMap<&'static str, f64> = BTreeMap::new();
+    for r in out
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+    {
+        if r["type"] != "kpi.window"
+            || r["group"] != json!({})
+            || r["window"]["size_seconds"] != 3600
+        {
+            continue;
+        }
+        let n = |p: &[&str]| p.iter().fold(&r, |v, k| &v[*k]).as_f64().unwrap_or(0.0);
+        for (k, path) in [
+            ("created", &["tickets", "created"][..]),
+            ("solved", &["tickets", "solved"]),
+            ("first_solved", &["tickets", "first_solved"]),
+            ("fcr", &["tickets", "fcr"]),
+            ("reopened", &["tickets", "reopened"]),
+            ("escalated", &["tickets", "escalated"]),
+            ("fr_count", &["first_response_seconds", "count"]),
+            ("fr_breached", &["sla", "first_response", "breached"]),
+            ("fr_achieved", &["sla", "first_response", "achieved"]),
+            ("res_breached", &["sla", "resolution", "breached"]),
+            ("res_achieved", &["sla", "resolution", "achieved"]),
+            ("csat", &["csat", "responses"]),
+            ("csat_satisfied", &["csat", "satisfied"]),
+            ("nps", &["nps", "responses"]),
+            ("promoters", &["nps", "promoters"]),
+            ("orders", &["orders", "placed"]),
+            ("revenue", &["orders", "revenue"]),
+            ("returned", &["orders", "returned"]),
+            ("churned", &["customers", "churned"]),
+            ("recovery_opened", &["recovery", "opened"]),
+        ] {
+            *t.entry(k).or_default() += n(path);
+        }
+    }
+    t
+}
+
+/// `tests/e2e/prom.py` with the test's Python.
+fn prom_py(python: &Path, args: &[&str]) -> std::process::Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/prom.py");
+    Command::new(python)
+        .arg(&script)
+        .args(args)
+        .output()
+        .expect("run prom.py")
+}
+
+/// Stops the Prometheus started through `prom.py start --pidfile` when dropped, pass or fail.
+struct PromGuard {
+    python: PathBuf,
+    pidfile: PathBuf,
+}
+
+impl Drop for PromGuard {
+    fn drop(&mut self) {
+        let out = prom_py(
+            &self.python,
+            &["stop", "--pidfile", self.pidfile.to_str().unwrap()],
+        );
+        if !out.status.success() {
+            eprintln!("prom.py stop: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
+
+#[test]
+fn real_prometheus_scrapes_values_equal_to_the_replay_output() {
+    let Some(_prom) = find_program("CXSTREAM_PROMETHEUS", "prometheus") else {
+        return;
+    };
+    let Some(python) = find_program("CXSTREAM_PYTHON", "python3") else {
+        return;
+    };
+    let input = synthetic_input();
+    let expected = replay_totals(&input);
+    assert!(
+        expected["fr_breached"] > 0.0 && expected["res_breached"] > 0.0,
+        "{expected:?}"
+    );
+    assert!(
+        expected["fcr"] > 0.0 && expected["csat"] > 0.0,
+        "{expected:?}"
+    );
+
+    let (metrics, _engine, _records) = replay_with_metrics(Config::default(), &input);
+    metrics.set_ready(true);
+    let server = Server::start(metrics.clone());
+
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("prometheus.pid");
+    let prom_dir = dir.path().join("prom");
+    let guard = PromGuard {
+        python: python.clone(),
+        pidfile: pidfile.clone(),
+    };
+    let target = server.addr.to_string();
+    let out = prom_py(
+        &python,
+        &[
+            "start",
+            "--pidfile",
+            pidfile.to_str().unwrap(),
+            "--target",
+            &target,
+            "--interval",
+            "1s",
+            "--dir",
+            prom_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "prom.py start: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+
+    let out = prom_py(
+        &python,
+        &[
+            "wait",
+            "--url",
+            &url,
+            r#"up{job="cxstream"} == 1"#,
+            "--timeout",
+            "45",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "Prometheus never scraped cxstream: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(prom_dir.join("prometheus.log")).unwrap_or_default()
+    );
+
+    // Instant queries straight to the HTTP API (/api/v1/query), as Grafana does.
+    let prom_addr: SocketAddr = url.trim_start_matches("http://").parse().unwrap();
+    let query = |expr: &str| -> f64 {
+        let (status, _, body) = http_get(
+            prom_addr,
+            &format!("/api/v1/query?query={}", url_encode(expr)),
+        );
+        let doc: Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("query {expr}: HTTP {status}: {e}: {body}"));
+        assert_eq!(doc["status"], "success", "query {expr}: {doc}");
+        let result = doc["data"]["result"].as_array().expect("vector");
+        assert_eq!(result.len(), 1, "{expr}: {doc}");
+        result[0]["value"][1].as_str().unwrap().parse().unwrap()
+    };
+    let checks: &[(&str, &str)] = &[
+        ("created", "sum(cxstream_tickets_created_total)"),
+        ("solved", "sum(cxstream_tickets_solved_total)"),
+        ("first_solved", "sum(cxstream_tickets_first_solved_total)"),
+        ("fcr", "sum(cxstream_tickets_fcr_total)"),
+        ("reopened", "sum(cxstream_tickets_reopened_total)"),
+        ("escalated", "sum(cxstream_tickets_escalated_total)"),
+        ("fr_count", "sum(cxstream_first_response_seconds_count)"),
+        (
+            "fr_breached",
+            r#"sum(cxstream_sla_breached_total{sla="first_response"})"#,
+        ),
+        (
+            "fr_achieved",
+            r#"sum(cxstream_sla_achieved_total{sla="first_response"})"#,
+        ),
+        (
+            "res_breached",
+            r#"sum(cxstream_sla_breached_total{sla="resolution"})"#,
+        ),
+        (
+            "res_achieved",
+            r#"sum(cxstream_sla_achieved_total{sla="resolution"})"#,
+        ),
+        ("csat", "sum(cxstream_csat_responses_total)"),
+        (
+            "csat_satisfied",
+            r#"sum(cxstream_csat_responses_total{score=~"4|5"})"#,
+        ),
+        ("nps", "sum(cxstream_nps_responses_total)"),
+        (
+            "promoters",
+            r#"sum(cxstream_nps_responses_total{class="promoter"})"#,
+        ),
+        ("orders", "sum(cxstream_orders_total)"),
+        ("revenue", "sum(cxstream_order_revenue_total)"),
+        ("returned", "sum(cxstream_returns_total)"),
+        ("churned", "sum(cxstream_customers_churned_total)"),
+        (
+            "recovery_opened",
+            r#"sum(cxstream_recovery_cases_total{outcome="opened"})"#,
+        ),
+    ];
+    let mut mismatches = Vec::new();
+    for (key, expr) in checks {
+        let got = query(expr);
+        let want = expected[key];
+        if (got - want).abs() > 1e-6 {
+            mismatches.push(format!("{expr} = {got}, replay says {key} = {want}"));
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "Prometheus disagrees with replay:\n{}",
+        mismatches.join("\n")
+    );
+    assert!(query("sum(cxstream_sla_breached_total)") > 0.0);
+    // A few dashboard-style expressions evaluate.
+    assert!(
+        query(r#"histogram_quantile(0.9, sum by (le) (cxstream_first_response_seconds_bucket))"#)
+            > 0.0
+    );
+    assert!(
+        query(r#"max(cxstream_window_first_response_seconds{window="1h",quantile="0.9"})"#) > 0.0
+    );
+    assert_eq!(query(r#"count(up{job="cxstream"} == 1)"#), 1.0);
+    // The same through the helper's client.
+    let out = prom_py(
+        &python,
+        &[
+            "query",
+            "--url",
+            &url,
+            "sum(cxstream_tickets_created_total)",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let data: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: f64 = data["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(v, expected["created"]);
+
+    drop(guard);
+    server.shutdown();
+}

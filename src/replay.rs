@@ -71,7 +71,7 @@ impl Summary {
             s.duplicates, s.orphans, s.ticket_exists, s.late_events, s.late_contributions
         );
         if self.blank_lines > 0 {
-            out += &format!("  blank lines skipped: {}\n", self.blank_lines);
+            out += &format!("  blank lines (dead-lettered): {}\n", self.blank_lines);
         }
         let recs: Vec<String> = s.records.iter().map(|(k, v)| format!("{k}={v}")).collect();
         out += &format!(
@@ -110,9 +110,10 @@ pub fn replay(
         if let Some(l) = line.strip_suffix(b"\r") {
             line = l;
         }
+        // A blank line carries no event, but nothing is silently dropped: it is dead-lettered
+        // like any other input that is not a JSON object (and counted in the summary).
         if line.iter().all(u8::is_ascii_whitespace) {
             blank += 1;
-            continue;
         }
         let disposition = engine.process(
             0,
@@ -137,7 +138,7 @@ pub fn replay(
         d.flush()?;
     }
     Ok(Summary {
-        lines: line_no - blank,
+        lines: line_no,
         blank_lines: blank,
         elapsed: started.elapsed(),
         stats: engine.stats().clone(),

@@ -641,7 +641,7 @@ fn percentiles_are_nearest_rank_and_min_max_mean_exact() {
 
 #[test]
 fn replay_is_byte_identical_for_the_same_input() {
-    let evs = vec![
+    let evs = [
         created("e1", &t("10:00"), "c1", "t1", "urgent", "billing", "email"),
         ev(
             "e2",

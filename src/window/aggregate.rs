@@ -2,7 +2,7 @@
 //! histogram (3 significant digits over milliseconds) per duration.
 
 use base64::Engine as _;
-use hdrhistogram::serialization::{Serializer, V2DeflateSerializer};
+use hdrhistogram::serialization::Serializer;
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 
@@ -83,22 +83,24 @@ impl DurationAgg {
     /// Nearest-rank percentile in seconds: the value of rank ⌈p·n/100⌉ (SPEC §4), read from the
     /// histogram and clamped to the exact min and max.
     pub fn percentile(&self, p: u64) -> Option<f64> {
+        self.percentiles([p]).map(|[v]| v)
+    }
+
+    /// Several nearest-rank percentiles (ascending `ps`) in one pass over the histogram.
+    pub fn percentiles<const N: usize>(&self, ps: [u64; N]) -> Option<[f64; N]> {
         let h = self.hist.as_ref()?;
         let n = h.len();
         if n == 0 {
             return None;
         }
-        let rank = (p * n).div_ceil(100).max(1);
-        let mut seen = 0u64;
-        for v in h.iter_recorded() {
-            seen += v.count_at_value();
-            if seen >= rank {
-                let ms = h.highest_equivalent(v.value_iterated_to());
-                let s = ms as f64 / 1000.0;
-                return Some(s.clamp(self.min, self.max));
-            }
+        // Quantile (rank − ½)/n makes the histogram's ⌈q·n⌉ land exactly on the rank, free of
+        // floating-point error (0.99 · 100 is 99.000…01 in binary).
+        let qs = ps.map(|p| ((p * n).div_ceil(100).max(1) as f64 - 0.5) / n as f64);
+        let mut out = [self.max; N];
+        for (o, ms) in out.iter_mut().zip(h.value_at_quantiles(qs)) {
+            *o = (ms as f64 / 1000.0).clamp(self.min, self.max);
         }
-        Some(self.max)
+        Some(out)
     }
 
     /// The summary object of SPEC §4: count, min, max, mean, p50, p90, p99 and `hdr`.
@@ -111,9 +113,11 @@ impl DurationAgg {
         m.insert("min".into(), json!(self.min));
         m.insert("max".into(), json!(self.max));
         m.insert("mean".into(), json!(self.sum / self.count as f64));
-        m.insert("p50".into(), json!(self.percentile(50)));
-        m.insert("p90".into(), json!(self.percentile(90)));
-        m.insert("p99".into(), json!(self.percentile(99)));
+        if let Some([p50, p90, p99]) = self.percentiles([50, 90, 99]) {
+            m.insert("p50".into(), json!(p50));
+            m.insert("p90".into(), json!(p90));
+            m.insert("p99".into(), json!(p99));
+        }
         if let Some(h) = &self.hist {
             m.insert("hdr".into(), json!(encode_hdr(h)));
         }
@@ -128,11 +132,63 @@ fn new_histogram() -> Histogram<u64> {
 
 /// HdrHistogram V2 compressed encoding, base64 (standard alphabet, padded): what the Java,
 /// Go and Rust HdrHistogram libraries decode.
+///
+/// Byte for byte what `hdrhistogram`'s `V2DeflateSerializer` writes (cookie, length, zlib of
+/// the V2 encoding), but with the zlib compressor and buffers reused per thread: allocating a
+/// fresh compressor for each of hundreds of thousands of window summaries dominated replay.
 pub fn encode_hdr(h: &Histogram<u64>) -> String {
-    let mut buf = Vec::new();
-    match V2DeflateSerializer::new().serialize(h, &mut buf) {
-        Ok(_) => base64::engine::general_purpose::STANDARD.encode(&buf),
-        Err(_) => String::new(),
+    thread_local! {
+        static ENCODER: std::cell::RefCell<HdrEncoder> = std::cell::RefCell::new(HdrEncoder::new());
+    }
+    ENCODER.with(|e| e.borrow_mut().encode(h))
+}
+
+/// The V2 compressed cookie of the HdrHistogram format.
+const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9314;
+
+struct HdrEncoder {
+    v2: hdrhistogram::serialization::V2Serializer,
+    plain: Vec<u8>,
+    out: Vec<u8>,
+    zlib: flate2::Compress,
+}
+
+impl HdrEncoder {
+    fn new() -> Self {
+        HdrEncoder {
+            v2: hdrhistogram::serialization::V2Serializer::new(),
+            plain: Vec::new(),
+            out: Vec::new(),
+            zlib: flate2::Compress::new(flate2::Compression::default(), true),
+        }
+    }
+
+    fn encode(&mut self, h: &Histogram<u64>) -> String {
+        self.plain.clear();
+        if self.v2.serialize(h, &mut self.plain).is_err() {
+            return String::new();
+        }
+        self.out.clear();
+        self.out
+            .extend_from_slice(&V2_COMPRESSED_COOKIE.to_be_bytes());
+        self.out.extend_from_slice(&[0; 4]);
+        self.out.reserve(self.plain.len() + 64);
+        self.zlib.reset();
+        loop {
+            let consumed = self.zlib.total_in() as usize;
+            match self.zlib.compress_vec(
+                &self.plain[consumed..],
+                &mut self.out,
+                flate2::FlushCompress::Finish,
+            ) {
+                Ok(flate2::Status::StreamEnd) => break,
+                Ok(_) => self.out.reserve(self.out.capacity().max(64)),
+                Err(_) => return String::new(),
+            }
+        }
+        let len = (self.out.len() - 8) as u32;
+        self.out[4..8].copy_from_slice(&len.to_be_bytes());
+        base64::engine::general_purpose::STANDARD.encode(&self.out)
     }
 }
 
@@ -476,6 +532,31 @@ mod tests {
         assert!((d.percentile(50).unwrap() - 300.0).abs() <= 0.3);
         assert_eq!(d.percentile(90).unwrap(), 5400.0);
         assert_eq!(d.percentile(99).unwrap(), 5400.0);
+    }
+
+    #[test]
+    fn hdr_encoding_is_the_standard_v2_deflate_one() {
+        use hdrhistogram::serialization::V2DeflateSerializer;
+        let mut d = DurationAgg::default();
+        for ms in [0, 3, 999, 1_000, 5_400_000, 86_400_000] {
+            d.record_ms(ms);
+        }
+        let h = d.histogram().unwrap();
+        let mut reference = Vec::new();
+        V2DeflateSerializer::new()
+            .serialize(h, &mut reference)
+            .unwrap();
+        let ours = base64::engine::general_purpose::STANDARD
+            .decode(encode_hdr(h))
+            .unwrap();
+        assert_eq!(ours, reference);
+        // and again, with the reused compressor
+        assert_eq!(
+            base64::engine::general_purpose::STANDARD
+                .decode(encode_hdr(h))
+                .unwrap(),
+            reference
+        );
     }
 
     #[test]

@@ -270,7 +270,6 @@ impl Default for MetricsConfig {
     }
 }
 
-
 impl Config {
     /// Loads a config file (if given) and applies the environment's `CXSTREAM_*` overrides.
     pub fn load(path: Option<&Path>) -> Result<Config> {

@@ -8,6 +8,8 @@
 pub mod config;
 pub mod engine;
 pub mod event;
+pub mod generate;
+pub mod kafka;
 pub mod kpi;
 pub mod metrics;
 pub mod output;

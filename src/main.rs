@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use cxstream::config::Config;
 use cxstream::engine::Engine;
+use cxstream::generate::{GenerateOptions, Generator};
 use cxstream::replay::{self, Sinks};
 
 /// cxstream — live KPIs for customer service and after-sales teams.
@@ -57,6 +58,73 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Consume events from Kafka and publish KPIs: records to the output topic, dead letters
+    /// to the dead-letter topic, Prometheus metrics on the metrics endpoint. Stops cleanly on
+    /// SIGINT/SIGTERM (flushes outputs, commits, leaves the group).
+    Run {
+        /// Metrics endpoint address (overrides metrics.listen), e.g. 0.0.0.0:9464.
+        #[arg(long)]
+        metrics_listen: Option<String>,
+    },
+    /// The one-command demo: an in-process Kafka-protocol cluster, synthetic events at a
+    /// realistic rate, the full `run` pipeline and the metrics endpoint. Ctrl-C stops it.
+    Demo {
+        /// Events produced per second (wall clock).
+        #[arg(long, default_value_t = 2000.0)]
+        rate: f64,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration: Option<u64>,
+        /// Metrics endpoint address.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        metrics_listen: String,
+        /// Partitions of the demo's input topic.
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+    },
+    /// Write realistic, seeded synthetic events (JSON Lines) to stdout, a file, or a Kafka topic.
+    ///
+    /// Every channel, priority and team; log-normal reply and resolution delays so some SLAs
+    /// breach; internal notes and system messages; reopens, escalations, surveys, orders,
+    /// returns, warranty claims and churn; optional invalid, duplicate and orphan events.
+    Generate {
+        /// Number of lines to write.
+        #[arg(long, short = 'n', default_value_t = 100_000)]
+        events: u64,
+        /// Random seed: the same options give the same bytes.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Event time of the first event (RFC 3339), default 2026-11-22T08:00:00Z.
+        #[arg(long)]
+        start: Option<String>,
+        /// Size of the customer population.
+        #[arg(long, default_value_t = 5000)]
+        customers: u32,
+        /// Ticket arrival rate in event time.
+        #[arg(long, default_value_t = 600.0)]
+        tickets_per_hour: f64,
+        /// Fraction of invalid lines to inject (every invalid class of SPEC §1).
+        #[arg(long, default_value_t = 0.0)]
+        invalid_ratio: f64,
+        /// Fraction of lines that re-send an earlier event verbatim.
+        #[arg(long, default_value_t = 0.0)]
+        duplicate_ratio: f64,
+        /// Fraction of ticket events for tickets that were never created.
+        #[arg(long, default_value_t = 0.0)]
+        orphan_ratio: f64,
+        /// Output file, `-` for standard output.
+        #[arg(long, short, default_value = "-")]
+        output: String,
+        /// Produce to Kafka instead (bootstrap servers); needs --topic.
+        #[arg(long)]
+        kafka: Option<String>,
+        /// Kafka topic for --kafka.
+        #[arg(long, default_value = "cx.events")]
+        topic: String,
+        /// Pace output at this many lines per second (wall clock).
+        #[arg(long)]
+        rate: Option<f64>,
+    },
     /// Check a configuration file (and CXSTREAM_* overrides) and print the effective values.
     CheckConfig,
 }
@@ -92,6 +160,170 @@ fn run(cli: Cli) -> Result<()> {
             deadletter,
             quiet,
         } => cmd_replay(cfg, &input, &output, deadletter, quiet),
+        Command::Run { metrics_listen } => cmd_run(cfg, metrics_listen),
+        Command::Demo {
+            rate,
+            duration,
+            metrics_listen,
+            partitions,
+        } => {
+            let opts = cxstream::kafka::demo::DemoOptions {
+                rate,
+                duration: duration.map(std::time::Duration::from_secs),
+                metrics_listen: metrics_listen.parse().with_context(|| {
+                    format!(
+                        "--metrics-listen {metrics_listen} is not an address like 127.0.0.1:9464"
+                    )
+                })?,
+                partitions,
+            };
+            cxstream::kafka::demo::demo(cfg, opts)
+        }
+        Command::Generate {
+            events,
+            seed,
+            start,
+            customers,
+            tickets_per_hour,
+            invalid_ratio,
+            duplicate_ratio,
+            orphan_ratio,
+            output,
+            kafka,
+            topic,
+            rate,
+        } => {
+            let mut opts = GenerateOptions {
+                events,
+                seed,
+                customers,
+                tickets_per_hour,
+                invalid_ratio,
+                duplicate_ratio,
+                orphan_ratio,
+                ..GenerateOptions::default()
+            };
+            if let Some(s) = start {
+                opts.start_ms = cxstream::ts::parse_rfc3339_ms(&s).with_context(|| {
+                    format!("--start {s} is not an RFC 3339 time like 2026-11-22T08:00:00Z")
+                })?;
+            }
+            cmd_generate(&cfg, opts, &output, kafka, &topic, rate)
+        }
+    }
+}
+
+fn cmd_generate(
+    cfg: &Config,
+    opts: GenerateOptions,
+    output: &str,
+    kafka: Option<String>,
+    topic: &str,
+    rate: Option<f64>,
+) -> Result<()> {
+    let lines = Generator::new(opts).map(|g| (g.key, g.line));
+    if let Some(bootstrap) = kafka {
+        let n = cxstream::kafka::produce_lines(
+            bootstrap.as_str(),
+            topic,
+            lines,
+            rate,
+            &cfg.kafka.librdkafka,
+        )?;
+        eprintln!("produced {n} events to {topic} on {bootstrap}");
+        return Ok(());
+    }
+    let mut out: Box<dyn Write> = if output == "-" {
+        Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock()))
+    } else {
+        let f =
+            File::create(output).with_context(|| format!("cannot create output file {output}"))?;
+        Box::new(BufWriter::with_capacity(1 << 20, f))
+    };
+    let started = std::time::Instant::now();
+    for (n, (_, line)) in lines.enumerate() {
+        if let Some(r) = rate.filter(|r| *r > 0.0) {
+            let due = started + std::time::Duration::from_secs_f64(n as f64 / r);
+            let now = std::time::Instant::now();
+            if due > now {
+                out.flush()?;
+                std::thread::sleep(due - now);
+            }
+        }
+        if let Err(e) = writeln!(out, "{line}") {
+            // A closed pipe (e.g. `| head`) ends generation quietly.
+            if e.kind() == io::ErrorKind::BrokenPipe {
+                return Ok(());
+            }
+            return Err(e.into());
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+fn cmd_run(cfg: Arc<Config>, metrics_listen: Option<String>) -> Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listen = metrics_listen.unwrap_or_else(|| cfg.metrics.listen.clone());
+    let metrics = cxstream::metrics::Metrics::new(&cfg);
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if !listen.is_empty() {
+        let addr: std::net::SocketAddr = listen.parse().with_context(|| {
+            format!("metrics.listen \"{listen}\" is not an address like 127.0.0.1:9464")
+        })?;
+        let m = metrics.clone();
+        let mut rx = stop_rx.clone();
+        rt.spawn(async move {
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            if let Err(e) = cxstream::metrics::serve(addr, m, stop).await {
+                tracing::error!("metrics endpoint on {addr} failed: {e:#}");
+            }
+        });
+        tracing::info!("metrics on http://{addr}/metrics");
+    }
+    let flag = shutdown.clone();
+    rt.spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: stop fetching, flush outputs, commit, leave the group");
+        flag.store(true, Ordering::SeqCst);
+    });
+    let summary = cxstream::kafka::run_pipeline(cfg, Some(metrics), shutdown);
+    let _ = stop_tx.send(true);
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    let summary = summary?;
+    tracing::info!("stopped: {summary:?}");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -215,6 +215,9 @@ struct Shard {
     /// Time of the last after-sales item applied: inputs and SLA breaches before it are late
     /// for the event-time-ordered logic.
     s5_clock: Millis,
+    /// Live mode: an assigned partition that has not delivered an event yet holds the
+    /// watermark back (see [`Engine::hold_until_data`]).
+    hold: bool,
 }
 
 pub struct Engine {
@@ -256,6 +259,12 @@ impl Engine {
 
     pub fn stats(&self) -> &Stats {
         &self.core.stats
+    }
+
+    /// Continues the cumulative counters of `previous` (live mode replaces the engine when a
+    /// rebalance moves partitions with open windows away; the counters stay monotonic).
+    pub fn carry_stats_from(&mut self, previous: &Engine) {
+        self.core.stats = previous.core.stats.clone();
     }
 
     pub fn teams(&self) -> &Interner {
@@ -394,8 +403,28 @@ impl Engine {
         Disposition::Applied
     }
 
+    /// Live mode (Kafka): while `hold` is set, the partition — assigned, but no event of it
+    /// seen yet — holds the watermark where it is, because its backlog may be older than what
+    /// the other partitions delivered first (without this, a consumer starting on a backlog
+    /// would find a partition's first events late). The hold ends with the partition's first
+    /// event, or when the source calls this with `hold = false` (the partition reached its
+    /// end without data). Replay never sets it.
+    pub fn hold_until_data(&mut self, partition: i32, hold: bool) {
+        let shard = self
+            .shards
+            .entry(partition)
+            .or_insert_with(|| Shard::new(partition));
+        shard.hold = hold;
+        if !hold {
+            self.step_watermark();
+        }
+    }
+
     /// SPEC §2: watermark = min over partitions with data of (max event time − lateness).
     fn step_watermark(&mut self) {
+        if self.shards.values().any(|s| s.hold && s.max_time.is_none()) {
+            return;
+        }
         let lateness = self.core.cfg.engine.allowed_lateness.0;
         let Some(min_max) = self.shards.values().filter_map(|s| s.max_time).min() else {
             return;
@@ -470,6 +499,7 @@ impl Shard {
             dedup: FxMap::default(),
             sched: Scheduler::default(),
             s5_clock: Millis::MIN,
+            hold: false,
         }
     }
 

@@ -1,0 +1,307 @@
+//! The output side: an idempotent producer (acks=all) that never drops a record silently.
+//!
+//! - A full local queue (`QueueFull`) blocks the caller with a growing backoff while delivery
+//!   reports are served, then the record is sent again.
+//! - A record whose delivery fails (librdkafka already retried it until `message.timeout.ms`,
+//!   e.g. during a long broker outage) comes back through the delivery report and is queued
+//!   again by [`Sink::resend_failed`] (so it may land after records produced later).
+//! - A fatal producer error (idempotence state lost) replaces the producer; the records the old
+//!   one still held come back through their (purged) delivery reports and are sent again.
+//! - Only a record the broker can never take (larger than the topic allows) is dropped: with
+//!   an error log and the `dropped` count, never silently.
+//!
+//! [`Sink::flush`] returns `true` only when every record handed to it has been acknowledged;
+//! the commit protocol commits offsets only after such a flush.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext, PurgeConfig};
+use rdkafka::ClientContext;
+
+use super::LogLimiter;
+
+/// A record to send again.
+struct Failed {
+    topic: String,
+    key: Option<Vec<u8>>,
+    payload: Vec<u8>,
+    error: KafkaError,
+}
+
+/// State shared by the producer's delivery callbacks (they run inside `poll`/`flush`) and the
+/// sink, across producer replacements.
+#[derive(Default)]
+struct Shared {
+    failed: Mutex<Vec<Failed>>,
+    acked: AtomicU64,
+    delivery_errors: AtomicU64,
+    warn: LogLimiter,
+}
+
+/// The producer's context: counts acknowledgements and keeps failed records.
+pub(crate) struct SinkContext {
+    shared: Arc<Shared>,
+}
+
+impl ClientContext for SinkContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        super::log_librdkafka("producer", &self.shared.warn, level, fac, msg);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let Some(n) = self.shared.warn.allow() {
+            tracing::warn!(suppressed = n, "kafka producer: {error}: {reason}");
+        }
+    }
+}
+
+impl ProducerContext for SinkContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.shared.acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((error, msg)) => {
+                self.shared.delivery_errors.fetch_add(1, Ordering::Relaxed);
+                let f = Failed {
+                    topic: msg.topic().to_string(),
+                    key: msg.key().map(<[u8]>::to_vec),
+                    payload: msg.payload().unwrap_or_default().to_vec(),
+                    error: error.clone(),
+                };
+                if let Ok(mut v) = self.shared.failed.lock() {
+                    v.push(f);
+                }
+            }
+        }
+    }
+}
+
+/// The output producer with retry-until-acknowledged semantics.
+pub(crate) struct Sink {
+    producer: BaseProducer<SinkContext>,
+    config: ClientConfig,
+    shared: Arc<Shared>,
+    /// Records sent again after a failed delivery.
+    resent: u64,
+    /// Records given up on (the broker can never take them), each logged as an error.
+    dropped: u64,
+}
+
+/// How a send error is handled.
+enum Action {
+    Backoff,
+    Replace,
+    Drop,
+}
+
+fn classify(e: &KafkaError) -> Action {
+    match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::Fatal) => Action::Replace,
+        Some(RDKafkaErrorCode::MessageSizeTooLarge)
+        | Some(RDKafkaErrorCode::InvalidArgument)
+        | Some(RDKafkaErrorCode::InvalidMessage)
+        | Some(RDKafkaErrorCode::InvalidMessageSize) => Action::Drop,
+        _ => Action::Backoff,
+    }
+}
+
+impl Sink {
+    /// An idempotent producer: `enable.idempotence=true` and `acks=all` are enforced over the
+    /// pass-through properties in `config`.
+    pub fn new(mut config: ClientConfig) -> Result<Sink> {
+        config.set("enable.idempotence", "true");
+        config.set("acks", "all");
+        if config.get("linger.ms").is_none() {
+            config.set("linger.ms", "5");
+        }
+        let shared = Arc::new(Shared::default());
+        let producer = Self::create(&config, &shared)?;
+        Ok(Sink {
+            producer,
+            config,
+            shared,
+            resent: 0,
+            dropped: 0,
+        })
+    }
+
+    fn create(config: &ClientConfig, shared: &Arc<Shared>) -> Result<BaseProducer<SinkContext>> {
+        config
+            .create_with_context(SinkContext {
+                shared: Arc::clone(shared),
+            })
+            .context("cannot create the Kafka producer (check kafka.librdkafka settings)")
+    }
+
+    /// Records acknowledged by the broker so far.
+    pub fn acked(&self) -> u64 {
+        self.shared.acked.load(Ordering::Relaxed)
+    }
+
+    /// Records sent again after a failed delivery (or a producer replacement).
+    pub fn resent(&self) -> u64 {
+        self.resent
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Records not acknowledged yet (in librdkafka's queues, or failed and waiting to be sent
+    /// again).
+    pub fn pending(&self) -> usize {
+        self.producer.in_flight_count().max(0) as usize
+            + self.shared.failed.lock().map_or(0, |v| v.len())
+    }
+
+    /// Serves delivery reports without blocking.
+    pub fn poll(&self) {
+        self.producer.poll(Duration::ZERO);
+    }
+
+    /// Hands one record to the producer, waiting (with backoff) while its queue is full or the
+    /// producer is being replaced. Never drops a record, except one the broker can never take.
+    pub fn send(&mut self, topic: &str, key: Option<&[u8]>, payload: &[u8]) {
+        self.send_inner(topic, key, payload);
+    }
+
+    fn send_inner(&mut self, topic: &str, key: Option<&[u8]>, payload: &[u8]) {
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            let mut rec: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::to(topic).payload(payload);
+            if let Some(k) = key {
+                rec = rec.key(k);
+            }
+            let err = match self.producer.send(rec) {
+                Ok(()) => return,
+                Err((e, _)) => e,
+            };
+            match classify(&err) {
+                Action::Drop => {
+                    self.dropped += 1;
+                    tracing::error!(
+                        topic,
+                        key = %String::from_utf8_lossy(key.unwrap_or_default()),
+                        bytes = payload.len(),
+                        "output record dropped: the broker cannot take it: {err}"
+                    );
+                    return;
+                }
+                Action::Replace => self.replace(&err),
+                Action::Backoff => {
+                    if let Some(n) = self.shared.warn.allow() {
+                        tracing::warn!(
+                            suppressed = n,
+                            "kafka producer: cannot queue a record to {topic} ({err}); retrying"
+                        );
+                    }
+                    // Serves delivery reports (freeing queue space) while waiting.
+                    self.producer.poll(backoff);
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+            }
+        }
+    }
+
+    /// Replaces a producer that hit a fatal error. Its unacknowledged records come back as
+    /// failed deliveries (purged) and are sent again by [`Sink::resend_failed`].
+    fn replace(&mut self, err: &KafkaError) {
+        let reason = self
+            .producer
+            .client()
+            .fatal_error()
+            .map_or_else(|| err.to_string(), |(c, s)| format!("{c}: {s}"));
+        tracing::error!("kafka producer: fatal error ({reason}); replacing the producer");
+        self.producer
+            .purge(PurgeConfig::default().queue().inflight());
+        let _ = self.producer.flush(Duration::from_secs(1));
+        loop {
+            match Self::create(&self.config, &self.shared) {
+                Ok(p) => {
+                    // The old producer's drop serves what is left of its delivery reports.
+                    self.producer = p;
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!("kafka producer: cannot create a new producer: {e:#}");
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    /// Sends again every record whose delivery failed. Returns how many.
+    pub fn resend_failed(&mut self) -> usize {
+        let failed = match self.shared.failed.lock() {
+            Ok(mut v) if !v.is_empty() => std::mem::take(&mut *v),
+            _ => return 0,
+        };
+        let n = failed.len();
+        let mut by_error: BTreeMap<String, usize> = BTreeMap::new();
+        for f in &failed {
+            *by_error.entry(f.error.to_string()).or_default() += 1;
+        }
+        if let Some(s) = self.shared.warn.allow() {
+            tracing::warn!(
+                suppressed = s,
+                "kafka producer: {n} deliveries failed ({by_error:?}); sending them again"
+            );
+        }
+        for f in failed {
+            if let Action::Drop = classify(&f.error) {
+                self.dropped += 1;
+                tracing::error!(
+                    topic = f.topic,
+                    bytes = f.payload.len(),
+                    "output record dropped: the broker refused it: {}",
+                    f.error
+                );
+                continue;
+            }
+            self.resent += 1;
+            self.send_inner(&f.topic, f.key.as_deref(), &f.payload);
+        }
+        n
+    }
+
+    /// Waits until every record handed over so far is acknowledged, sending failed ones again,
+    /// for at most `budget`. `true` when nothing is left unacknowledged.
+    pub fn flush(&mut self, budget: Duration) -> bool {
+        let deadline = Instant::now() + budget;
+        loop {
+            self.resend_failed();
+            if self.producer.client().fatal_error().is_some() {
+                self.replace(&KafkaError::MessageProduction(RDKafkaErrorCode::Fatal));
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let step = left.min(Duration::from_millis(500));
+            let flushed = self.producer.flush(step).is_ok();
+            let failed = self.shared.failed.lock().map_or(0, |v| v.len());
+            if flushed && failed == 0 {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                if let Some(n) = self.shared.warn.allow() {
+                    tracing::warn!(
+                        suppressed = n,
+                        in_flight = self.producer.in_flight_count(),
+                        failed,
+                        "kafka producer: outputs not acknowledged yet; offsets are not committed until they are"
+                    );
+                }
+                return false;
+            }
+        }
+    }
+}

@@ -94,7 +94,8 @@ enum Command {
         /// Random seed: the same options give the same bytes.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Event time of the first event (RFC 3339), default 2026-11-22T08:00:00Z.
+        /// Event time of the first event (RFC 3339, or `now` for live use with --rate),
+        /// default 2026-11-22T08:00:00Z.
         #[arg(long)]
         start: Option<String>,
         /// Size of the customer population.
@@ -203,7 +204,11 @@ fn run(cli: Cli) -> Result<()> {
                 orphan_ratio,
                 ..GenerateOptions::default()
             };
-            if let Some(s) = start {
+            if start.as_deref() == Some("now") {
+                opts.start_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+            } else if let Some(s) = start {
                 opts.start_ms = cxstream::ts::parse_rfc3339_ms(&s).with_context(|| {
                     format!("--start {s} is not an RFC 3339 time like 2026-11-22T08:00:00Z")
                 })?;
@@ -233,13 +238,7 @@ fn cmd_generate(
         eprintln!("produced {n} events to {topic} on {bootstrap}");
         return Ok(());
     }
-    let mut out: Box<dyn Write> = if output == "-" {
-        Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock()))
-    } else {
-        let f =
-            File::create(output).with_context(|| format!("cannot create output file {output}"))?;
-        Box::new(BufWriter::with_capacity(1 << 20, f))
-    };
+    let mut out = open_output(output)?;
     let started = std::time::Instant::now();
     for (n, (_, line)) in lines.enumerate() {
         if let Some(r) = rate.filter(|r| *r > 0.0) {
@@ -262,6 +261,17 @@ fn cmd_generate(
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(e.into()),
         _ => Ok(()),
     }
+}
+
+/// A buffered writer on a file, or on standard output for `-`.
+fn open_output(output: &str) -> Result<Box<dyn Write>> {
+    Ok(if output == "-" {
+        Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock()))
+    } else {
+        let f =
+            File::create(output).with_context(|| format!("cannot create output file {output}"))?;
+        Box::new(BufWriter::with_capacity(1 << 20, f))
+    })
 }
 
 fn cmd_run(cfg: Arc<Config>, metrics_listen: Option<String>) -> Result<()> {
@@ -347,13 +357,7 @@ fn cmd_replay(
             input.to_string(),
         )
     };
-    let mut out: Box<dyn Write> = if output == "-" {
-        Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock()))
-    } else {
-        let f =
-            File::create(output).with_context(|| format!("cannot create output file {output}"))?;
-        Box::new(BufWriter::with_capacity(1 << 20, f))
-    };
+    let mut out = open_output(output)?;
     let mut dl_file = match &deadletter {
         Some(p) => Some(BufWriter::new(File::create(p).with_context(|| {
             format!("cannot create dead-letter file {}", p.display())

@@ -203,7 +203,7 @@ fn run(
                     events: u64::MAX,
                     seed,
                     start_ms,
-                    customers: 2000,
+                    customers: 200_000,
                     tickets_per_hour: tph,
                     invalid_ratio: 0.002,
                     duplicate_ratio: 0.002,

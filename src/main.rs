@@ -311,7 +311,12 @@ fn cmd_run(cfg: Arc<Config>, metrics_listen: Option<String>) -> Result<()> {
     let _ = stop_tx.send(true);
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     let summary = summary?;
-    tracing::info!("stopped: {summary:?}");
+    tracing::info!(
+        events = summary.events,
+        records = summary.records_produced,
+        commits = summary.commits,
+        "stopped"
+    );
     Ok(())
 }
 

@@ -117,7 +117,7 @@ fn bench_aggregate(c: &mut Criterion) {
         |b| b.iter(|| d.to_json()),
     );
     g.bench_function("hdr encode only", |b| {
-        b.iter(|| encode_hdr(d.histogram().expect("hist")))
+        b.iter(|| encode_hdr(&d.histogram().expect("hist")))
     });
     g.finish();
 }

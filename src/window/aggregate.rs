@@ -18,8 +18,15 @@ pub struct DurationAgg {
     pub sum: f64,
     pub min: f64,
     pub max: f64,
+    /// The ms values themselves while there are at most [`SMALL`] of them (most window ×
+    /// group summaries): exact percentiles and a sparse `hdr` encoding, without the dense
+    /// counts array of an HDR histogram (up to ~19k counters for values of days).
+    small: Vec<u64>,
     hist: Option<Histogram<u64>>,
 }
+
+/// Summaries with at most this many values keep them instead of a histogram.
+pub const SMALL: usize = 128;
 
 impl DurationAgg {
     /// Records a duration given in ms.
@@ -49,9 +56,26 @@ impl DurationAgg {
         }
         self.count += 1;
         self.sum += seconds;
-        let h = self.hist.get_or_insert_with(new_histogram);
-        // Auto-resizing histogram: recording cannot fail for any u64 we pass.
-        let _ = h.record(ms);
+        match &mut self.hist {
+            // Auto-resizing histogram: recording cannot fail for any u64 we pass.
+            Some(h) => {
+                let _ = h.record(ms);
+            }
+            None if self.small.len() < SMALL => self.small.push(ms),
+            None => {
+                let h = self.materialize();
+                let _ = h.record(ms);
+            }
+        }
+    }
+
+    /// Moves the kept values into a histogram (from now on the summary uses it).
+    fn materialize(&mut self) -> &mut Histogram<u64> {
+        let mut h = new_histogram();
+        for v in self.small.drain(..) {
+            let _ = h.record(v);
+        }
+        self.hist.insert(h)
     }
 
     pub fn merge(&mut self, other: &DurationAgg) {
@@ -67,17 +91,42 @@ impl DurationAgg {
         }
         self.count += other.count;
         self.sum += other.sum;
-        match (&mut self.hist, &other.hist) {
-            (Some(h), Some(oh)) => {
+        if self.hist.is_none()
+            && other.hist.is_none()
+            && self.small.len() + other.small.len() <= SMALL
+        {
+            self.small.extend_from_slice(&other.small);
+            return;
+        }
+        let h = match self.hist {
+            Some(ref mut h) => h,
+            None => self.materialize(),
+        };
+        match &other.hist {
+            Some(oh) => {
                 let _ = h.add(oh);
             }
-            (None, Some(oh)) => self.hist = Some(oh.clone()),
-            _ => {}
+            None => {
+                for v in &other.small {
+                    let _ = h.record(*v);
+                }
+            }
         }
     }
 
-    pub fn histogram(&self) -> Option<&Histogram<u64>> {
-        self.hist.as_ref()
+    /// The values as an HDR histogram (built from the kept values for small summaries).
+    pub fn histogram(&self) -> Option<std::borrow::Cow<'_, Histogram<u64>>> {
+        if let Some(h) = &self.hist {
+            return Some(std::borrow::Cow::Borrowed(h));
+        }
+        if self.small.is_empty() {
+            return None;
+        }
+        let mut h = new_histogram();
+        for v in &self.small {
+            let _ = h.record(*v);
+        }
+        Some(std::borrow::Cow::Owned(h))
     }
 
     /// Nearest-rank percentile in seconds: the value of rank ⌈p·n/100⌉ (SPEC §4), read from the
@@ -88,6 +137,16 @@ impl DurationAgg {
 
     /// Several nearest-rank percentiles (ascending `ps`) in one pass over the histogram.
     pub fn percentiles<const N: usize>(&self, ps: [u64; N]) -> Option<[f64; N]> {
+        if self.hist.is_none() && !self.small.is_empty() {
+            // Exact nearest-rank over the kept values.
+            let mut v = self.small.clone();
+            v.sort_unstable();
+            let n = v.len() as u64;
+            return Some(ps.map(|p| {
+                let rank = (p * n).div_ceil(100).max(1) as usize;
+                (v[rank - 1] as f64 / 1000.0).clamp(self.min, self.max)
+            }));
+        }
         let h = self.hist.as_ref()?;
         let n = h.len();
         if n == 0 {
@@ -120,6 +179,8 @@ impl DurationAgg {
         }
         if let Some(h) = &self.hist {
             m.insert("hdr".into(), json!(encode_hdr(h)));
+        } else if !self.small.is_empty() {
+            m.insert("hdr".into(), json!(encode_hdr_values(&self.small)));
         }
         Value::Object(m)
     }
@@ -143,7 +204,41 @@ pub fn encode_hdr(h: &Histogram<u64>) -> String {
     ENCODER.with(|e| e.borrow_mut().encode(h))
 }
 
-/// The V2 compressed cookie of the HdrHistogram format.
+/// [`encode_hdr`] of the histogram holding `values` (ms) with lowest discernible value 1,
+/// 3 significant digits and highest trackable value max(2, largest value), written straight
+/// from the sorted values: the same bytes as building that histogram and serializing it
+/// (checked by a unit test), without its dense counts array.
+pub fn encode_hdr_values(values: &[u64]) -> String {
+    thread_local! {
+        static ENCODER: std::cell::RefCell<HdrEncoder> = std::cell::RefCell::new(HdrEncoder::new());
+    }
+    ENCODER.with(|e| e.borrow_mut().encode_values(values))
+}
+
+/// Counts-array index of `v` for lowest discernible value 1 and 3 significant digits:
+/// sub-bucket count 2048 (half 1024), unit magnitude 0, leading-zero base 64 − 11.
+fn hdr_index(v: u64) -> u64 {
+    let bucket = 53 - (v | 2047).leading_zeros() as u64;
+    let sub_bucket = v >> bucket;
+    ((bucket + 1) << 10) + sub_bucket - 1024
+}
+
+fn push_varint(out: &mut Vec<u8>, n: i64) {
+    // zig-zag, then LEB128 (the 9-byte form only differs beyond 2^56, unreachable here)
+    let mut z = ((n << 1) ^ (n >> 63)) as u64;
+    loop {
+        let byte = (z & 0x7f) as u8;
+        z >>= 7;
+        if z == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// The V2 (uncompressed) cookie and the V2 compressed cookie of the HdrHistogram format.
+const V2_COOKIE: u32 = 0x1c84_9313;
 const V2_COMPRESSED_COOKIE: u32 = 0x1c84_9314;
 
 struct HdrEncoder {
@@ -168,6 +263,46 @@ impl HdrEncoder {
         if self.v2.serialize(h, &mut self.plain).is_err() {
             return String::new();
         }
+        self.compress()
+    }
+
+    fn encode_values(&mut self, values: &[u64]) -> String {
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable();
+        let highest = sorted.last().copied().unwrap_or(0).max(2);
+        let p = &mut self.plain;
+        p.clear();
+        p.extend_from_slice(&V2_COOKIE.to_be_bytes());
+        p.extend_from_slice(&[0; 4]); // payload length, below
+        p.extend_from_slice(&0u32.to_be_bytes()); // normalizing index offset
+        p.extend_from_slice(&u32::from(SIGFIG).to_be_bytes());
+        p.extend_from_slice(&1u64.to_be_bytes()); // lowest discernible value
+        p.extend_from_slice(&highest.to_be_bytes());
+        p.extend_from_slice(&1.0f64.to_be_bytes()); // integer to double ratio
+        let header = p.len();
+        let mut next = 0u64; // next counts index to write
+        let mut i = 0;
+        while i < sorted.len() {
+            let idx = hdr_index(sorted[i]);
+            let mut count = 0i64;
+            while i < sorted.len() && hdr_index(sorted[i]) == idx {
+                count += 1;
+                i += 1;
+            }
+            match idx - next {
+                0 => {}
+                1 => push_varint(p, 0),
+                gap => push_varint(p, -(gap as i64)),
+            }
+            push_varint(p, count);
+            next = idx + 1;
+        }
+        let len = (p.len() - header) as u32;
+        p[4..8].copy_from_slice(&len.to_be_bytes());
+        self.compress()
+    }
+
+    fn compress(&mut self) -> String {
         self.out.clear();
         self.out
             .extend_from_slice(&V2_COMPRESSED_COOKIE.to_be_bytes());
@@ -541,7 +676,7 @@ mod tests {
         for ms in [0, 3, 999, 1_000, 5_400_000, 86_400_000] {
             d.record_ms(ms);
         }
-        let h = d.histogram().unwrap();
+        let h = &*d.histogram().unwrap();
         let mut reference = Vec::new();
         V2DeflateSerializer::new()
             .serialize(h, &mut reference)
@@ -560,12 +695,63 @@ mod tests {
     }
 
     #[test]
+    fn sparse_hdr_encoding_equals_the_histograms() {
+        use hdrhistogram::serialization::V2DeflateSerializer;
+        let mut x: u64 = 0x2545F4914F6CDD1D;
+        for n in [1usize, 2, 5, 50, 128] {
+            for scale in [1u64, 2_000, 3_000_000, 400_000_000] {
+                let values: Vec<u64> = (0..n)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x % scale
+                    })
+                    .collect();
+                let highest = values.iter().copied().max().unwrap().max(2);
+                let mut h = Histogram::<u64>::new_with_bounds(1, highest, SIGFIG).unwrap();
+                for v in &values {
+                    h.record(*v).unwrap();
+                }
+                let mut reference = Vec::new();
+                V2DeflateSerializer::new()
+                    .serialize(&h, &mut reference)
+                    .unwrap();
+                let ours = base64::engine::general_purpose::STANDARD
+                    .decode(encode_hdr_values(&values))
+                    .unwrap();
+                assert_eq!(ours, reference, "n={n} scale={scale}");
+            }
+        }
+    }
+
+    #[test]
+    fn small_and_histogram_summaries_agree_within_hdr_precision() {
+        let mut small = DurationAgg::default();
+        let mut big = DurationAgg::default();
+        for i in 0..(SMALL as i64) {
+            small.record_ms(i * 7_919 % 5_000_000);
+            big.record_ms(i * 7_919 % 5_000_000);
+        }
+        big.materialize();
+        let (a, b) = (
+            small.percentiles([50, 90, 99]).unwrap(),
+            big.percentiles([50, 90, 99]).unwrap(),
+        );
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= x * 0.001 + 0.001, "{x} vs {y}");
+        }
+        let decoded = decode_hdr(small.to_json()["hdr"].as_str().unwrap()).unwrap();
+        assert_eq!(decoded.len(), SMALL as u64);
+    }
+
+    #[test]
     fn hdr_round_trips() {
         let mut d = DurationAgg::default();
         for ms in [0, 1, 999, 1_000, 86_400_000] {
             d.record_ms(ms);
         }
-        let h = decode_hdr(&encode_hdr(d.histogram().unwrap())).unwrap();
+        let h = decode_hdr(&encode_hdr(&d.histogram().unwrap())).unwrap();
         assert_eq!(h.len(), 5);
         assert_eq!(h.max(), d.histogram().unwrap().max());
     }

@@ -31,6 +31,9 @@ use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::ClientContext;
 use serde_json::Value;
 
+mod common;
+use common::{counts, Merged};
+
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
 
@@ -373,34 +376,6 @@ fn sorted<T: Ord + Clone>(v: &[T]) -> Vec<T> {
     v.sort();
     v
 }
-
-/// The integer leaves of a record (counts), path → value, without window/partitions.
-fn counts(v: &Value) -> BTreeMap<String, u64> {
-    fn walk(v: &Value, path: &str, out: &mut BTreeMap<String, u64>) {
-        match v {
-            Value::Object(m) => {
-                for (k, x) in m {
-                    if path.is_empty() && (k == "window" || k == "partitions" || k == "group") {
-                        continue;
-                    }
-                    walk(x, &format!("{path}/{k}"), out);
-                }
-            }
-            Value::Number(n) => {
-                if let Some(u) = n.as_u64() {
-                    out.insert(path.to_string(), u);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(v, "", &mut out);
-    out
-}
-
-/// `kpi.window` parts merged per (size, start, group): counts add (SPEC §4).
-type Merged = BTreeMap<(u64, String, String), BTreeMap<String, u64>>;
 
 fn merge_windows<'a>(records: impl Iterator<Item = &'a str>, skip_before: i64) -> Merged {
     let mut m = Merged::new();

@@ -22,6 +22,9 @@ use cxstream::kafka::{run_pipeline_with, Progress};
 use cxstream::replay::replay_to_string;
 use serde_json::Value;
 
+mod common;
+use common::{counts, Merged};
+
 const HOUR: i64 = 3_600_000;
 const DAY: i64 = 24 * HOUR;
 const PARTITIONS: u32 = 3;
@@ -183,33 +186,6 @@ fn now_ms() -> i64 {
         .unwrap()
         .as_millis() as i64
 }
-
-/// Counts (integer leaves) of a record without window, group and partitions.
-fn counts(v: &Value) -> BTreeMap<String, u64> {
-    fn walk(v: &Value, path: &str, out: &mut BTreeMap<String, u64>) {
-        match v {
-            Value::Object(m) => {
-                for (k, x) in m {
-                    if path.is_empty() && matches!(k.as_str(), "window" | "group" | "partitions") {
-                        continue;
-                    }
-                    walk(x, &format!("{path}/{k}"), out);
-                }
-            }
-            Value::Number(n) => {
-                if let Some(u) = n.as_u64() {
-                    out.insert(path.to_string(), u);
-                }
-            }
-            _ => {}
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(v, "", &mut out);
-    out
-}
-
-type Merged = BTreeMap<(u64, String, String), BTreeMap<String, u64>>;
 
 fn merge(records: &[Value]) -> Merged {
     let mut m = Merged::new();

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use cxstream::config::Config;
 use cxstream::engine::Engine;
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
 /// `2026-11-22T<hh:mm[:ss]>Z` plus `day` days, e.g. `at(1, "10:00")` is the 23rd.
@@ -134,3 +136,32 @@ pub fn total(recs: &[Value], size_s: i64, path: &[&str]) -> f64 {
         })
         .sum()
 }
+
+/// The integer leaves of a record (its counts), path → value, without `window`, `group` and
+/// `partitions`: what adds up when per-partition `kpi.window` parts are merged (SPEC §4).
+pub fn counts(v: &Value) -> BTreeMap<String, u64> {
+    fn walk(v: &Value, path: &str, out: &mut BTreeMap<String, u64>) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    if path.is_empty() && matches!(k.as_str(), "window" | "group" | "partitions") {
+                        continue;
+                    }
+                    walk(x, &format!("{path}/{k}"), out);
+                }
+            }
+            Value::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    out.insert(path.to_string(), u);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(v, "", &mut out);
+    out
+}
+
+/// `kpi.window` parts merged per (size, start, group): counts add (SPEC §4).
+pub type Merged = BTreeMap<(u64, String, String), BTreeMap<String, u64>>;

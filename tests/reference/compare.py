@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Compare two cxstream output files (JSON Lines) record by record.
 
-    python3 tests/reference/compare.py OUT_A OUT_B [--strict]
+    python3 tests/reference/compare.py OUT_A OUT_B [--strict] [--any-invalid-reason]
 
 - Records are grouped by "type".
 - kpi.window records are matched on (window start, size_seconds, group) and
@@ -12,10 +12,17 @@
   equal: an absent duration summary == {"count": 0}; an absent ratio / mean /
   score == null.
 - All other records are compared as multisets of canonical JSON (sorted keys,
-  floats rounded to 9 significant digits).  For deadletter records the reason
-  is compared only for the two reasons SPEC fixes ("unknown ticket",
-  "ticket exists"; any other wording stands for "invalid"), and only the base
-  name of source.file is compared.
+  floats rounded to 9 significant digits); their "id" (SPEC §7) is compared
+  like any field.  For deadletter records:
+  - the reason is compared only for the reasons SPEC fixes: "unknown ticket",
+    "ticket exists", and the codes bad_timestamp, bad_length and out_of_range
+    (SPEC §1); any other reason stands for "invalid".  With
+    --any-invalid-reason only the first two are compared;
+  - "error" (the error in words, free wording) is ignored;
+  - only the base name of source.file, and of the <file> part of an id
+    "deadletter|<file>|<line>", is compared;
+  - "size" (SPEC §1, an oversized event's full size) and the payload are
+    compared exactly.
 
 Prints the first 20 differences and a one-line summary
 "N records compared, M differences"; exit status 1 when they differ, 0 when equal.
@@ -32,7 +39,9 @@ PERCENTILE_KEYS = {"p50", "p90", "p99"}
 SUMMARY_KEYS = {"first_response_seconds", "resolution_seconds", "handle_seconds",
                 "answer_seconds"}
 NULLABLE_KEYS = {"ratio", "mean", "score"}
-FIXED_DEADLETTER_REASONS = {"unknown ticket", "ticket exists"}
+ORPHAN_REASONS = {"unknown ticket", "ticket exists"}
+# SPEC §1 names these reason codes for particular faults.
+SPEC_INVALID_REASONS = {"bad_timestamp", "bad_length", "out_of_range"}
 
 
 def load(path):
@@ -115,12 +124,30 @@ def round_floats(value):
     return value
 
 
-def canonical(record):
+def deadletter_id(value):
+    """deadletter|<file>|<line> -> deadletter|<base name of file>|<line>.  Only an
+    id with a "/" is touched: a Kafka id deadletter|<topic>|<partition>|<offset>
+    cannot have one (topic names are [a-zA-Z0-9._-]), and a file id without one
+    is already a base name."""
+    if not isinstance(value, str):
+        return value
+    parts = value.split("|")
+    if len(parts) >= 3 and parts[0] == "deadletter" and "/" in value:
+        middle = "|".join(parts[1:-1])
+        return "deadletter|%s|%s" % (os.path.basename(middle), parts[-1])
+    return value
+
+
+def canonical(record, any_invalid_reason=False):
     r = round_floats(record)
     if r.get("type") == "deadletter":
         r = dict(r)
-        if r.get("reason") not in FIXED_DEADLETTER_REASONS:
+        kept = ORPHAN_REASONS if any_invalid_reason else ORPHAN_REASONS | SPEC_INVALID_REASONS
+        if r.get("reason") not in kept:
             r["reason"] = "<invalid>"
+        r.pop("error", None)
+        if "id" in r:
+            r["id"] = deadletter_id(r["id"])
         src = r.get("source")
         if isinstance(src, dict) and isinstance(src.get("file"), str):
             r["source"] = dict(src, file=os.path.basename(src["file"]))
@@ -133,7 +160,7 @@ def kpi_key(r):
             json.dumps(r.get("group"), sort_keys=True, ensure_ascii=False))
 
 
-def compare(a_records, b_records, strict=False):
+def compare(a_records, b_records, strict=False, any_invalid_reason=False):
     diffs = []
     compared = 0
     by_type_a, by_type_b = defaultdict(list), defaultdict(list)
@@ -166,8 +193,8 @@ def compare(a_records, b_records, strict=False):
                 for d in field_diffs:
                     diffs.append("%s: %s" % (label, d))
         else:
-            ca = Counter(canonical(r) for r in ra)
-            cb = Counter(canonical(r) for r in rb)
+            ca = Counter(canonical(r, any_invalid_reason) for r in ra)
+            cb = Counter(canonical(r, any_invalid_reason) for r in rb)
             compared += max(len(ra), len(rb))
             for c in sorted((ca - cb).elements()):
                 diffs.append("%s only in A: %s" % (typ, c))
@@ -182,9 +209,13 @@ def main():
     ap.add_argument("out_b")
     ap.add_argument("--strict", action="store_true",
                     help="do not treat absent summaries/ratios as equal to count 0 / null")
+    ap.add_argument("--any-invalid-reason", action="store_true",
+                    help="compare dead-letter reasons only for 'unknown ticket' and "
+                         "'ticket exists' (any other reason stands for 'invalid')")
     ap.add_argument("--max-diffs", type=int, default=20)
     args = ap.parse_args()
-    compared, diffs = compare(load(args.out_a), load(args.out_b), args.strict)
+    compared, diffs = compare(load(args.out_a), load(args.out_b), args.strict,
+                              args.any_invalid_reason)
     for d in diffs[:args.max_diffs]:
         print(d)
     if len(diffs) > args.max_diffs:

@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """cxref — an independent reference implementation of cxstream SPEC §1–§5.
 
-Replay mode only (a finite JSON Lines input, one partition: partition 0).
+Replay mode only: a finite JSON Lines input, replayed as one input partition
+(partition 0) or, with --partitions N, split over N partitions by the hash of
+the customer id as a Kafka producer keyed by customer would (SPEC §2).
 Standard library only.  Written from /work/shared/SPEC.md; the choices made
 where the SPEC is silent are listed in tests/reference/README.md and are
 marked "CHOICE" in the comments below.
 
     python3 tests/reference/cxref.py INPUT.jsonl [--windows 1m,1h]
         [--lateness-seconds 30] [--group-by "" team channel priority]
+        [--partitions 1] [--partitioner crc32|murmur2]
+        [--now RFC3339] [--max-future-seconds 3600]
+        [--max-event-bytes 1048576]
 
 Writes every output record (kpi.window, sla.breached, churn.risk,
 recovery.needed, recovery.overdue, deadletter) to stdout, one JSON object per
@@ -23,6 +28,8 @@ import json
 import math
 import re
 import sys
+import time as _time
+import zlib
 
 SECOND = 1000
 MINUTE = 60 * SECOND
@@ -31,12 +38,18 @@ DAY = 24 * HOUR
 
 # ---------------------------------------------------------------------------
 # Configurable defaults (SPEC §1, §3, §5: "every number below is a configurable
-# default").  Only windows, lateness and groups are exposed on the CLI.
+# default").  Windows, lateness, groups, partitions, the reference clock,
+# max_future and max_event_bytes are exposed on the CLI.
 # ---------------------------------------------------------------------------
 DEDUP_HORIZON = 24 * HOUR                 # §1 duplicates: 24 h of event time
 TICKET_RETENTION_SOLVED = 30 * DAY        # §1 ticket state kept 30 d once solved
 TICKET_RETENTION_OPEN = 90 * DAY          # §1 ... and 90 d while open
 CUSTOMER_RETENTION = 90 * DAY             # §1 customer state 90 d after last event
+MAX_FUTURE = 1 * HOUR                     # §1 time from the future: default 1 h
+MAX_EVENT_BYTES = 1 << 20                 # §1 size: default 1 MiB
+DEADLETTER_PAYLOAD_BYTES = 64 * 1024      # §1 size: an oversized payload's prefix, escaped
+MAX_HANDLE_SECONDS = 604800               # §1 handle_seconds at most 7 days
+MAX_AMOUNT = 10 ** 12                     # §1 amount at most 10^12
 
 SLA_TARGETS = {                           # §3 default SLA targets
     #           first response   resolution
@@ -90,7 +103,14 @@ ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class Invalid(Exception):
-    """An invalid event (§1 'Invalid input'); the message is the error in words."""
+    """An invalid event (§1 'Invalid input').  `reason` is the reason code it is
+    counted by (CHOICE: the codes of the project README: invalid_json,
+    missing_field, wrong_type, unknown_type, invalid_enum, out_of_range,
+    bad_timestamp, bad_length); the message is the error in words."""
+
+    def __init__(self, reason, message):
+        super().__init__(message)
+        self.reason = reason
 
 
 # --- JSON ------------------------------------------------------------------
@@ -115,7 +135,90 @@ def parse_json(text):
         return json.loads(text, parse_constant=_reject_constant,
                           object_pairs_hook=_object_without_duplicate_keys)
     except (ValueError, RecursionError) as e:
-        raise Invalid("invalid JSON: %s" % e)
+        raise Invalid("invalid_json", "invalid JSON: %s" % e)
+
+
+# --- §1 size: the JSON-escaped length of a dead-letter payload ---------------
+
+_TWO_BYTE_ESCAPES = frozenset('"\\\b\f\n\r\t')
+
+
+def escaped_bytes(ch):
+    """Bytes that one character takes in a JSON string as the records are written
+    (this file's ENCODER, the same escaping as serde_json): `"` `\\` and
+    \\b \\f \\n \\r \\t take 2, the other controls U+0000-U+001F take 6
+    (\\u00XX), everything else its UTF-8 length (no \\u escapes for non-ASCII)."""
+    if ch in _TWO_BYTE_ESCAPES:
+        return 2
+    o = ord(ch)
+    if o < 0x20:
+        return 6
+    if o < 0x80:
+        return 1
+    if o < 0x800:
+        return 2
+    if o < 0x10000:
+        return 3
+    return 4
+
+
+def escaped_prefix(text, limit=DEADLETTER_PAYLOAD_BYTES):
+    """§1 size: the longest prefix of `text` whose JSON-escaped form fits in
+    `limit` bytes.  CHOICE: the measure is the escaped content of the string,
+    without the two enclosing quotes; the prefix ends on a character boundary."""
+    total = 0
+    for i, ch in enumerate(text):
+        total += escaped_bytes(ch)
+        if total > limit:
+            return text[:i]
+    return text
+
+
+# --- §2 replay --partitions: the producer's partitioner ---------------------
+
+def crc32_partition(key, n):
+    """librdkafka's default partitioner (consistent_random) for a non-empty key:
+    crc32(key) % n, with the zlib / IEEE 802.3 CRC-32."""
+    return zlib.crc32(key) % n
+
+
+def murmur2(data):
+    """Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), as an
+    unsigned 32-bit value: seed 0x9747b28c, m 0x5bd1e995, r 24, little-endian
+    4-byte blocks, tail bytes, final mix h ^= h>>>13; h *= m; h ^= h>>>15."""
+    mask = 0xFFFFFFFF
+    m, r = 0x5BD1E995, 24
+    length = len(data)
+    h = (0x9747B28C ^ length) & mask
+    for i in range(0, length - length % 4, 4):
+        k = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24)
+        k = (k * m) & mask
+        k ^= k >> r
+        k = (k * m) & mask
+        h = (h * m) & mask
+        h ^= k
+    tail = length % 4
+    base = length - tail
+    if tail == 3:
+        h ^= data[base + 2] << 16
+    if tail >= 2:
+        h ^= data[base + 1] << 8
+    if tail >= 1:
+        h ^= data[base]
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    h ^= h >> 15
+    return h
+
+
+def murmur2_partition(key, n):
+    """The Java client's default partitioner for a keyed record:
+    toPositive(murmur2(key)) % n, toPositive(x) = x & 0x7fffffff."""
+    return (murmur2(key) & 0x7FFFFFFF) % n
+
+
+PARTITIONERS = {"crc32": crc32_partition, "murmur2": murmur2_partition}
 
 
 # --- RFC 3339 timestamps -----------------------------------------------------
@@ -147,21 +250,21 @@ def parse_time(text):
     millisecond are dropped.  Returns integer milliseconds since the epoch."""
     m = TIMESTAMP_RE.fullmatch(text)
     if not m:
-        raise Invalid("bad timestamp %r" % text)
+        raise Invalid("bad_timestamp", "bad timestamp %r" % text)
     year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
     fraction, offset = m.group(7), m.group(8)
     if not (1 <= month <= 12 and 1 <= day <= days_in_month(year, month)):
-        raise Invalid("bad timestamp %r: no such date" % text)
+        raise Invalid("bad_timestamp", "bad timestamp %r: no such date" % text)
     # CHOICE: leap second 60 is rejected.
     if hour > 23 or minute > 59 or second > 59:
-        raise Invalid("bad timestamp %r: no such time" % text)
+        raise Invalid("bad_timestamp", "bad timestamp %r: no such time" % text)
     millis = int((fraction or "")[:3].ljust(3, "0"))   # truncate, never round
     if offset == "Z":
         offset_ms = 0
     else:
         oh, om = int(offset[1:3]), int(offset[4:6])
         if oh > 23 or om > 59:
-            raise Invalid("bad timestamp %r: bad offset" % text)
+            raise Invalid("bad_timestamp", "bad timestamp %r: bad offset" % text)
         offset_ms = (oh * 60 + om) * MINUTE * (1 if offset[0] == "+" else -1)
     local = ((days_from_civil(year, month, day) * 24 + hour) * 60 + minute) * 60 + second
     return local * SECOND + millis - offset_ms
@@ -199,46 +302,46 @@ def _get(ev, key):
 def _required(ev, key):
     value = ev.get(key)
     if value is None:
-        raise Invalid("missing required field %r" % key)
+        raise Invalid("missing_field", "missing required field %r" % key)
     return value
 
 
 def _string(value, key, lo, hi):
     if not isinstance(value, str):
-        raise Invalid("field %r must be a string" % key)
+        raise Invalid("wrong_type", "field %r must be a string" % key)
     # CHOICE: lengths are counted in Unicode code points ("chars").
     if not lo <= len(value) <= hi:
-        raise Invalid("field %r must be %d-%d chars" % (key, lo, hi))
+        raise Invalid("bad_length", "field %r must be %d-%d chars" % (key, lo, hi))
     return value
 
 
 def _enum(value, key, allowed):
-    if not isinstance(value, str) or value not in allowed:
-        raise Invalid("field %r has unknown value %r" % (key, value))
+    if not isinstance(value, str):
+        raise Invalid("wrong_type", "field %r must be a string" % key)
+    if value not in allowed:
+        raise Invalid("invalid_enum", "field %r has unknown value %r" % (key, value))
     return value
 
 
 def _integer(value, key, lo, hi):
     # "scores are JSON integers (4.0 is invalid)"; booleans are not integers.
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid("field %r must be a JSON integer" % key)
+        raise Invalid("wrong_type", "field %r must be a JSON integer" % key)
     if not lo <= value <= hi:
-        raise Invalid("field %r out of range %d-%d" % (key, lo, hi))
+        raise Invalid("out_of_range", "field %r out of range %d-%d" % (key, lo, hi))
     return value
 
 
-def _number(value, key):
+def _number(value, key, hi):
+    """§1: a number >= 0 and at most `hi` ("numbers are finite; handle_seconds is
+    at most 604,800 and amount at most 10^12").  A literal too large for a
+    double (1e400) parses as infinity here and is out of range like any other."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Invalid("field %r must be a number" % key)
-    try:
-        as_float = float(value)
-    except OverflowError:
-        as_float = math.inf
-    # CHOICE: numbers that do not fit a finite double (in ms for durations) are invalid.
-    if not math.isfinite(as_float) or not math.isfinite(as_float * 1000):
-        raise Invalid("field %r must be a finite number" % key)
+        raise Invalid("wrong_type", "field %r must be a number" % key)
     if value < 0:
-        raise Invalid("field %r must be >= 0" % key)
+        raise Invalid("out_of_range", "field %r must be >= 0" % key)
+    if not value <= hi:
+        raise Invalid("out_of_range", "field %r must be at most %d" % (key, hi))
     return value
 
 
@@ -247,22 +350,32 @@ def _ident(ev, key, required):
     return None if value is None else _string(value, key, 1, 128)
 
 
-def decode(text):
+def decode(text, now, max_future):
     """§1: decode and validate one event; returns a normalised dict with the
-    event time in ms under 't'.  Raises Invalid."""
+    event time in ms under 't'.  Raises Invalid.  `now` is the reference clock
+    (ms) and `max_future` the allowed lead (ms)."""
     ev = parse_json(text)
     if not isinstance(ev, dict):
-        raise Invalid("event is not a JSON object")
+        raise Invalid("invalid_json", "event is not a JSON object")
     out = {}
     out["id"] = _string(_required(ev, "id"), "id", 1, 128)
     typ = _required(ev, "type")
-    if not isinstance(typ, str) or typ not in TYPES:
-        raise Invalid("unknown type %r" % (typ,))
+    if not isinstance(typ, str):
+        raise Invalid("wrong_type", "field 'type' must be a string")
+    if typ not in TYPES:
+        raise Invalid("unknown_type", "unknown type %r" % (typ,))
     out["type"] = typ
     time_text = _required(ev, "time")
     if not isinstance(time_text, str):
-        raise Invalid("field 'time' must be a string")
-    out["t"] = parse_time(time_text)
+        raise Invalid("wrong_type", "field 'time' must be a string")
+    t = parse_time(time_text)
+    # §1 time from the future: more than max_future ahead of the reference clock.
+    # CHOICE: checked with the other timestamp checks, so an event with a future
+    # time and another fault is reported as bad_timestamp.
+    if t - now > max_future:
+        raise Invalid("bad_timestamp", "time %s is more than %g s in the future (reference clock %s)"
+                      % (time_text, max_future / SECOND, format_time(now)))
+    out["t"] = t
     out["customer"] = _string(_required(ev, "customer"), "customer", 1, 128)
 
     if typ == "ticket.created":
@@ -279,7 +392,7 @@ def decode(text):
         out["agent"] = _ident(ev, "agent", False)
         public = _get(ev, "public")
         if public is not None and not isinstance(public, bool):
-            raise Invalid("field 'public' must be a boolean")
+            raise Invalid("wrong_type", "field 'public' must be a boolean")
         out["public"] = True if public is None else public
     elif typ == "ticket.solved":
         out["ticket"] = _ident(ev, "ticket", True)
@@ -293,7 +406,8 @@ def decode(text):
     elif typ == "contact.handled":
         out["agent"] = _ident(ev, "agent", True)
         out["channel"] = _enum(_required(ev, "channel"), "channel", CHANNELS)
-        out["handle_seconds"] = _number(_required(ev, "handle_seconds"), "handle_seconds")
+        out["handle_seconds"] = _number(_required(ev, "handle_seconds"), "handle_seconds",
+                                        MAX_HANDLE_SECONDS)
         out["ticket"] = _ident(ev, "ticket", False)
     elif typ == "customer.contacted":
         out["agent"] = _ident(ev, "agent", True)
@@ -308,7 +422,7 @@ def decode(text):
         out["ticket"] = _ident(ev, "ticket", False)
     elif typ == "order.placed":
         out["order"] = _ident(ev, "order", True)
-        out["amount"] = _number(_required(ev, "amount"), "amount")
+        out["amount"] = _number(_required(ev, "amount"), "amount", MAX_AMOUNT)
     elif typ == "order.returned":
         out["order"] = _ident(ev, "order", True)
         reason = _get(ev, "reason")
@@ -370,6 +484,7 @@ class Aggregate:
     """One window x group: exact counts and the raw duration values."""
 
     def __init__(self):
+        self.partitions = set()             # §4 input partitions that contributed
         self.created = self.solved = self.first_solved = self.fcr = 0
         self.reopened = self.escalated = 0
         self.first_response_ms = []
@@ -430,7 +545,7 @@ class Aggregate:
                                "overdue": self.rec_overdue,
                                "answer_seconds": summary_ms(self.answer_ms)}
             rec["repurchase"] = {band: dict(v) for band, v in self.repurchase.items()}
-        rec["partitions"] = [0]
+        rec["partitions"] = sorted(self.partitions)
         rec["partial"] = partial
         return rec
 
@@ -446,8 +561,11 @@ class Ticket:
         Ticket.serial_counter += 1
         self.serial = Ticket.serial_counter      # identifies this ticket instance
         self.id = ev["ticket"]
-        self.customer = ev["customer"]
+        self.customer = ev["customer"]           # §2: a ticket belongs to its creator
         self.team = ev["team"]
+        self.created_team = ev["team"]
+        self.escalations = []                    # (time, team) of escalations naming a
+                                                 # team, in arrival order (§3 breach dims)
         self.channel = ev["channel"]
         self.priority = ev["priority"]
         self.category = ev["category"]
@@ -462,7 +580,21 @@ class Ticket:
                        "resolution": [True, self.created + res_target, False]}
 
     def dims(self):
+        """The dimension values the ticket has now (after every event that has
+        arrived, in arrival order)."""
         return {"team": self.team, "channel": self.channel,
+                "priority": self.priority, "category": self.category}
+
+    def dims_at(self, due):
+        """§3: the dimensions "as they were at the due": after the ticket's events
+        with time <= due (in arrival order) and before any with a later time.  Only
+        an escalation naming a team changes a dimension; channel, priority and
+        category are fixed at creation (which is always <= due)."""
+        team = self.created_team
+        for t, new_team in self.escalations:
+            if t <= due:
+                team = new_team
+        return {"team": team, "channel": self.channel,
                 "priority": self.priority, "category": self.category}
 
     def clock_running(self):
@@ -491,30 +623,33 @@ class Customer:
         return bool(self.case is not None or self.cohort or self.pending_risks)
 
 
+# ---------------------------------------------------------------------------
+# The engine: routing, window merge and output (shared by all partitions)
+# ---------------------------------------------------------------------------
+
 class Engine:
-    def __init__(self, out, source_file, sizes, lateness, groups):
+    def __init__(self, out, source_file, sizes, lateness, groups, partitions=1,
+                 partitioner="crc32", now=None, max_future=MAX_FUTURE,
+                 max_event_bytes=MAX_EVENT_BYTES):
         self.out = out
-        self.source_file = source_file
+        self.source_file = source_file      # as given on the command line (§7 ids)
         self.sizes = sizes                  # window sizes in ms
         self.lateness = lateness            # ms
         self.groups = groups                # list of tuples of dimension names
-        self.wm = None                      # watermark; None = no event yet (-inf)
-        self.max_time = None                # largest event time seen
-        self.closed_upto = None             # watermark of the last window close step
-        self.seen = {}                      # dedup memory: id -> t_seen
-        self.seen_limit = 100000
-        self.tickets = {}                   # ticket id -> Ticket
-        self.customers = {}                 # customer id -> Customer
-        self.customer_expiry = []           # heap (last + retention, customer id)
-        self.customer_blocked = set()       # past retention but with a pending outcome
+        # §1 the reference clock of replay: --now, default the wall clock at start
+        self.now = int(_time.time() * 1000) if now is None else now
+        self.max_future = max_future        # ms
+        self.max_event_bytes = max_event_bytes
+        self.partition_of = PARTITIONERS[partitioner]
+        self.route_cache = {}               # customer id -> partition number
+        self.max_time = None                # M: largest applied event time, whole input
         self.windows = {}                   # (size, start, group index, values) -> Aggregate
         self.window_heap = []               # (end, size, group index, values, start)
-        self.queue = []                     # §5 queue: (time, 0=input/1=timer, seq, fn)
-        self.seq = 0
         self.buffer = []                    # output records not yet written
         self.counters = {"invalid": 0, "duplicate": 0, "orphan": 0, "late": 0,
                          "late_contributions": 0, "evicted_tickets": 0,
                          "evicted_customers": 0}
+        self.partitions = [Partition(self, n) for n in range(partitions)]
 
     # --- output -----------------------------------------------------------------
 
@@ -529,23 +664,45 @@ class Engine:
             self.out.write("\n")
             self.buffer = []
 
-    def deadletter(self, reason, payload, line):
-        self.emit({"type": "deadletter", "reason": reason, "payload": payload,
-                   "source": {"file": self.source_file, "line": line}})
+    def deadletter(self, reason, error, payload, line, size=None):
+        """§4 dead-letter record; §7 id deadletter|<file>|<line>, <file> as given on
+        the command line (the same text as source.file)."""
+        rec = {"type": "deadletter", "id": "deadletter|%s|%d" % (self.source_file, line),
+               "reason": reason, "error": error, "payload": payload}
+        if size is not None:
+            rec["size"] = size              # §1 size: the full size of an oversized event
+        rec["source"] = {"file": self.source_file, "line": line}
+        self.emit(rec)
 
-    # --- windows (§2) -------------------------------------------------------------
+    # --- §2 routing ----------------------------------------------------------------
 
-    def measure(self, t, dims, apply):
-        """Add one measurement at event time t to every window of every configured
-        group whose dimensions the measurement has (§3).  A contribution to a window
-        that has already closed is dropped and counted as late (§2)."""
+    def route(self, customer):
+        """replay --partitions N: the partition a producer keyed by the customer id
+        (its UTF-8 bytes) would write to."""
+        p = self.route_cache.get(customer)
+        if p is None:
+            n = len(self.partitions)
+            p = 0 if n == 1 else self.partition_of(customer.encode("utf-8"), n)
+            self.route_cache[customer] = p
+        return p
+
+    # --- windows (§2): parts per partition, merged once complete ----------------------
+
+    def measure(self, part, t, dims, apply):
+        """Add one measurement of partition `part` at event time t to every window of
+        every configured group whose dimensions the measurement has (§3).  A
+        contribution to a window part that the partition has already closed is
+        dropped and counted as late (§2).  The parts of all partitions are merged
+        into one aggregate as they arrive (merging is a sum and a union), which
+        records the partitions that contributed."""
         members = [(gi, tuple(dims[name] for name in names))
                    for gi, names in enumerate(self.groups)
                    if all(name in dims for name in names)]
+        closed = part.closed_upto
         for size in self.sizes:
             start = (t // size) * size          # tumbling, aligned to the epoch
             end = start + size
-            if self.closed_upto is not None and end <= self.closed_upto:
+            if closed is not None and end <= closed:
                 self.counters["late_contributions"] += 1
                 continue
             for gi, values in members:
@@ -554,21 +711,115 @@ class Engine:
                 if agg is None:
                     agg = self.windows[key] = Aggregate()
                     heapq.heappush(self.window_heap, (end, size, gi, values, start))
+                agg.partitions.add(part.number)
                 apply(agg)
 
-    def close_windows(self, watermark, partial=False):
-        """§2: a window is closed when the watermark reaches its end; its records
-        are emitted once, sorted by (end, size, group index, group values)."""
+    def overall_watermark(self):
+        """§2: the minimum over all partitions of the watermark at which each last
+        closed its parts; None (-inf) while some partition has had no data."""
+        lowest = None
+        for p in self.partitions:
+            if p.closed_upto is None:
+                return None
+            if lowest is None or p.closed_upto < lowest:
+                lowest = p.closed_upto
+        return lowest
+
+    def emit_windows(self, upto=None, partial=False):
+        """§2: a window is complete when every partition has closed its part (the
+        overall watermark reached its end); its merged record is emitted once.
+        Records of one step are sorted by (end, size, group index, group values).
+        With partial=True every remaining window with data is emitted."""
         closing = []
-        while self.window_heap and (partial or self.window_heap[0][0] <= watermark):
+        while self.window_heap and (partial or self.window_heap[0][0] <= upto):
             closing.append(heapq.heappop(self.window_heap))
         closing.sort()
         for end, size, gi, values, start in closing:
             agg = self.windows.pop((size, start, gi, values))
             names = self.groups[gi]
             self.emit(agg.record(size, start, names, values, len(names) == 0, partial))
-        if not partial:
-            self.closed_upto = watermark
+
+    def emit_complete_windows(self):
+        overall = self.overall_watermark()
+        if overall is not None and self.window_heap and self.window_heap[0][0] <= overall:
+            self.emit_windows(overall)
+
+    # --- input ---------------------------------------------------------------------------
+
+    def process_line(self, line_no, raw):
+        """One input line (bytes, without its line end)."""
+        # §1 size: a line larger than max_event_bytes is invalid (bad_length); its dead
+        # letter carries the longest prefix whose JSON-escaped form fits in 64 KiB and
+        # the full size.
+        if len(raw) > self.max_event_bytes:
+            self.counters["invalid"] += 1
+            text = raw.decode("utf-8", "replace")
+            self.deadletter("bad_length", "event of %d bytes is larger than max_event_bytes (%d)"
+                            % (len(raw), self.max_event_bytes),
+                            escaped_prefix(text), line_no, size=len(raw))
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            self.counters["invalid"] += 1
+            self.deadletter("invalid_json", "not UTF-8: %s" % e,
+                            raw.decode("utf-8", "replace"), line_no)
+            return
+        try:
+            ev = decode(text, self.now, self.max_future)
+        except Invalid as e:
+            self.counters["invalid"] += 1
+            self.deadletter(e.reason, str(e), text, line_no)
+            return
+        # §2 each valid line goes to the partition of its customer.  CHOICE: an
+        # invalid line is dead-lettered before routing (it changes no state of any
+        # partition, so which partition it would reach is not observable here).
+        part = self.partitions[self.route(ev["customer"])]
+        if part.process(line_no, text, ev):
+            self.emit_complete_windows()
+
+    def finish(self):
+        """§2 end of a finite input: every partition's watermark moves to M, the
+        largest event time of an applied event in the whole input; each partition's
+        timers strictly before M fire and its §5 inputs at M are applied (timers at
+        M stay pending); windows whose end <= M are complete; every remaining window
+        with data is emitted with "partial": true."""
+        if self.max_time is None:
+            return
+        m = self.max_time
+        for part in self.partitions:
+            part.finish(m)
+        self.emit_windows(m)
+        self.emit_windows(partial=True)
+
+
+# ---------------------------------------------------------------------------
+# One input partition (§2): its own watermark, timers, holds, dedup, retention
+# ---------------------------------------------------------------------------
+
+class Partition:
+    def __init__(self, engine, number):
+        self.engine = engine
+        self.number = number
+        self.counters = engine.counters
+        self.lateness = engine.lateness
+        self.wm = None                      # watermark; None = no event yet (-inf)
+        self.max_time = None                # largest event time applied here
+        self.closed_upto = None             # watermark of the last window-part close step
+        self.seen = {}                      # dedup memory: id -> t_seen
+        self.seen_limit = 100000
+        self.tickets = {}                   # (customer id, ticket id) -> Ticket
+        self.customers = {}                 # customer id -> Customer
+        self.customer_expiry = []           # heap (last + retention, customer id)
+        self.customer_blocked = set()       # past retention but with a pending outcome
+        self.queue = []                     # §5 queue: (time, 0=input/1=timer, seq, fn)
+        self.seq = 0
+
+    def emit(self, record):
+        self.engine.emit(record)
+
+    def measure(self, t, dims, apply):
+        self.engine.measure(self, t, dims, apply)
 
     # --- §5 queue: held inputs and timers --------------------------------------------
 
@@ -592,19 +843,22 @@ class Engine:
 
     # --- state lookups ------------------------------------------------------------------
 
-    def lookup_ticket(self, ticket_id):
-        """The ticket, or None if it never existed or has been evicted.
+    def lookup_ticket(self, customer, ticket_id):
+        """§2: a ticket is identified by (customer, ticket id); a ticket of another
+        customer is an unknown ticket.  Returns the ticket, or None if it never
+        existed or has been evicted.
         §1 retention: 30 d after the last event once solved, 90 d while open;
         never while an SLA clock is running.  Evicting lazily here is equivalent
         to evicting at every watermark step: nothing about an untouched ticket
         changes between that step and this lookup."""
-        tk = self.tickets.get(ticket_id)
+        key = (customer, ticket_id)
+        tk = self.tickets.get(key)
         if tk is None:
             return None
         if self.wm is not None and not tk.clock_running():
             keep = TICKET_RETENTION_SOLVED if tk.solved else TICKET_RETENTION_OPEN
             if tk.last + keep < self.wm:
-                del self.tickets[ticket_id]
+                del self.tickets[key]
                 self.counters["evicted_tickets"] += 1
                 return None
         return tk
@@ -641,77 +895,76 @@ class Engine:
 
     # --- main loop ---------------------------------------------------------------------
 
-    def process_line(self, line_no, payload):
-        try:
-            ev = decode(payload)
-        except Invalid as e:
-            self.counters["invalid"] += 1
-            self.deadletter(str(e), payload, line_no)
-            return
+    def process(self, line_no, payload, ev):
+        """One valid event of this partition.  Returns True when it was applied
+        (and the partition's watermark step ran)."""
         t = ev["t"]
         typ = ev["type"]
+        cid = ev["customer"]
 
-        # §1 duplicates: remembered id within the horizon of event time.
+        # §1 duplicates: remembered id within the horizon of event time, within
+        # this input partition.
         t_seen = self.seen.get(ev["id"])
         if t_seen is not None and (self.wm is None or self.wm <= t_seen + DEDUP_HORIZON):
             self.counters["duplicate"] += 1
-            return
+            return False
 
-        # §1 orphans and re-created tickets.
+        # §1 orphans and re-created tickets; §2 tickets are (customer, ticket id).
         ticket = None
         if typ in TICKET_EVENTS:
-            ticket = self.lookup_ticket(ev["ticket"])
+            ticket = self.lookup_ticket(cid, ev["ticket"])
             if ticket is None:
                 self.counters["orphan"] += 1
-                self.deadletter("unknown ticket", payload, line_no)
-                return
+                self.engine.deadletter(
+                    "unknown ticket", "ticket %r of customer %r was never created (or was evicted)"
+                    % (ev["ticket"], cid), payload, line_no)
+                return False
         elif typ == "ticket.created":
-            if self.lookup_ticket(ev["ticket"]) is not None:
-                self.deadletter("ticket exists", payload, line_no)
-                return
+            if self.lookup_ticket(cid, ev["ticket"]) is not None:
+                self.engine.deadletter(
+                    "ticket exists", "ticket %r of customer %r already exists"
+                    % (ev["ticket"], cid), payload, line_no)
+                return False
 
         self.seen[ev["id"]] = t
 
-        # §2 late: event time before the watermark.
+        # §2 late: event time before the partition's watermark.
         late = self.wm is not None and t < self.wm
         if late:
             self.counters["late"] += 1
 
-        # §2 order of work: 1. apply to state
+        # §2 order of work, per partition: 1. apply to state
         self.apply(ev, ticket, late)
 
-        # 2. the watermark advances
+        # 2. the partition's watermark advances
         if self.max_time is None or t > self.max_time:
             self.max_time = t
+        if self.engine.max_time is None or t > self.engine.max_time:
+            self.engine.max_time = t
         new_wm = self.max_time - self.lateness
         if self.wm is None or new_wm > self.wm:
             self.wm = new_wm
-        # 3. timers (and §5 held inputs) strictly before the watermark, in order
+        # 3. its timers (and §5 held inputs) strictly before the watermark, in order
         wm = self.wm
         self.run_queue(lambda item: item[0] < wm)
         # eviction after the timers of the same step (§5)
         self.evict_customers()
-        # 4. windows whose end the watermark reached close
-        self.close_windows(wm)
+        # 4. its window parts whose end the watermark reached close
+        self.closed_upto = wm
 
         if len(self.seen) > self.seen_limit:
             # forget ids that can never be duplicates again (t_seen + horizon < WM)
             self.seen = {k: v for k, v in self.seen.items() if v + DEDUP_HORIZON >= wm}
             self.seen_limit = max(100000, 2 * len(self.seen))
+        return True
 
-    def finish(self):
-        """§2 end of a finite input: the watermark moves to the largest event time M;
-        timers strictly before M fire; §5 inputs at M are applied (timers at M stay
-        pending); windows close; every remaining window with data is emitted with
-        "partial": true."""
-        if self.max_time is None:
-            return
-        m = self.max_time
+    def finish(self, m):
+        """§2 end of input for this partition: its watermark moves to M (never back:
+        M is at least its own largest event time)."""
         self.wm = m
         self.run_queue(lambda item: item[0] < m or (item[0] == m and item[1] == 0))
         self.evict_customers()
-        self.close_windows(m)
-        self.close_windows(m, partial=True)
+        self.closed_upto = m
 
     # --- §3 / §5: applying one accepted event -------------------------------------------
 
@@ -719,11 +972,9 @@ class Engine:
         t = ev["t"]
         typ = ev["type"]
         cid = ev["customer"]
-        # §5 inputs of ticket events concern the ticket's customer (as created) ...
-        owner = ticket.customer if ticket is not None else cid
-        # ... but customer retention (§1 "customer state 90 days after the last
-        # event") counts the event's own `customer` field, "the customer the event
-        # concerns" (§1 envelope).  CHOICE.
+        # §2: a ticket is (customer, ticket id), so a ticket event's ticket always
+        # belongs to the event's own customer: §5 inputs and customer retention
+        # (§1 "customer state 90 days after the last event") both concern `cid`.
         self.touch_customer(cid, t)
 
         def section5(fn):
@@ -733,7 +984,7 @@ class Engine:
 
         if typ == "ticket.created":
             tk = Ticket(ev)
-            self.tickets[tk.id] = tk
+            self.tickets[(cid, tk.id)] = tk
             for sla, clock in tk.clocks.items():
                 # A clock whose due is already behind the watermark (late creation)
                 # still fires at once, but its breach is a late §5 input.
@@ -758,7 +1009,7 @@ class Engine:
                         agg.first_response_ms.append(frt)
                     self.measure(t, ticket.dims(), first_response)
                     self.stop_clock(ticket, "first_response", t)
-                section5(lambda: self.s5_answer(owner, t))
+                section5(lambda: self.s5_answer(cid, t))
 
         elif typ == "ticket.solved":
             ticket.last = max(ticket.last, t)
@@ -780,7 +1031,7 @@ class Engine:
                 self.stop_clock(ticket, "first_response", t)
                 self.stop_clock(ticket, "resolution", t)
                 serial = ticket.serial
-                section5(lambda: self.s5_first_solve(owner, serial, t))
+                section5(lambda: self.s5_first_solve(cid, serial, t))
 
         elif typ == "ticket.reopened":
             ticket.last = max(ticket.last, t)
@@ -789,7 +1040,7 @@ class Engine:
                 agg.reopened += 1
             self.measure(t, ticket.dims(), reopened)
             ticket.solved = False
-            section5(lambda: self.s5_signal(owner, "reopen", t))
+            section5(lambda: self.s5_signal(cid, "reopen", t))
 
         elif typ == "ticket.escalated":
             ticket.last = max(ticket.last, t)
@@ -800,13 +1051,16 @@ class Engine:
             self.measure(t, ticket.dims(), escalated)
             if ev["team"] is not None:
                 ticket.team = ev["team"]
-            section5(lambda: self.s5_signal(owner, "escalation", t))
+                # remembered for §3 "dimensions as they were at the due"
+                ticket.escalations.append((t, ev["team"]))
+            section5(lambda: self.s5_signal(cid, "escalation", t))
 
         elif typ == "contact.handled":
-            # §3: its channel is its own; other dimensions from a known ticket.
+            # §3: its channel is its own; other dimensions from a known ticket
+            # (§2: known = a ticket of this customer).
             dims = {"channel": ev["channel"]}
             if ev["ticket"] is not None:
-                tk = self.lookup_ticket(ev["ticket"])
+                tk = self.lookup_ticket(cid, ev["ticket"])
                 if tk is not None:
                     dims = tk.dims()
                     dims["channel"] = ev["channel"]
@@ -883,13 +1137,11 @@ class Engine:
             section5(lambda: self.s5_churned(cid, t))
 
     def survey_ticket(self, ev):
-        """§5: a survey naming a ticket of another customer names an unknown ticket."""
+        """§2/§5: a survey naming a ticket of another customer names an unknown
+        ticket: tickets are looked up by (customer, ticket id)."""
         if ev["ticket"] is None:
             return None
-        tk = self.lookup_ticket(ev["ticket"])
-        if tk is None or tk.customer != ev["customer"]:
-            return None
-        return tk
+        return self.lookup_ticket(ev["customer"], ev["ticket"])
 
     # --- §3 SLA ---------------------------------------------------------------------------
 
@@ -925,10 +1177,18 @@ class Engine:
                 agg.sla_fr_breached += 1
             else:
                 agg.sla_res_breached += 1
-        self.measure(due, tk.dims(), breached)
-        self.emit({"type": "sla.breached", "time": format_time(due), "customer": tk.customer,
-                   "ticket": tk.id, "sla": sla, "due": format_time(due),
-                   "priority": tk.priority, "team": tk.team, "channel": tk.channel})
+        # §3: a breach takes the ticket's dimensions as they were at the due, however
+        # late it is detected (the measurement and the record alike).
+        dims = tk.dims_at(due)
+        self.measure(due, dims, breached)
+        due_text = format_time(due)
+        # §7 id: sla.breached|<customer>|<ticket>|<sla>|<due>
+        self.emit({"type": "sla.breached",
+                   "id": "sla.breached|%s|%s|%s|%s" % (tk.customer, tk.id, sla, due_text),
+                   "time": due_text, "customer": tk.customer,
+                   "ticket": tk.id, "sla": sla, "due": due_text,
+                   "priority": dims["priority"], "team": dims["team"],
+                   "channel": dims["channel"]})
         if late5:
             return
         cid = tk.customer
@@ -957,7 +1217,9 @@ class Engine:
             return
         reasons = sorted((n for n, v in c.reason_sums.items() if v > 0 and n != "positive"),
                          key=lambda n: (-c.reason_sums[n], n))
-        self.emit({"type": "churn.risk", "time": format_time(t), "customer": cid,
+        # §7 id: churn.risk|<customer>|<time>
+        self.emit({"type": "churn.risk", "id": "churn.risk|%s|%s" % (cid, format_time(t)),
+                   "time": format_time(t), "customer": cid,
                    "score": c.score, "reasons": reasons})
         c.risk_times.append(t)
         c.pending_risks.append(t)
@@ -1025,7 +1287,9 @@ class Engine:
             return
         case = {"t": t, "due": t + RECOVERY_DUE, "trigger": trigger}
         c.case = case
-        rec = {"type": "recovery.needed", "time": format_time(t), "customer": cid,
+        # §7 id: recovery.needed|<customer>|<time>
+        rec = {"type": "recovery.needed", "id": "recovery.needed|%s|%s" % (cid, format_time(t)),
+               "time": format_time(t), "customer": cid,
                "due": format_time(case["due"]), "trigger": trigger, "score": score}
         if named_ticket is not None:
             rec["ticket"] = named_ticket
@@ -1058,7 +1322,10 @@ class Engine:
             return
         c.case = None
         due = case["due"]
-        self.emit({"type": "recovery.overdue", "time": format_time(due), "customer": cid,
+        # §7 id: recovery.overdue|<customer>|<due>
+        self.emit({"type": "recovery.overdue",
+                   "id": "recovery.overdue|%s|%s" % (cid, format_time(due)),
+                   "time": format_time(due), "customer": cid,
                    "due": format_time(due), "trigger": case["trigger"]})
 
         def overdue(agg):
@@ -1106,6 +1373,7 @@ class Engine:
         self.measure(at, {}, expired)
 
 
+
 # ---------------------------------------------------------------------------
 # CLI
 # ---------------------------------------------------------------------------
@@ -1129,6 +1397,13 @@ def parse_group(text):
     return names
 
 
+def parse_now(text):
+    try:
+        return parse_time(text)
+    except Invalid as e:
+        raise argparse.ArgumentTypeError(str(e))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("input")
@@ -1137,7 +1412,19 @@ def main(argv=None):
     ap.add_argument("--lateness-seconds", type=float, default=30)
     ap.add_argument("--group-by", nargs="*", default=None,
                     help='group-by sets; "" is the {} group, "team,channel" a pair')
+    ap.add_argument("--partitions", type=int, default=1,
+                    help="split the input over N partitions by the customer id (SPEC §2)")
+    ap.add_argument("--partitioner", choices=sorted(PARTITIONERS), default="crc32",
+                    help="crc32: librdkafka's default, crc32(key) %% N; "
+                         "murmur2: the Java client's, (murmur2(key) & 0x7fffffff) %% N")
+    ap.add_argument("--now", type=parse_now, default=None,
+                    help="the reference clock (RFC 3339) for max_future; "
+                         "default: the wall clock at start")
+    ap.add_argument("--max-future-seconds", type=float, default=MAX_FUTURE / SECOND)
+    ap.add_argument("--max-event-bytes", type=int, default=MAX_EVENT_BYTES)
     args = ap.parse_args(argv)
+    if args.partitions < 1:
+        ap.error("--partitions must be at least 1")
 
     sizes = sorted({parse_size(s) for s in args.windows.split(",") if s.strip()})
     groups_text = ["", "team", "channel", "priority"] if args.group_by is None else args.group_by
@@ -1147,9 +1434,12 @@ def main(argv=None):
         if names not in groups:
             groups.append(names)
     lateness = int(round(args.lateness_seconds * 1000))
+    max_future = int(round(args.max_future_seconds * 1000))
 
     out = sys.stdout
-    engine = Engine(out, args.input, sizes, lateness, groups)
+    engine = Engine(out, args.input, sizes, lateness, groups, partitions=args.partitions,
+                    partitioner=args.partitioner, now=args.now, max_future=max_future,
+                    max_event_bytes=args.max_event_bytes)
     with open(args.input, "rb") as f:
         data = f.read()
     lines = data.split(b"\n")
@@ -1158,13 +1448,7 @@ def main(argv=None):
     for number, raw in enumerate(lines, start=1):
         if raw.endswith(b"\r"):
             raw = raw[:-1]                   # CHOICE: CRLF line ends accepted
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            engine.counters["invalid"] += 1
-            engine.deadletter("not UTF-8: %s" % e, raw.decode("utf-8", "replace"), number)
-            continue
-        engine.process_line(number, text)
+        engine.process_line(number, raw)
     engine.finish()
     engine.flush()
     out.flush()

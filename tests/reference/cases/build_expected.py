@@ -74,14 +74,45 @@ def sla(fr=(0, 0), res=(0, 0)):
             "resolution": {"achieved": res[0], "breached": res[1]}}
 
 
+# The alert, signal and dead-letter records carry the SPEC §7 "id"; these helpers
+# only spell it out from the fields given by hand (times as in the record).
+
 def breach(time, customer, ticket, which, priority, team, channel):
-    return {"type": "sla.breached", "time": time, "customer": customer, "ticket": ticket,
+    """sla.breached: `time` = the due; team / channel / priority as at the due."""
+    return {"type": "sla.breached",
+            "id": "sla.breached|%s|%s|%s|%s" % (customer, ticket, which, time),
+            "time": time, "customer": customer, "ticket": ticket,
             "sla": which, "due": time, "priority": priority, "team": team, "channel": channel}
 
 
-def deadletter(reason, payload_line, line, case):
-    return {"type": "deadletter", "reason": reason, "payload": payload_line,
-            "source": {"file": "tests/reference/cases/%s.jsonl" % case, "line": line}}
+def risk(time, customer, score, reasons):
+    return {"type": "churn.risk", "id": "churn.risk|%s|%s" % (customer, time),
+            "time": time, "customer": customer, "score": score, "reasons": reasons}
+
+
+def needed(time, customer, due, trigger, score, ticket=None):
+    rec = {"type": "recovery.needed", "id": "recovery.needed|%s|%s" % (customer, time),
+           "time": time, "customer": customer, "due": due, "trigger": trigger, "score": score}
+    if ticket is not None:
+        rec["ticket"] = ticket
+    return rec
+
+
+def overdue(due, customer, trigger):
+    return {"type": "recovery.overdue", "id": "recovery.overdue|%s|%s" % (customer, due),
+            "time": due, "customer": customer, "due": due, "trigger": trigger}
+
+
+def deadletter(reason, payload_line, line, case, size=None):
+    """compare.py compares the base name of the file (in source.file and in the
+    id), and ignores the free-worded "error", which is therefore left out here."""
+    path = "tests/reference/cases/%s.jsonl" % case
+    rec = {"type": "deadletter", "id": "deadletter|%s|%d" % (path, line),
+           "reason": reason, "payload": payload_line}
+    if size is not None:
+        rec["size"] = size
+    rec["source"] = {"file": path, "line": line}
+    return rec
 
 
 CASES = {}
@@ -130,8 +161,13 @@ CASES["first_response_fcr"] = [
 # L5 (10:16:20) escalates B to tier2: counted in [10:16); WM 10:15:50, B's due
 #   is not strictly before it.
 # L6 (10:20:00, D urgent c4, FR due 10:35:00): WM 10:19:30 jumps past B's due
-#   and past the end of [10:15,10:16): B's breach (team tier2 at detection)
-#   still lands in [10:15) which then closes (2 FR breaches), then [10:16).
+#   and past the end of [10:15,10:16): B's breach still lands in [10:15) which
+#   then closes (2 FR breaches), then [10:16).
+#   REVISED SPEC §3: a breach takes the ticket's dimensions AS THEY WERE AT THE
+#   DUE.  B's only escalation (10:16:20, to tier2) is after its due 10:15:50, so
+#   it does not count, although it arrived before the breach was detected: the
+#   record says team "unassigned" (B was created without a team).  The earlier
+#   version of this case expected "tier2" (dimensions as at detection).
 # L7 (10:25) first agent reply on A: FR 1500 s, no SLA outcome (already
 #   breached).  WM 10:24:30 closes [10:20) (created D).
 # L8 (10:36) D's reply after due while the WM (10:24:30) has not passed due:
@@ -154,7 +190,7 @@ CASES["sla_breach"] = [
     kpi("2026-11-22T10:00:00Z", "2026-11-22T10:01:00Z", 60, tickets={"created": 2}),
     breach("2026-11-22T10:15:00Z", "c1", "A", "first_response", "urgent", "ops", "email"),
     kpi("2026-11-22T10:10:00Z", "2026-11-22T10:11:00Z", 60, tickets={"created": 1}),
-    breach("2026-11-22T10:15:50Z", "c2", "B", "first_response", "urgent", "tier2", "chat"),
+    breach("2026-11-22T10:15:50Z", "c2", "B", "first_response", "urgent", "unassigned", "chat"),
     kpi("2026-11-22T10:15:00Z", "2026-11-22T10:16:00Z", 60, sla=sla(fr=(0, 2))),
     kpi("2026-11-22T10:16:00Z", "2026-11-22T10:17:00Z", 60, tickets={"escalated": 1}),
     kpi("2026-11-22T10:20:00Z", "2026-11-22T10:21:00Z", 60, tickets={"created": 1}),
@@ -199,8 +235,7 @@ CASES["sla_breach"] = [
 # ---------------------------------------------------------------------------
 W0, W1 = "2026-11-22T10:00:00Z", "2026-11-22T11:00:00Z"
 CASES["dimensions"] = [
-    {"type": "recovery.needed", "time": "2026-11-22T10:08:00Z", "customer": "c2",
-     "due": "2026-11-23T10:08:00Z", "trigger": "csat", "score": 2, "ticket": "T1"},
+    needed("2026-11-22T10:08:00Z", "c2", "2026-11-23T10:08:00Z", "csat", 2, "T1"),
     kpi(W0, W1, 3600, {}, True,
         tickets={"created": 2, "solved": 1, "first_solved": 1, "fcr": 1, "escalated": 1},
         first_response_seconds=S1(60.0), resolution_seconds=S1(180.0),
@@ -280,14 +315,16 @@ def _dl(reason, line):
 CASES["input_hygiene"] = [
     _dl("ticket exists", 3),
     _dl("unknown ticket", 4),
-    _dl("invalid JSON", 6),
-    _dl("missing score", 7),
-    _dl("score not an integer", 8),
-    _dl("unknown type", 9),
-    _dl("bad channel", 10),
-    _dl("bad timestamp", 11),
-    _dl("bad timestamp", 12),
-    _dl("score out of range", 13),
+    # reason codes: compare.py checks bad_timestamp / out_of_range exactly and
+    # the others only as "invalid"
+    _dl("invalid_json", 6),
+    _dl("missing_field", 7),
+    _dl("wrong_type", 8),           # score 4.0 is not a JSON integer
+    _dl("unknown_type", 9),
+    _dl("invalid_enum", 10),
+    _dl("bad_timestamp", 11),
+    _dl("bad_timestamp", 12),
+    _dl("out_of_range", 13),        # csat score 6
     breach("2026-11-23T10:00:00Z", "c1", "T1", "resolution", "normal", "unassigned", "email"),
     kpi("2026-11-22T10:00:00Z", "2026-11-22T11:00:00Z", 3600,
         tickets={"created": 1}, first_response_seconds=S1(150.123), sla=sla(fr=(1, 0)),
@@ -323,8 +360,7 @@ CASES["input_hygiene"] = [
 # ---------------------------------------------------------------------------
 CASES["late_events"] = [
     kpi("2026-11-22T10:00:00Z", "2026-11-22T10:01:00Z", 60, tickets={"created": 2}),
-    {"type": "recovery.needed", "time": "2026-11-22T10:01:30Z", "customer": "c1",
-     "due": "2026-11-23T10:01:30Z", "trigger": "csat", "score": 1},
+    needed("2026-11-22T10:01:30Z", "c1", "2026-11-23T10:01:30Z", "csat", 1),
     kpi("2026-11-22T10:01:00Z", "2026-11-22T10:02:00Z", 60,
         csat={"responses": 2, "satisfied": 0, "ratio": 0.0, "mean": 1.0},
         recovery={"opened": 1}),
@@ -369,24 +405,23 @@ CASES["late_events"] = [
 ticket_hour = dict(tickets={"created": 1, "solved": 1, "first_solved": 1, "fcr": 1},
                    resolution_seconds=S1(60.0), sla=sla(fr=(1, 0), res=(1, 0)))
 CASES["churn_risk"] = [
-    {"type": "churn.risk", "time": "2026-11-01T10:00:00Z", "customer": "k1", "score": 5.0,
-     "reasons": ["ces_high_effort", "return", "warranty_claim"]},
+    risk("2026-11-01T10:00:00Z", "k1", 5.0,
+         ["ces_high_effort", "return", "warranty_claim"]),
     kpi("2026-11-01T10:00:00Z", "2026-11-01T11:00:00Z", 3600,
         orders={"returned": 1, "warranty_claims": 1},
         csat={"responses": 1, "satisfied": 1, "ratio": 1.0, "mean": 5.0},
         ces={"responses": 1, "mean": 2.0},
         churn_signals={"signalled": 1}),
     kpi("2026-11-01T11:00:00Z", "2026-11-01T12:00:00Z", 3600, **ticket_hour),
-    {"type": "churn.risk", "time": "2026-11-01T13:00:00Z", "customer": "k2", "score": 6.0,
-     "reasons": ["ces_high_effort", "repeat_contact", "return"]},
+    risk("2026-11-01T13:00:00Z", "k2", 6.0,
+         ["ces_high_effort", "repeat_contact", "return"]),
     kpi("2026-11-01T12:00:00Z", "2026-11-01T13:00:00Z", 3600, **ticket_hour),
     kpi("2026-11-01T13:00:00Z", "2026-11-01T14:00:00Z", 3600,
         orders={"returned": 1}, ces={"responses": 1, "mean": 1.0},
         churn_signals={"signalled": 1}, **ticket_hour),
     kpi("2026-11-04T22:00:00Z", "2026-11-04T23:00:00Z", 3600, orders={"returned": 1}),
-    {"type": "churn.risk", "time": "2026-11-08T10:00:00Z", "customer": "k1",
-     "score": 5.9673267364401665,
-     "reasons": ["return", "warranty_claim", "ces_high_effort"]},
+    risk("2026-11-08T10:00:00Z", "k1", 5.9673267364401665,
+         ["return", "warranty_claim", "ces_high_effort"]),
     kpi("2026-11-08T10:00:00Z", "2026-11-08T11:00:00Z", 3600,
         csat={"responses": 1, "satisfied": 1, "ratio": 1.0, "mean": 5.0},
         orders={"warranty_claims": 1}, churn_signals={"signalled": 1}),
@@ -427,17 +462,13 @@ CASES["churn_risk"] = [
 #   [11-23 12:00) is partial.
 # ---------------------------------------------------------------------------
 CASES["recovery"] = [
-    {"type": "recovery.needed", "time": "2026-11-22T10:00:00Z", "customer": "r1",
-     "due": "2026-11-23T10:00:00Z", "trigger": "csat", "score": 1, "ticket": "Q1"},
-    {"type": "recovery.needed", "time": "2026-11-22T10:00:10Z", "customer": "r2",
-     "due": "2026-11-23T10:00:10Z", "trigger": "nps", "score": 3},
+    needed("2026-11-22T10:00:00Z", "r1", "2026-11-23T10:00:00Z", "csat", 1, "Q1"),
+    needed("2026-11-22T10:00:10Z", "r2", "2026-11-23T10:00:10Z", "nps", 3),
     kpi("2026-11-22T09:00:00Z", "2026-11-22T10:00:00Z", 3600, tickets={"created": 2}),
-    {"type": "recovery.needed", "time": "2026-11-22T10:05:00Z", "customer": "r3",
-     "due": "2026-11-23T10:05:00Z", "trigger": "csat", "score": 2, "ticket": "R3"},
-    {"type": "churn.risk", "time": "2026-11-22T10:30:00Z", "customer": "r1",
-     "score": 5.996907188287871, "reasons": ["csat_negative"]},
-    {"type": "recovery.needed", "time": "2026-11-22T10:40:00Z", "customer": "r4",
-     "due": "2026-11-23T10:40:00Z", "trigger": "csat", "score": 1},
+    needed("2026-11-22T10:05:00Z", "r3", "2026-11-23T10:05:00Z", "csat", 2, "R3"),
+    risk("2026-11-22T10:30:00Z", "r1", 5.996907188287871,
+         ["csat_negative"]),
+    needed("2026-11-22T10:40:00Z", "r4", "2026-11-23T10:40:00Z", "csat", 1),
     kpi("2026-11-22T10:00:00Z", "2026-11-22T11:00:00Z", 3600,
         tickets={"solved": 2, "first_solved": 2, "fcr": 2},
         resolution_seconds=S(2, 180.0, 1260.0, 720.0, 180.0, 1260.0, 1260.0),
@@ -446,19 +477,15 @@ CASES["recovery"] = [
         nps={"responses": 1, "detractors": 1, "score": -100.0},
         churn_signals={"signalled": 1},
         recovery={"opened": 4}),
-    {"type": "recovery.needed", "time": "2026-11-22T12:00:00Z", "customer": "r1",
-     "due": "2026-11-23T12:00:00Z", "trigger": "nps", "score": 5},
+    needed("2026-11-22T12:00:00Z", "r1", "2026-11-23T12:00:00Z", "nps", 5),
     kpi("2026-11-22T11:00:00Z", "2026-11-22T12:00:00Z", 3600,
         recovery={"answered": 1, "answer_seconds": S1(5400.0)}),
     kpi("2026-11-22T12:00:00Z", "2026-11-22T13:00:00Z", 3600,
         nps={"responses": 1, "detractors": 1, "score": -100.0},
         recovery={"opened": 1}),
-    {"type": "recovery.overdue", "time": "2026-11-23T10:00:10Z", "customer": "r2",
-     "due": "2026-11-23T10:00:10Z", "trigger": "nps"},
-    {"type": "recovery.overdue", "time": "2026-11-23T10:40:00Z", "customer": "r4",
-     "due": "2026-11-23T10:40:00Z", "trigger": "csat"},
-    {"type": "recovery.overdue", "time": "2026-11-23T12:00:00Z", "customer": "r1",
-     "due": "2026-11-23T12:00:00Z", "trigger": "nps"},
+    overdue("2026-11-23T10:00:10Z", "r2", "nps"),
+    overdue("2026-11-23T10:40:00Z", "r4", "csat"),
+    overdue("2026-11-23T12:00:00Z", "r1", "nps"),
     kpi("2026-11-23T10:00:00Z", "2026-11-23T11:00:00Z", 3600,
         first_response_seconds=S1(86820.0),
         recovery={"answered": 1, "overdue": 2, "answer_seconds": S1(86400.0)}),
@@ -496,12 +523,9 @@ with open(os.path.join(HERE, "repurchase.jsonl"), encoding="utf-8") as _f:
     _REP = _f.read().split("\n")
 
 CASES["repurchase"] = [
-    {"type": "recovery.needed", "time": "2026-11-22T10:05:00Z", "customer": "p5",
-     "due": "2026-11-23T10:05:00Z", "trigger": "csat", "score": 2, "ticket": "S1"},
-    {"type": "recovery.needed", "time": "2026-11-22T10:22:00Z", "customer": "p3",
-     "due": "2026-11-23T10:22:00Z", "trigger": "csat", "score": 1, "ticket": "S3"},
-    {"type": "recovery.overdue", "time": "2026-11-23T10:05:00Z", "customer": "p5",
-     "due": "2026-11-23T10:05:00Z", "trigger": "csat"},
+    needed("2026-11-22T10:05:00Z", "p5", "2026-11-23T10:05:00Z", "csat", 2, "S1"),
+    needed("2026-11-22T10:22:00Z", "p3", "2026-11-23T10:22:00Z", "csat", 1, "S3"),
+    overdue("2026-11-23T10:05:00Z", "p5", "csat"),
     kpi("2026-11-22T10:00:00Z", "2026-11-22T11:00:00Z", 3600,
         tickets={"created": 5, "solved": 6, "first_solved": 5, "fcr": 5, "reopened": 1},
         resolution_seconds=S(6, 60.0, 1200.0, 250.0, 60.0, 1200.0, 1200.0),
@@ -538,8 +562,7 @@ CASES["end_of_replay"] = [
     kpi("2026-11-22T09:00:00Z", "2026-11-22T10:00:00Z", 3600, tickets={"created": 1}),
     kpi("2026-11-22T10:00:00Z", "2026-11-22T10:01:00Z", 60, tickets={"created": 1}),
     breach("2026-11-22T10:14:59Z", "c3", "U2", "first_response", "urgent", "unassigned", "email"),
-    {"type": "recovery.needed", "time": "2026-11-22T10:15:00Z", "customer": "c1",
-     "due": "2026-11-23T10:15:00Z", "trigger": "csat", "score": 1},
+    needed("2026-11-22T10:15:00Z", "c1", "2026-11-23T10:15:00Z", "csat", 1),
     kpi("2026-11-22T10:14:00Z", "2026-11-22T10:15:00Z", 60,
         sla=sla(fr=(0, 1)), orders={"placed": 1, "revenue": 12.5}),
     kpi("2026-11-22T10:15:00Z", "2026-11-22T10:16:00Z", 60, partial=True,

@@ -61,9 +61,12 @@ def merge(base, over):
             base[k] = copy.deepcopy(v)
 
 
-def kpi(start, end, size, group=None, partial=False, **over):
+def kpi(start, end, size, group=None, partial=False, partitions=(0,), **over):
+    """partitions: the input partitions that contributed (SPEC §4), [0] in a
+    replay of one partition."""
     rec = zero_record({} if group is None else group)
     rec["window"] = {"start": start, "end": end, "size_seconds": size}
+    rec["partitions"] = list(partitions)
     rec["partial"] = partial
     merge(rec, over)
     return rec
@@ -574,6 +577,368 @@ CASES["end_of_replay"] = [
         orders={"placed": 1, "revenue": 12.5}, recovery={"opened": 1}),
 ]
 
+
+def _lines(case):
+    """The raw lines of a case input, only to copy payload text into deadletters."""
+    with open(os.path.join(HERE, case + ".jsonl"), encoding="utf-8", newline="") as f:
+        return f.read().split("\n")
+
+
+# ---------------------------------------------------------------------------
+# breach_dims  (--windows 1h --group-by "" team)   lateness 30 s
+#
+# REVISED SPEC §3: a breach takes the ticket's dimensions as they were at the
+# due: after the ticket's events with time <= due, in ARRIVAL order, ignoring
+# any with a later time, however late the breach is detected.
+#
+# L1 Q1 urgent d1 email team t0 10:00:00 (FR due 10:15:00, res due 14:00:00).
+# L2 Q2 urgent d2 chat team t0 10:01:00 (FR due 10:16:00, res due 14:01:00).
+# L3 Q2 escalated -> A at 10:10:00: counted under t0.  WM 10:09:30.
+# L4 Q2 escalated -> C at 10:05:00: late (< WM 10:09:30) but it still updates
+#   the ticket; counted under A (the team it had before) in the open 1h window.
+# L5 Q1 escalated -> late1 at 10:15:20, AFTER Q1's due: counted under t0.
+#   WM 10:14:50 has not passed 10:15:00: no detection yet.
+# L6 Q2 escalated -> B at 10:16:10, after Q2's due: counted under C.
+#   WM 10:15:40 > 10:15:00: Q1's FR breach is detected now.  Q1's events with
+#   time <= 10:15:00: only the creation (L5 arrived before the detection but is
+#   after the due) -> team t0 (not late1, its team at detection).
+# L7 order d9 10:20:00: WM 10:19:30 > 10:16:00: Q2's FR breach.  Q2's events
+#   with time <= 10:16:00 in arrival order: L3 (A), L4 (C) -> team C.  (Its team
+#   now is B; sorting by time instead of arrival would give A.)
+# L8 Q2 solved 10:30:00 under its current team B: solved, first solved, FCR
+#   (no public agent message), resolution 1740 s, resolution SLA achieved.
+# L9 Q3 urgent d3 phone team t0 13:50:00 (FR due 14:05:00): WM 13:49:30
+#   closes 1h [10:00, 11:00).
+# L10 Q3 escalated -> Z at 14:05:20 (counted under t0): WM 14:04:50 > 14:00:00:
+#   Q1's resolution breach: its events <= 14:00 include L5 -> team late1.
+#   Closes [13:00, 14:00) (created Q3).
+# End: WM := M = 14:05:20: Q3's FR due 14:05:00 < M fires at the end of input:
+#   L10 (14:05:20) arrived before this detection but is after the due -> team
+#   t0.  Q3's resolution (due 17:50) has no outcome.  [14:00, 15:00) partial.
+# §5: d1 = 2 + 1 + 2 (decayed), d2 = 1 + 2 + 1 (L4 is late: not applied),
+#   d3 = 2 + 1: all below 5, no churn.risk.
+# [10:00) {}: created 2, escalated 4, solved/first/fcr 1, resolution 1740,
+#   FR breached 2, resolution achieved 1, order 5.
+#   team A: escalated 1 (L4).  B: the solve.  C: escalated 1 (L6), FR breached
+#   1 (Q2).  t0: created 2, escalated 2 (L3, L5), FR breached 1 (Q1).
+# [14:00) {}: escalated 1 (L10), FR breached 1 (Q3), resolution breached 1
+#   (Q1); late1: resolution breached 1; t0: escalated 1, FR breached 1.
+# ---------------------------------------------------------------------------
+H10, H11 = "2026-11-22T10:00:00Z", "2026-11-22T11:00:00Z"
+CASES["breach_dims"] = [
+    breach("2026-11-22T10:15:00Z", "d1", "Q1", "first_response", "urgent", "t0", "email"),
+    breach("2026-11-22T10:16:00Z", "d2", "Q2", "first_response", "urgent", "C", "chat"),
+    kpi(H10, H11, 3600, {},
+        tickets={"created": 2, "solved": 1, "first_solved": 1, "fcr": 1, "escalated": 4},
+        resolution_seconds=S1(1740.0), sla=sla(fr=(0, 2), res=(1, 0)),
+        orders={"placed": 1, "revenue": 5.0}),
+    kpi(H10, H11, 3600, {"team": "A"}, tickets={"escalated": 1}),
+    kpi(H10, H11, 3600, {"team": "B"},
+        tickets={"solved": 1, "first_solved": 1, "fcr": 1},
+        resolution_seconds=S1(1740.0), sla=sla(res=(1, 0))),
+    kpi(H10, H11, 3600, {"team": "C"}, tickets={"escalated": 1}, sla=sla(fr=(0, 1))),
+    kpi(H10, H11, 3600, {"team": "t0"}, tickets={"created": 2, "escalated": 2},
+        sla=sla(fr=(0, 1))),
+    breach("2026-11-22T14:00:00Z", "d1", "Q1", "resolution", "urgent", "late1", "email"),
+    kpi("2026-11-22T13:00:00Z", "2026-11-22T14:00:00Z", 3600, {}, tickets={"created": 1}),
+    kpi("2026-11-22T13:00:00Z", "2026-11-22T14:00:00Z", 3600, {"team": "t0"},
+        tickets={"created": 1}),
+    breach("2026-11-22T14:05:00Z", "d3", "Q3", "first_response", "urgent", "t0", "phone"),
+    kpi("2026-11-22T14:00:00Z", "2026-11-22T15:00:00Z", 3600, {}, True,
+        tickets={"escalated": 1}, sla=sla(fr=(0, 1), res=(0, 1))),
+    kpi("2026-11-22T14:00:00Z", "2026-11-22T15:00:00Z", 3600, {"team": "late1"}, True,
+        sla=sla(res=(0, 1))),
+    kpi("2026-11-22T14:00:00Z", "2026-11-22T15:00:00Z", 3600, {"team": "t0"}, True,
+        tickets={"escalated": 1}, sla=sla(fr=(0, 1))),
+]
+
+# ---------------------------------------------------------------------------
+# ids  (--windows 1h --group-by "")
+#
+# SPEC §7 ids on every alert, signal and dead-letter record, times exactly as
+# in the record (UTC "Z", ".mmm" only when non-zero), whatever the input's offset.
+# L1 csat 1 k1 at 11:00:00.250+01:00 = 10:00:00.250Z; L2 nps 2 k1 at
+#   10:00:00.250Z; both held.
+# L3 Z1 urgent k2 10:01:00 (FR due 10:16:00, res due 14:01:00): WM 10:00:30 >
+#   10:00:00.250: L1 applied: csat_negative 3, recovery.needed (due
+#   2026-11-23T10:00:00.250Z); L2: nps_detractor 3 at the same instant: S = 6
+#   -> churn.risk 6.0, reasons tied at 3 -> by name [csat_negative,
+#   nps_detractor]; the case is already open.
+# L4 message on Z9 (never created): unknown ticket, id deadletter|<file>|4.
+# L5 Z1 created again by k2: ticket exists, id deadletter|<file>|5.
+# L6 invalid JSON: id deadletter|<file>|6.
+# L7 contacted k3 11-23 10:30:00: WM 11-23 10:29:30 fires Z1's FR breach
+#   (10:16:00), resolution breach (14:01:00), k1's recovery due
+#   (11-23 10:00:00.250 -> recovery.overdue); closes [11-22 10:00) and
+#   [11-22 14:00).  k2: 2 + 2 decayed < 5.
+# End M = 11-23 10:30: [11-23 10:00) partial (overdue).
+# ---------------------------------------------------------------------------
+_IDS = _lines("ids")
+CASES["ids"] = [
+    needed("2026-11-22T10:00:00.250Z", "k1", "2026-11-23T10:00:00.250Z", "csat", 1),
+    risk("2026-11-22T10:00:00.250Z", "k1", 6.0, ["csat_negative", "nps_detractor"]),
+    deadletter("unknown ticket", _IDS[3], 4, "ids"),
+    deadletter("ticket exists", _IDS[4], 5, "ids"),
+    deadletter("invalid_json", _IDS[5], 6, "ids"),
+    breach("2026-11-22T10:16:00Z", "k2", "Z1", "first_response", "urgent", "unassigned", "email"),
+    breach("2026-11-22T14:01:00Z", "k2", "Z1", "resolution", "urgent", "unassigned", "email"),
+    overdue("2026-11-23T10:00:00.250Z", "k1", "csat"),
+    kpi(H10, H11, 3600,
+        tickets={"created": 1},
+        csat={"responses": 1, "satisfied": 0, "ratio": 0.0, "mean": 1.0},
+        nps={"responses": 1, "detractors": 1, "score": -100.0},
+        sla=sla(fr=(0, 1)), churn_signals={"signalled": 1}, recovery={"opened": 1}),
+    kpi("2026-11-22T14:00:00Z", "2026-11-22T15:00:00Z", 3600, sla=sla(res=(0, 1))),
+    kpi("2026-11-23T10:00:00Z", "2026-11-23T11:00:00Z", 3600, partial=True,
+        recovery={"overdue": 1}),
+]
+
+# ---------------------------------------------------------------------------
+# partitions  (--partitions 2 --windows 1m --group-by "")   lateness 30 s
+#
+# Routing, crc32 (zlib/IEEE) of the customer id's bytes modulo 2:
+#   crc32("fast") = 0x256649c4 = 627460548, even -> partition 0
+#   crc32("slow") = 0x350771dd = 889680349, odd  -> partition 1
+# WM0 / WM1 = the partitions' watermarks; a window is complete when
+# min(WM0, WM1) reaches its end.
+# L1 fast e1 order 1 at 10:00:10: WM0 09:59:40.  P1 has no data: nothing can
+#   be complete.
+# L2 slow e1 order 2 at 10:00:20: the same id, but P1's dedup memory is its
+#   own -> accepted.  WM1 09:59:50.
+# L3 fast e2 order 4 at 10:05:00: WM0 10:04:30 closes P0's parts up to 10:04.
+# L4 slow e3 T1 urgent email at 10:00:40: not late in P1 (WM1 09:59:50),
+#   although P0 is past it: counted in [10:00) (FR due 10:15:40).  WM1 10:00:10.
+# L5 fast e4 order 8 at 10:02:00: late in P0 (WM0 10:04:30) and P0's part of
+#   [10:02) is closed -> dropped (late), though P1's part of it is open.
+# L6 slow e5 order 16 at 10:02:30: WM1 10:02:00; min = 10:02:00 -> [10:00,
+#   10:01) complete: orders 2 (1 + 2 = 3.0), created 1, partitions [0, 1].
+# L7 fast e1 again at 10:05:10: duplicate in P0 (WM0 10:04:30 <= 10:00:10 +
+#   24 h) -> nothing.
+# L8 fast nps 0 at 10:06:00 (held); WM0 10:05:30.
+# L9 fast contacted 10:20:00: WM0 10:19:30 applies L8: recovery.needed (due
+#   11-23 10:06), opened in [10:06).  T1's FR due 10:15:40 is behind WM0 but T1
+#   is P1's: P1's watermark (10:02:00) decides -> no breach yet.
+# End: M = 10:20:00 for both partitions.  P0: the contact at M answers the
+#   case: answered at 10:20, 840 s.  P1: T1's FR timer 10:15:40 < M fires ->
+#   sla.breached, in [10:15).  Complete (end <= M): [10:02) order 16 [1];
+#   [10:05) order 4 [0]; [10:06) nps detractor + opened [0]; [10:15) FR
+#   breached [1].  Partial: [10:20) answered [0].
+# (With one partition, L2 and L7 would be duplicates, L4 late and dropped from
+#   the closed [10:00), and T1 would breach at L9.)
+# ---------------------------------------------------------------------------
+CASES["partitions"] = [
+    kpi("2026-11-22T10:00:00Z", "2026-11-22T10:01:00Z", 60,
+        tickets={"created": 1}, orders={"placed": 2, "revenue": 3.0}, partitions=[0, 1]),
+    needed("2026-11-22T10:06:00Z", "fast", "2026-11-23T10:06:00Z", "nps", 0),
+    breach("2026-11-22T10:15:40Z", "slow", "T1", "first_response", "urgent", "unassigned", "email"),
+    kpi("2026-11-22T10:02:00Z", "2026-11-22T10:03:00Z", 60,
+        orders={"placed": 1, "revenue": 16.0}, partitions=[1]),
+    kpi("2026-11-22T10:05:00Z", "2026-11-22T10:06:00Z", 60,
+        orders={"placed": 1, "revenue": 4.0}, partitions=[0]),
+    kpi("2026-11-22T10:06:00Z", "2026-11-22T10:07:00Z", 60,
+        nps={"responses": 1, "detractors": 1, "score": -100.0},
+        recovery={"opened": 1}, partitions=[0]),
+    kpi("2026-11-22T10:15:00Z", "2026-11-22T10:16:00Z", 60,
+        sla=sla(fr=(0, 1)), partitions=[1]),
+    kpi("2026-11-22T10:20:00Z", "2026-11-22T10:21:00Z", 60, partial=True,
+        recovery={"answered": 1, "answer_seconds": S1(840.0)}, partitions=[0]),
+]
+
+# ---------------------------------------------------------------------------
+# partitions_murmur2  (--partitions 3 --partitioner murmur2 --windows 1h
+#   --group-by "")
+#
+# Routing, the Java client's murmur2 of the customer id, & 0x7fffffff, mod 3:
+#   murmur2("m4") = 0x692a2676 -> 1764370038 = 3 * 588123346      -> P0
+#   murmur2("m2") = 0xa8770df3 -> 0x28770df3 = 678890995 = 3 * 226296998 + 1 -> P1
+#   murmur2("m0") = 0x1d393fcf -> 490291151 = 3 * 163430383 + 2   -> P2
+# L1 id "x": R1 urgent m4 11-01 10:00 (P0).  L2 solved 10:01: FR and
+#   resolution achieved, resolution 60 s, FCR.
+# L3 id "x" again, csat 1 by m0 at 11-01 10:30 (P2): P2's dedup memory is its
+#   own -> accepted (held; WM2 11-01 10:29:30).
+# L4 order 7 by m2 at 12-05 10:00 (P1): WM1 12-05 09:59:30.
+# L5 R1 reopened at 11-20 10:00 (P0): R1 (solved, last event 11-01 10:01) is
+#   kept 30 d by P0's OWN watermark (11-01 10:00:30): not evicted, reopened.
+#   (One partition: WM 12-05 09:59:30 > 12-01 10:01 -> evicted -> "unknown
+#   ticket".)  WM0 11-20 09:59:30; P0 applies R1's first solve (§5): cohort
+#   entry, expiry 12-01 10:01.  min(WM0, WM1, WM2) = WM2 11-01 10:29:30: the
+#   window [11-01 10:00) waits for P2.
+# End: M = 12-05 10:00 everywhere.  P0: reopen signal; cohort expiry 12-01
+#   10:01 < M -> unrated expired.  P1: order at M applied.  P2: the csat opens
+#   a case at 10:30 (recovery.needed), overdue at 11-02 10:30 < M.
+#   [11-01 10:00) (P0 ticket KPIs + P2 csat/opened) partitions [0, 2];
+#   [11-02 10:00) overdue [2]; [11-20 10:00) reopened [0]; [12-01 10:00)
+#   unrated expired [0]; partial [12-05 10:00) order [1].
+# ---------------------------------------------------------------------------
+CASES["partitions_murmur2"] = [
+    needed("2026-11-01T10:30:00Z", "m0", "2026-11-02T10:30:00Z", "csat", 1),
+    overdue("2026-11-02T10:30:00Z", "m0", "csat"),
+    kpi("2026-11-01T10:00:00Z", "2026-11-01T11:00:00Z", 3600,
+        tickets={"created": 1, "solved": 1, "first_solved": 1, "fcr": 1},
+        resolution_seconds=S1(60.0), sla=sla(fr=(1, 0), res=(1, 0)),
+        csat={"responses": 1, "satisfied": 0, "ratio": 0.0, "mean": 1.0},
+        recovery={"opened": 1}, partitions=[0, 2]),
+    kpi("2026-11-02T10:00:00Z", "2026-11-02T11:00:00Z", 3600,
+        recovery={"overdue": 1}, partitions=[2]),
+    kpi("2026-11-20T10:00:00Z", "2026-11-20T11:00:00Z", 3600,
+        tickets={"reopened": 1}, partitions=[0]),
+    kpi("2026-12-01T10:00:00Z", "2026-12-01T11:00:00Z", 3600,
+        repurchase={"unrated": {"expired": 1}}, partitions=[0]),
+    kpi("2026-12-05T10:00:00Z", "2026-12-05T11:00:00Z", 3600, partial=True,
+        orders={"placed": 1, "revenue": 7.0}, partitions=[1]),
+]
+
+# ---------------------------------------------------------------------------
+# ticket_identity  (--windows 1h --group-by "" priority)
+#
+# REVISED SPEC §2: a ticket is (customer, ticket id).
+# L1 a's T1 (normal, email) 10:00.
+# L2 b's agent message on T1: b has no T1 -> orphan, "unknown ticket" (a's T1
+#   is not b's); it counts nowhere, not even as a public agent message.
+# L3 b creates T1 (high, chat) 10:02: a NEW ticket, not "ticket exists".
+# L4 b's agent message 10:03: b's T1 first response 60 s, FR achieved (high).
+# L5 a solves T1 10:04: a's T1: resolution 240 s, FCR (0 messages), FR
+#   achieved at the solve, resolution achieved (normal).
+# L6 a creates T1 again: a's T1 exists -> "ticket exists".
+# L7 b's handled contact naming T1 (100 s): b's T1 -> priority high.
+# L8 c's handled contact naming T1 (50 s): c has no T1 -> {} only.
+# L9 b's csat 5 naming T1 -> high.   L10 a reopens T1 (normal).
+# L11 b solves T1 10:10: resolution 480 s, FCR (exactly 1 public agent
+#   message: L4), resolution achieved (high).
+# M = 10:10: the 1h window is partial.
+# {}: resolution [240, 480] mean 360, p50 rank 1 = 240, p90 rank 2 = 480;
+#   handle [50, 100] mean 75, p50 50, p90 100.
+# ---------------------------------------------------------------------------
+_TID = _lines("ticket_identity")
+CASES["ticket_identity"] = [
+    deadletter("unknown ticket", _TID[1], 2, "ticket_identity"),
+    deadletter("ticket exists", _TID[5], 6, "ticket_identity"),
+    kpi(H10, H11, 3600, {}, True,
+        tickets={"created": 2, "solved": 2, "first_solved": 2, "fcr": 2, "reopened": 1},
+        first_response_seconds=S1(60.0),
+        resolution_seconds=S(2, 240.0, 480.0, 360.0, 240.0, 480.0, 480.0),
+        handle_seconds=S(2, 50.0, 100.0, 75.0, 50.0, 100.0, 100.0),
+        csat={"responses": 1, "satisfied": 1, "ratio": 1.0, "mean": 5.0},
+        sla=sla(fr=(2, 0), res=(2, 0))),
+    kpi(H10, H11, 3600, {"priority": "high"}, True,
+        tickets={"created": 1, "solved": 1, "first_solved": 1, "fcr": 1},
+        first_response_seconds=S1(60.0), resolution_seconds=S1(480.0),
+        handle_seconds=S1(100.0),
+        csat={"responses": 1, "satisfied": 1, "ratio": 1.0, "mean": 5.0},
+        sla=sla(fr=(1, 0), res=(1, 0))),
+    kpi(H10, H11, 3600, {"priority": "normal"}, True,
+        tickets={"created": 1, "solved": 1, "first_solved": 1, "fcr": 1, "reopened": 1},
+        resolution_seconds=S1(240.0), sla=sla(fr=(1, 0), res=(1, 0))),
+]
+
+# ---------------------------------------------------------------------------
+# max_future  (--windows 1h --group-by "" --now 2026-11-22T12:30:00Z
+#   --max-future-seconds 1800)
+#
+# Invalid (bad_timestamp, "... in the future") iff time - now > 1800 s, i.e.
+# after 13:00:00.000Z, compared after the offset and ms truncation.
+# L1 order 10 at 11:00 (WM 10:59:30).
+# L2 F1 created at 2027-01-01: in the future -> dead letter; it neither
+#   creates F1 nor moves the watermark.
+# L3 message on F1 at 11:01: F1 was never created -> "unknown ticket".
+# L4 order 20 at 11:30: not late (had L2 been applied, WM would be 2026-12-31
+#   23:59:30 and every window closed).  WM 11:29:30.
+# L5 order 40 at 13:00:00: exactly 1800 s ahead -> valid.  WM 12:59:30 closes
+#   [11:00, 12:00): orders 2, revenue 30.
+# L6 13:00:00.001Z and L7 14:00:00.001+01:00 (= 13:00:00.001Z): 1800.001 s
+#   -> invalid.
+# L8 13:00:00.0009Z: the digits beyond the ms are dropped first -> 13:00:00.000
+#   -> valid (80).  L9 14:00:00+01:00 = 13:00:00Z -> valid (160).
+# End M = 13:00: [13:00) partial: orders 3, revenue 280.
+# ---------------------------------------------------------------------------
+_MF = _lines("max_future")
+CASES["max_future"] = [
+    deadletter("bad_timestamp", _MF[1], 2, "max_future"),
+    deadletter("unknown ticket", _MF[2], 3, "max_future"),
+    kpi("2026-11-22T11:00:00Z", "2026-11-22T12:00:00Z", 3600,
+        orders={"placed": 2, "revenue": 30.0}),
+    deadletter("bad_timestamp", _MF[5], 6, "max_future"),
+    deadletter("bad_timestamp", _MF[6], 7, "max_future"),
+    kpi("2026-11-22T13:00:00Z", "2026-11-22T14:00:00Z", 3600, partial=True,
+        orders={"placed": 3, "revenue": 280.0}),
+]
+
+# ---------------------------------------------------------------------------
+# number_bounds  (--windows 1h --group-by "")
+#
+# REVISED SPEC §1: numbers are finite; handle_seconds <= 604,800 and amount
+# <= 10^12; beyond: invalid, reason out_of_range.
+# Valid: L1 handle 604800 (the bound), L5 handle 0.25, L7 amount
+#   1000000000000 and L8 1e12 (both = 10^12), L12 amount 0.
+# out_of_range: L2 604800.001, L3 604801, L4 -0.5 (< 0), L9 1000000000000.5,
+#   L10 1e13, L11 1e400 (a JSON number beyond any double: not finite, and
+#   above 10^12 anyway), L14 nps 11, L15 csat 0, L17 nps 99999999999999999999
+#   (a JSON integer out of range).
+# Other invalid: L6 handle "5" (wrong type), L13 NaN (not JSON), L16 ces 1e0
+#   (not a JSON integer).
+# M = 10:00:11 (L12): [10:00) partial: handle [0.25, 604800]: mean
+#   302400.125, p50 rank 1 = 0.25, p90/p99 rank 2 = 604800; orders 3, revenue
+#   2 * 10^12.
+# ---------------------------------------------------------------------------
+_NB = _lines("number_bounds")
+CASES["number_bounds"] = [
+    deadletter(reason, _NB[line - 1], line, "number_bounds")
+    for line, reason in ((2, "out_of_range"), (3, "out_of_range"), (4, "out_of_range"),
+                         (6, "wrong_type"), (9, "out_of_range"), (10, "out_of_range"),
+                         (11, "out_of_range"), (13, "invalid_json"), (14, "out_of_range"),
+                         (15, "out_of_range"), (16, "wrong_type"), (17, "out_of_range"))
+] + [
+    kpi(H10, H11, 3600, partial=True,
+        handle_seconds=S(2, 0.25, 604800.0, 302400.125, 0.25, 604800.0, 604800.0),
+        orders={"placed": 3, "revenue": 2000000000000.0}),
+]
+
+# ---------------------------------------------------------------------------
+# event_size  (--windows 1h --group-by "" --max-event-bytes 200)
+# input written by make_size_cases.py
+#
+# L1 exactly 200 bytes: not larger than the limit -> accepted (order 1).
+# L2 201 bytes -> bad_length; its escaped form is far below 64 KiB: the whole
+#   payload, "size": 201.
+# L3 196 characters but 296 bytes (100 x U+00FC, 2 bytes each) -> bad_length,
+#   size 296 (bytes, not characters), whole payload.
+# L4 order 4.  M = 10:00:03: [10:00) partial, orders 2, revenue 5.
+# ---------------------------------------------------------------------------
+_ES = _lines("event_size")
+CASES["event_size"] = [
+    deadletter("bad_length", _ES[1], 2, "event_size", size=201),
+    deadletter("bad_length", _ES[2], 3, "event_size", size=296),
+    kpi(H10, H11, 3600, partial=True, orders={"placed": 2, "revenue": 5.0}),
+]
+
+# ---------------------------------------------------------------------------
+# payload_truncation  (--windows 1h --group-by "" --max-event-bytes 1000)
+# input written by make_size_cases.py
+#
+# SPEC §1: the dead letter of an oversized event carries the longest prefix of
+# the payload whose JSON-escaped form fits in 64 KiB = 65536 bytes.  Measure
+# (see README): the bytes of the escaped string content as the record writes
+# it, WITHOUT the two enclosing quotes; '"' '\' TAB etc. take 2 bytes, other
+# controls 6 (\u00XX), other characters their UTF-8 length; the prefix never
+# splits a character.
+# L1 'x'*10 + '"'*32800 (32810 bytes): 10 + 2k <= 65536 -> k = 32763, exactly
+#   65536 bytes escaped.
+# L2 U+0001 * 10922 + "abcde" (10927 bytes): 6 * 10922 = 65532; "abcd" fills
+#   the last 4 bytes exactly; "e" would make 65537.
+# L3 '\'*32766 + TAB + U+1F600 + "z" (32772 bytes): 65532 + 2 = 65534; the
+#   emoji (4 bytes) would make 65538 -> cut before it, even though "z" alone
+#   would still fit: a prefix is contiguous.
+# L4 order 3 (valid).  L5 1001 bytes: too large, but it fits escaped: whole.
+# M = 10:00:00 (L4): [10:00) partial, order 3.
+# ---------------------------------------------------------------------------
+_PT = _lines("payload_truncation")
+CASES["payload_truncation"] = [
+    deadletter("bad_length", "x" * 10 + '"' * 32763, 1, "payload_truncation", size=32810),
+    deadletter("bad_length", "\x01" * 10922 + "abcd", 2, "payload_truncation", size=10927),
+    deadletter("bad_length", "\\" * 32766 + "\t", 3, "payload_truncation", size=32772),
+    deadletter("bad_length", _PT[4], 5, "payload_truncation", size=1001),
+    kpi(H10, H11, 3600, partial=True, orders={"placed": 1, "revenue": 3.0}),
+]
 
 def main():
     for name, records in CASES.items():

@@ -20,6 +20,35 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_CMD = "python3 %s {input} {args}" % shlex.quote(os.path.join(HERE, "cxref.py"))
 
+# Published partitioner vectors: librdkafka rdmurmur2.c unittest_murmur2() and the
+# Java client's UtilsTest (signed ints there); zlib crc32 check value "123456789".
+MURMUR2_VECTORS = [
+    (b"kafka", 0xd067cf64), (b"giberish123456789", 0x8f552b0c), (b"1234", 0x9fc97b14),
+    (b"234", 0xe7c009ca), (b"34", 0x873930da), (b"4", 0x5a4b5ca1),
+    (b"PreAmbleWillBeRemoved,ThePrePartThatIs", 0x78424f1c),
+    (b"reAmbleWillBeRemoved,ThePrePartThatIs", 0x4a62b377),
+    (b"eAmbleWillBeRemoved,ThePrePartThatIs", 0xe0e4e09e),
+    (b"AmbleWillBeRemoved,ThePrePartThatIs", 0x62b8b43f), (b"", 0x106e08d9),
+    (b"21", -973932308 & 0xFFFFFFFF), (b"foobar", -790332482 & 0xFFFFFFFF),
+    (b"a-little-bit-long-string", -985981536 & 0xFFFFFFFF),
+    (b"a-little-bit-longer-string", -1486304829 & 0xFFFFFFFF),
+    (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971 & 0xFFFFFFFF),
+    (b"abc", 479470107),
+]
+
+
+def check_partitioners():
+    """cxref's own partitioners against published vectors (only when checking cxref)."""
+    sys.dont_write_bytecode = True          # leave no __pycache__ in the tree
+    sys.path.insert(0, HERE)
+    import cxref
+    bad = [(k, hex(cxref.murmur2(k)), hex(v)) for k, v in MURMUR2_VECTORS if cxref.murmur2(k) != v]
+    if cxref.crc32_partition(b"123456789", 1 << 32) != 0xCBF43926:
+        bad.append(("crc32 check value", "123456789"))
+    print("%s partitioners: %d murmur2 vectors, crc32 check value%s"
+          % ("ok  " if not bad else "FAIL", len(MURMUR2_VECTORS), "" if not bad else ": %r" % bad))
+    return not bad
+
 
 def main():
     ap = argparse.ArgumentParser()
@@ -29,6 +58,8 @@ def main():
     inputs = a.cases or sorted(p for p in glob.glob(os.path.join(HERE, "cases", "*.jsonl"))
                                if not p.endswith(".expected.jsonl"))
     failed = 0
+    if a.cmd == DEFAULT_CMD and not check_partitioners():
+        failed += 1
     for inp in inputs:
         base = inp[:-len(".jsonl")]
         args = ""

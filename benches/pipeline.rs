@@ -11,7 +11,8 @@ use cxstream::engine::Engine;
 use cxstream::event::{decode, SourcePos};
 use cxstream::generate::{GenerateOptions, Generator};
 use cxstream::kpi::Kpi;
-use cxstream::window::aggregate::{encode_hdr, Aggregate, DurationAgg};
+use cxstream::window::hdr::encode_hdr;
+use cxstream::window::{Aggregate, DurationAgg};
 
 fn lines(n: u64) -> Vec<String> {
     Generator::new(GenerateOptions {
@@ -75,14 +76,10 @@ fn bench_engine(c: &mut Criterion) {
                 || Engine::new(cfg.clone()),
                 |mut e| {
                     for (i, l) in input.iter().enumerate() {
-                        e.process(
-                            0,
-                            l.as_bytes(),
-                            SourcePos::File {
-                                file: "b".into(),
-                                line: i as u64,
-                            },
-                        );
+                        cxstream::source::feed(&mut e, 0, l.as_bytes(), || SourcePos::File {
+                            file: "b".into(),
+                            line: i as u64,
+                        });
                         e.drain().for_each(drop);
                     }
                     e.finish();
@@ -114,7 +111,7 @@ fn bench_aggregate(c: &mut Criterion) {
     }
     g.bench_function(
         "duration summary to JSON with hdr (200 values up to 72 h)",
-        |b| b.iter(|| d.to_json()),
+        |b| b.iter(|| cxstream::window::summary_json(&d)),
     );
     g.bench_function("hdr encode only", |b| {
         b.iter(|| encode_hdr(&d.histogram().expect("hist")))

@@ -238,6 +238,19 @@ pub struct KafkaConfig {
     pub librdkafka: BTreeMap<String, String>,
 }
 
+impl KafkaConfig {
+    /// librdkafka's base client configuration: bootstrap servers and every pass-through
+    /// property.
+    pub fn client_config(&self) -> rdkafka::config::ClientConfig {
+        let mut cc = rdkafka::config::ClientConfig::new();
+        cc.set("bootstrap.servers", &self.bootstrap_servers);
+        for (key, v) in &self.librdkafka {
+            cc.set(key, v);
+        }
+        cc
+    }
+}
+
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {

@@ -162,24 +162,75 @@ impl Signal {
     }
 }
 
-/// `survey.csat` score ≤ 2: `csat_negative`, and it opens a recovery case.
-pub fn csat_negative(score: u8) -> bool {
-    score <= 2
+/// What opened a service-recovery case (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A dissatisfied `survey.csat`.
+    Csat,
+    /// An NPS detractor.
+    Nps,
 }
-/// `survey.csat` score 5 or `survey.nps` score ≥ 9: `positive`.
-pub fn csat_positive(score: u8) -> bool {
-    score == 5
+
+impl Trigger {
+    /// The `trigger` field of `recovery.*` records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Csat => "csat",
+            Trigger::Nps => "nps",
+        }
+    }
 }
-/// `survey.nps` score ≤ 6: `nps_detractor`, and it opens a recovery case.
-pub fn nps_detractor(score: u8) -> bool {
-    NpsClass::of(score) == NpsClass::Detractor
+
+/// The three survey kinds of SPEC §1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Survey {
+    /// `survey.csat`, 1–5.
+    Csat,
+    /// `survey.nps`, 0–10.
+    Nps,
+    /// `survey.ces`, 1–7.
+    Ces,
 }
-pub fn nps_positive(score: u8) -> bool {
-    score >= 9
+
+/// What one survey answer means for the after-sales logic (SPEC §5), applied in this order:
+/// its negative signal, the `positive` signal, then a recovery case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SurveyVerdict {
+    /// `csat_negative` (CSAT ≤ 2), `nps_detractor` (NPS ≤ 6) or `ces_high_effort` (CES ≤ 3).
+    pub negative: Option<Signal>,
+    /// `positive`: CSAT 5 or NPS ≥ 9.
+    pub positive: bool,
+    /// A dissatisfied answer (CSAT ≤ 2, NPS ≤ 6) opens a service-recovery case.
+    pub recovery: Option<Trigger>,
 }
-/// `survey.ces` score ≤ 3: `ces_high_effort`.
-pub fn ces_high_effort(score: u8) -> bool {
-    score <= 3
+
+impl Survey {
+    /// The after-sales verdict of `score` (SPEC §5 table and service recovery).
+    pub fn verdict(self, score: u8) -> SurveyVerdict {
+        match self {
+            Survey::Csat => {
+                let negative = score <= 2;
+                SurveyVerdict {
+                    negative: negative.then_some(Signal::CsatNegative),
+                    positive: score == 5,
+                    recovery: negative.then_some(Trigger::Csat),
+                }
+            }
+            Survey::Nps => {
+                let detractor = NpsClass::of(score) == NpsClass::Detractor;
+                SurveyVerdict {
+                    negative: detractor.then_some(Signal::NpsDetractor),
+                    positive: score >= 9,
+                    recovery: detractor.then_some(Trigger::Nps),
+                }
+            }
+            Survey::Ces => SurveyVerdict {
+                negative: (score <= 3).then_some(Signal::CesHighEffort),
+                positive: false,
+                recovery: None,
+            },
+        }
+    }
 }
 
 /// Ticket dimensions a measurement carries. `team` is an interned id (see `engine::Interner`).

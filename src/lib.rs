@@ -21,14 +21,20 @@
 //! assert!(records.contains(r#""nps":{"responses":2,"promoters":1,"passives":0,"detractors":1,"score":0.0}"#));
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod engine;
 pub mod event;
 pub mod generate;
-pub mod kafka;
 pub mod kpi;
+pub mod logs;
 pub mod metrics;
 pub mod output;
 pub mod replay;
+pub mod runtime;
+pub mod shutdown;
+pub mod sink;
+pub mod source;
 pub mod ts;
 pub mod window;

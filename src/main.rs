@@ -12,7 +12,9 @@ use clap::{Parser, Subcommand};
 use cxstream::config::Config;
 use cxstream::engine::Engine;
 use cxstream::generate::{GenerateOptions, Generator};
-use cxstream::replay::{self, Sinks};
+use cxstream::replay;
+use cxstream::shutdown::{self, Trigger};
+use cxstream::sink::file::FileSink;
 
 /// cxstream — live KPIs for customer service and after-sales teams.
 ///
@@ -168,7 +170,7 @@ fn run(cli: Cli) -> Result<()> {
             metrics_listen,
             partitions,
         } => {
-            let opts = cxstream::kafka::demo::DemoOptions {
+            let opts = cxstream::runtime::DemoOptions {
                 rate,
                 duration: duration.map(std::time::Duration::from_secs),
                 metrics_listen: metrics_listen.parse().with_context(|| {
@@ -178,7 +180,12 @@ fn run(cli: Cli) -> Result<()> {
                 })?,
                 partitions,
             };
-            cxstream::kafka::demo::demo(cfg, opts)
+            let (trigger, shutdown) = shutdown::channel();
+            let rt = runtime()?;
+            rt.spawn(stop_on_signal(trigger));
+            let result = cxstream::runtime::demo(cfg, opts, shutdown);
+            rt.shutdown_timeout(std::time::Duration::from_secs(1));
+            result
         }
         Command::Generate {
             events,
@@ -228,7 +235,7 @@ fn cmd_generate(
 ) -> Result<()> {
     let lines = Generator::new(opts).map(|g| (g.key, g.line));
     if let Some(bootstrap) = kafka {
-        let n = cxstream::kafka::produce_lines(
+        let n = cxstream::sink::kafka::produce_lines(
             bootstrap.as_str(),
             topic,
             lines,
@@ -274,41 +281,43 @@ fn open_output(output: &str) -> Result<Box<dyn Write>> {
     })
 }
 
-fn cmd_run(cfg: Arc<Config>, metrics_listen: Option<String>) -> Result<()> {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let listen = metrics_listen.unwrap_or_else(|| cfg.metrics.listen.clone());
-    let metrics = cxstream::metrics::Metrics::new(&cfg);
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let rt = tokio::runtime::Builder::new_multi_thread()
+/// A small async runtime for the I/O around the pipeline (signals, the metrics endpoint).
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        .context("cannot start the async runtime")
+}
+
+/// The only place that listens to signals: SIGINT or SIGTERM starts a graceful shutdown.
+async fn stop_on_signal(trigger: Trigger) {
+    wait_for_signal().await;
+    tracing::info!("shutting down: stop fetching, flush outputs, commit, leave the group");
+    trigger.fire();
+}
+
+fn cmd_run(cfg: Arc<Config>, metrics_listen: Option<String>) -> Result<()> {
+    let listen = metrics_listen.unwrap_or_else(|| cfg.metrics.listen.clone());
+    let metrics = cxstream::metrics::Metrics::new(&cfg);
+    let rt = runtime()?;
+    let (trigger, shutdown) = shutdown::channel();
     if !listen.is_empty() {
         let addr: std::net::SocketAddr = listen.parse().with_context(|| {
             format!("metrics.listen \"{listen}\" is not an address like 127.0.0.1:9464")
         })?;
-        let m = metrics.clone();
-        let mut rx = stop_rx.clone();
+        let (m, s) = (metrics.clone(), shutdown.clone());
         rt.spawn(async move {
-            let stop = async move {
-                let _ = rx.wait_for(|s| *s).await;
-            };
-            if let Err(e) = cxstream::metrics::serve(addr, m, stop).await {
+            if let Err(e) = cxstream::metrics::serve(addr, m, async move { s.wait().await }).await {
                 tracing::error!("metrics endpoint on {addr} failed: {e:#}");
             }
         });
         tracing::info!("metrics on http://{addr}/metrics");
     }
-    let flag = shutdown.clone();
-    rt.spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down: stop fetching, flush outputs, commit, leave the group");
-        flag.store(true, Ordering::SeqCst);
-    });
-    let summary = cxstream::kafka::run_pipeline(cfg, Some(metrics), shutdown);
-    let _ = stop_tx.send(true);
+    rt.spawn(stop_on_signal(trigger.clone()));
+    let summary = cxstream::runtime::run_pipeline(cfg, Some(metrics), shutdown);
+    // Stops the metrics endpoint too when the pipeline ended on its own (an error).
+    trigger.fire();
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     let summary = summary?;
     tracing::info!(
@@ -369,11 +378,11 @@ fn cmd_replay(
         })?)),
         None => None,
     };
-    let mut sinks = Sinks {
+    let mut sink = FileSink {
         output: &mut out,
         deadletter: dl_file.as_mut().map(|f| f as &mut dyn Write),
     };
-    let summary = replay::replay(&mut engine, reader, &name, &mut sinks, |lines, e| {
+    let summary = replay::replay(&mut engine, reader, &name, &mut sink, |lines, e| {
         if !quiet {
             eprintln!(
                 "… {lines} lines, watermark {}, {} tickets and {} customers held",

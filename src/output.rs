@@ -26,21 +26,7 @@ impl Rejection {
     }
 }
 
-/// What opened a service-recovery case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Csat,
-    Nps,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Csat => "csat",
-            Trigger::Nps => "nps",
-        }
-    }
-}
+pub use crate::kpi::Trigger;
 
 /// A window record with its group resolved to names.
 #[derive(Debug, Clone)]
@@ -146,7 +132,7 @@ impl Record {
                            "size_seconds": c.size / 1000}),
                 );
                 m.insert("group".into(), group_json(&w.group));
-                c.agg.kpi_fields(&mut m, w.group.is_empty());
+                crate::window::kpi_fields(&c.agg, &mut m, w.group.is_empty());
                 m.insert("partial".into(), json!(c.partial));
                 m.insert("partitions".into(), json!(c.agg.partitions));
                 Value::Object(m)

@@ -1,35 +1,16 @@
-//! `cxstream replay`: JSON Lines in, output records out (SPEC §2 finite input).
+//! `cxstream replay`: the file source, the engine and the file sink, end to end (SPEC §2 finite
+//! input), with progress and a summary.
 //!
 //! Replay never looks at the wall clock for its results: the same input and config give
 //! byte-identical output. The wall clock is only used to pace progress messages on stderr.
 
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead};
 use std::time::{Duration, Instant};
 
 use crate::engine::{Disposition, Engine, Stats};
-use crate::event::{InvalidReason, SourcePos};
-
-/// Where records go: the main output, and dead letters either there or to their own file.
-pub struct Sinks<'a> {
-    pub output: &'a mut dyn Write,
-    pub deadletter: Option<&'a mut dyn Write>,
-}
-
-impl Sinks<'_> {
-    /// Writes everything the engine has produced so far.
-    pub fn drain(&mut self, engine: &mut Engine) -> io::Result<()> {
-        for r in engine.drain() {
-            let line = r.to_line();
-            let w: &mut dyn Write = match (&mut self.deadletter, r.is_deadletter()) {
-                (Some(d), true) => &mut **d,
-                _ => &mut *self.output,
-            };
-            w.write_all(line.as_bytes())?;
-            w.write_all(b"\n")?;
-        }
-        Ok(())
-    }
-}
+use crate::event::InvalidReason;
+use crate::sink::file::FileSink;
+use crate::source::file::LineSource;
 
 /// The result of a replay, for the final summary.
 #[derive(Debug, Clone)]
@@ -87,59 +68,29 @@ impl Summary {
 /// `progress` is called about every two seconds with the number of lines read.
 pub fn replay(
     engine: &mut Engine,
-    mut input: impl BufRead,
+    input: impl BufRead,
     file: &str,
-    sinks: &mut Sinks<'_>,
+    sink: &mut FileSink<'_>,
     mut progress: impl FnMut(u64, &Engine),
 ) -> io::Result<Summary> {
     let started = Instant::now();
     let mut next_progress = started + Duration::from_secs(2);
-    let mut buf = Vec::with_capacity(4096);
-    let mut line_no = 0u64;
-    let mut blank = 0u64;
-    loop {
-        buf.clear();
-        if input.read_until(b'\n', &mut buf)? == 0 {
-            break;
+    let mut source = LineSource::new(input, file);
+    while let Some(fed) = source.feed_next(engine)? {
+        if fed.disposition != Disposition::Applied || engine.pending_records() > 0 {
+            sink.drain(engine)?;
         }
-        line_no += 1;
-        let mut line = buf.as_slice();
-        if let Some(l) = line.strip_suffix(b"\n") {
-            line = l;
-        }
-        if let Some(l) = line.strip_suffix(b"\r") {
-            line = l;
-        }
-        // A blank line carries no event, but nothing is silently dropped: it is dead-lettered
-        // like any other input that is not a JSON object (and counted in the summary).
-        if line.iter().all(u8::is_ascii_whitespace) {
-            blank += 1;
-        }
-        let disposition = engine.process(
-            0,
-            line,
-            SourcePos::File {
-                file: file.to_string(),
-                line: line_no,
-            },
-        );
-        if disposition != Disposition::Applied || engine.pending_records() > 0 {
-            sinks.drain(engine)?;
-        }
-        if line_no.is_multiple_of(65_536) && Instant::now() >= next_progress {
-            progress(line_no, engine);
+        if source.lines.is_multiple_of(65_536) && Instant::now() >= next_progress {
+            progress(source.lines, engine);
             next_progress = Instant::now() + Duration::from_secs(2);
         }
     }
     engine.finish();
-    sinks.drain(engine)?;
-    sinks.output.flush()?;
-    if let Some(d) = sinks.deadletter.as_mut() {
-        d.flush()?;
-    }
+    sink.drain(engine)?;
+    sink.flush()?;
     Ok(Summary {
-        lines: line_no,
-        blank_lines: blank,
+        lines: source.lines,
+        blank_lines: source.blank,
         elapsed: started.elapsed(),
         stats: engine.stats().clone(),
         watermark: engine.watermark(),
@@ -149,11 +100,11 @@ pub fn replay(
 /// Replays a byte buffer of JSON Lines into a string of output lines (tests, benches).
 pub fn replay_to_string(engine: &mut Engine, input: &[u8]) -> String {
     let mut out = Vec::new();
-    let mut sinks = Sinks {
+    let mut sink = FileSink {
         output: &mut out,
         deadletter: None,
     };
     // Writing into a Vec cannot fail.
-    let _ = replay(engine, input, "input", &mut sinks, |_, _| {});
+    let _ = replay(engine, input, "input", &mut sink, |_, _| {});
     String::from_utf8(out).unwrap_or_default()
 }

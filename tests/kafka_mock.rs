@@ -10,7 +10,7 @@
 //! the comparison.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,8 +18,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use cxstream::config::{Config, Dim, Dur};
 use cxstream::engine::Engine;
 use cxstream::generate::{GenerateOptions, Generator};
-use cxstream::kafka::{run_pipeline_with, Progress, RunSummary};
 use cxstream::replay::replay_to_string;
+use cxstream::runtime::{run_pipeline_with, Progress, RunSummary};
+use cxstream::shutdown::{self, Trigger};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
@@ -246,7 +247,7 @@ fn read_topic(bootstrap: &str, topic: &str, expect: usize, timeout: Duration) ->
 
 /// A pipeline running in a thread; stopped (gracefully) on drop.
 struct Running {
-    shutdown: Arc<AtomicBool>,
+    shutdown: Trigger,
     progress: Arc<Progress>,
     handle: Option<JoinHandle<anyhow::Result<RunSummary>>>,
 }
@@ -257,9 +258,9 @@ impl Running {
     }
 
     fn start_with(cfg: Config, metrics: Option<Arc<cxstream::metrics::Metrics>>) -> Running {
-        let shutdown = Arc::new(AtomicBool::new(false));
+        let (shutdown, s) = shutdown::channel();
         let progress = Progress::new();
-        let (s, p) = (Arc::clone(&shutdown), Arc::clone(&progress));
+        let p = Arc::clone(&progress);
         let handle = std::thread::spawn(move || run_pipeline_with(Arc::new(cfg), metrics, s, p));
         Running {
             shutdown,
@@ -269,7 +270,7 @@ impl Running {
     }
 
     fn stop(mut self) -> RunSummary {
-        self.shutdown.store(true, Ordering::Relaxed);
+        self.shutdown.fire();
         let t0 = Instant::now();
         let s = self
             .handle
@@ -295,7 +296,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.shutdown.store(true, Ordering::Relaxed);
+        self.shutdown.fire();
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -987,17 +988,15 @@ fn demo_runs_generates_and_serves_metrics() {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut cfg = Config::default();
     cfg.kafka.commit_interval = Dur(1000);
-    let opts = cxstream::kafka::DemoOptions {
+    let opts = cxstream::runtime::DemoOptions {
         rate: 300.0,
         duration: Some(Duration::from_secs(9)),
         metrics_listen: addr,
         partitions: 2,
     };
-    let shutdown = Arc::new(AtomicBool::new(false));
-    let demo = {
-        let s = Arc::clone(&shutdown);
-        std::thread::spawn(move || cxstream::kafka::demo_until(Arc::new(cfg), opts, s))
-    };
+    let demo = std::thread::spawn(move || {
+        cxstream::runtime::demo(Arc::new(cfg), opts, cxstream::shutdown::Shutdown::never())
+    });
     let get = |path: &str| -> Option<String> {
         let mut c = std::net::TcpStream::connect(addr).ok()?;
         write!(

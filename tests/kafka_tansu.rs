@@ -11,15 +11,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use cxstream::config::{Config, Dim, Dur};
 use cxstream::engine::Engine;
 use cxstream::generate::{GenerateOptions, Generator};
-use cxstream::kafka::{run_pipeline_with, Progress};
 use cxstream::replay::replay_to_string;
+use cxstream::runtime::{run_pipeline_with, Progress};
+use cxstream::shutdown::{self, Trigger};
 use serde_json::Value;
 
 mod common;
@@ -314,24 +314,20 @@ fn tansu_end_to_end_output_equals_replay() {
     assert_eq!(produced, vec![format!("{{\"produced\": {n_lines}}}")]);
     eprintln!("produced {n_lines} lines ({:?})", t0.elapsed());
 
-    let shutdown = Arc::new(AtomicBool::new(false));
+    let (shutdown, s) = shutdown::channel();
     let progress = Progress::new();
     let pipeline = {
-        let (cfg, s, p) = (
-            Arc::new(cfg.clone()),
-            Arc::clone(&shutdown),
-            Arc::clone(&progress),
-        );
+        let (cfg, p) = (Arc::new(cfg.clone()), Arc::clone(&progress));
         std::thread::spawn(move || run_pipeline_with(cfg, None, s, p))
     };
     // Stops the pipeline if an assertion below fails (before the broker guard drops).
-    struct Stop(Arc<AtomicBool>);
+    struct Stop(Trigger);
     impl Drop for Stop {
         fn drop(&mut self) {
-            self.0.store(true, Ordering::Relaxed);
+            self.0.fire();
         }
     }
-    let stop_guard = Stop(Arc::clone(&shutdown));
+    let stop_guard = Stop(shutdown.clone());
 
     // Wait for what replay says, read with the independent client (never from the high
     // watermark, which Tansu gets wrong).
@@ -343,7 +339,7 @@ fn tansu_end_to_end_output_equals_replay() {
         dl.len(),
         t0.elapsed()
     );
-    shutdown.store(true, Ordering::Relaxed);
+    shutdown.fire();
     let summary = pipeline
         .join()
         .expect("pipeline panicked")

@@ -42,14 +42,10 @@ fn replay_with_metrics(cfg: Config, input: &str) -> (Arc<Metrics>, Engine, Vec<V
         if line.trim().is_empty() {
             continue;
         }
-        engine.process(
-            0,
-            line.as_bytes(),
-            SourcePos::File {
-                file: "input".into(),
-                line: i as u64 + 1,
-            },
-        );
+        cxstream::source::feed(&mut engine, 0, line.as_bytes(), || SourcePos::File {
+            file: "input".into(),
+            line: i as u64 + 1,
+        });
         drain(&mut engine, &mut out);
         metrics.sync_engine(&engine);
     }

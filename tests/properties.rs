@@ -52,7 +52,7 @@ proptest! {
         let mut e = engine_with(Config::default());
         let mut out = vec![];
         for (i, v) in evs.iter().enumerate() {
-            e.process(0, v.to_string().as_bytes(), SourcePos::File { file: "input".into(), line: i as u64 + 1 });
+            cxstream::source::feed(&mut e,0, v.to_string().as_bytes(), || SourcePos::File { file: "input".into(), line: i as u64 + 1 });
             if cuts.contains(&i) {
                 out.extend(e.drain().map(|r| r.to_json()));
             }
@@ -95,7 +95,7 @@ proptest! {
         left.merge(&right);
         let render = |g: &Aggregate| {
             let mut m = serde_json::Map::new();
-            g.kpi_fields(&mut m, true);
+            cxstream::window::kpi_fields(g, &mut m, true);
             serde_json::Value::Object(m)
         };
         let (u, l) = (render(&union), render(&left));
@@ -109,7 +109,7 @@ proptest! {
             }
             // The encodings may differ in the auto-resized range; the recorded values may not.
             let dist = |v: &serde_json::Value| v.as_str().map(|s| {
-                let h = cxstream::window::aggregate::decode_hdr(s).expect("valid hdr");
+                let h = cxstream::window::hdr::decode_hdr(s).expect("valid hdr");
                 h.iter_recorded().map(|x| (x.value_iterated_to(), x.count_at_value())).collect::<Vec<_>>()
             });
             prop_assert_eq!(dist(&u[key]["hdr"]), dist(&l[key]["hdr"]), "{}.hdr", key);
@@ -150,14 +150,10 @@ fn arbitrary_bytes_never_panic() {
         let bytes: Vec<u8> = (0..len)
             .map(|j| (x.rotate_left(j as u32 % 64) & 0xff) as u8)
             .collect();
-        e.process(
-            0,
-            &bytes,
-            SourcePos::File {
-                file: "fuzz".into(),
-                line: i,
-            },
-        );
+        cxstream::source::feed(&mut e, 0, &bytes, || SourcePos::File {
+            file: "fuzz".into(),
+            line: i,
+        });
     }
     e.finish();
     assert!(e.stats().invalid.iter().sum::<u64>() > 0);

@@ -104,7 +104,7 @@ fn replay_file(cfg: Config, input: &Path, output: &Path) {
     let mut engine = Engine::new(Arc::new(cfg));
     let reader = std::io::BufReader::new(std::fs::File::open(input).unwrap());
     let mut out = std::io::BufWriter::new(std::fs::File::create(output).unwrap());
-    let mut sinks = cxstream::replay::Sinks {
+    let mut sinks = cxstream::sink::file::FileSink {
         output: &mut out,
         deadletter: None,
     };

@@ -186,7 +186,8 @@ fn breach_is_reported_before_any_reply_arrives() {
         line: 1,
     };
     let line = |v: serde_json::Value| v.to_string();
-    e.process(
+    cxstream::source::feed(
+        &mut e,
         0,
         line(created(
             "e1",
@@ -198,11 +199,12 @@ fn breach_is_reported_before_any_reply_arrives() {
             "chat",
         ))
         .as_bytes(),
-        pos(),
+        pos,
     );
     assert!(e.drain().all(|r| r.type_name() != "sla.breached"));
     // Another customer's event at 10:15:31 moves the watermark to 10:15:01 > due 10:15.
-    e.process(
+    cxstream::source::feed(
+        &mut e,
         0,
         line(ev(
             "e2",
@@ -212,7 +214,7 @@ fn breach_is_reported_before_any_reply_arrives() {
             json!({"score": 9}),
         ))
         .as_bytes(),
-        pos(),
+        pos,
     );
     let recs: Vec<_> = e.drain().map(|r| r.to_json()).collect();
     let b = recs
@@ -635,7 +637,7 @@ fn percentiles_are_nearest_rank_and_min_max_mean_exact() {
     assert!(close(&fr["p50"], 300.0), "{}", fr["p50"]);
     assert!(close(&fr["p90"], 540.0), "{}", fr["p90"]);
     assert!(close(&fr["p99"], 600.0), "{}", fr["p99"]);
-    let h = cxstream::window::aggregate::decode_hdr(fr["hdr"].as_str().unwrap()).unwrap();
+    let h = cxstream::window::hdr::decode_hdr(fr["hdr"].as_str().unwrap()).unwrap();
     assert_eq!(h.len(), 10);
 }
 

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use crate::config::SignalsConfig;
 use crate::kpi::Signal;
-use crate::output::Trigger;
+use crate::kpi::Trigger;
 use crate::ts::Millis;
 
 #[derive(Debug, Clone)]
@@ -133,6 +133,11 @@ impl Customer {
         let others = self.created.iter().filter(|&&c| c < t).count();
         self.created.push_back(t);
         others >= cfg.repeat_contact_min_others as usize
+    }
+
+    /// The customer had a `churn.risk` record in [t − horizon, t].
+    pub fn signalled_within(&self, t: Millis, horizon: Millis) -> bool {
+        self.last_risk.is_some_and(|s| s >= t - horizon && s <= t)
     }
 
     /// A `churn.risk` record is due after a positive-weight signal at `t` when S ≥ threshold

@@ -1,18 +1,34 @@
 //! Event-time tumbling windows (SPEC §2): `[start, start + size)` aligned to the UNIX epoch,
-//! one aggregate per window × group, kept in a concurrent map so sinks and the metrics
-//! endpoint can read while the engine writes.
+//! one aggregate per window × group.
+//!
+//! ```text
+//! mod.rs        the window store: which windows are open, recording, closing in order
+//! aggregate.rs  what one window × group accumulates (exact counts and sums)
+//! duration.rs   duration summaries: exact count/min/max/mean and nearest-rank percentiles
+//! hdr.rs        the standard HdrHistogram V2 compressed encoding of a summary (`hdr`)
+//! output.rs     the KPI fields of a `kpi.window` record, as JSON
+//! ```
+//!
+//! The store is a plain hash map owned by the engine: nothing reads open windows while the
+//! engine writes them (sinks and the metrics endpoint see closed windows only), so a
+//! concurrent map would only cost.
 
 pub mod aggregate;
+pub mod duration;
+pub mod hdr;
+mod output;
 
 use std::collections::BTreeMap;
 use std::hash::BuildHasherDefault;
 
-use dashmap::DashMap;
 use rustc_hash::FxHasher;
 
-pub use aggregate::{Aggregate, DurationAgg};
+pub use aggregate::Aggregate;
+pub use duration::DurationAgg;
+pub use output::{kpi_fields, summary_json};
 
 use crate::config::Dim;
+use crate::event::{Category, Channel, Priority};
 use crate::kpi::{Dims, Measurement};
 use crate::ts::Millis;
 
@@ -38,7 +54,7 @@ pub struct ClosedWindow {
     pub partial: bool,
 }
 
-type Map = DashMap<WindowKey, Aggregate, BuildHasherDefault<FxHasher>>;
+type Map = std::collections::HashMap<WindowKey, Aggregate, BuildHasherDefault<FxHasher>>;
 
 pub struct WindowStore {
     sizes: Vec<Millis>,
@@ -114,7 +130,7 @@ impl WindowStore {
                     values,
                 };
                 match self.map.get_mut(&key) {
-                    Some(mut agg) => agg.apply(&m.kpi, partition),
+                    Some(agg) => agg.apply(&m.kpi, partition),
                     None => {
                         let mut agg = Aggregate::default();
                         agg.apply(&m.kpi, partition);
@@ -170,7 +186,7 @@ impl WindowStore {
                 group_idx: gi,
                 values,
             };
-            if let Some((key, agg)) = self.map.remove(&key) {
+            if let Some(agg) = self.map.remove(&key) {
                 out.push(ClosedWindow {
                     key,
                     size: self.sizes[si as usize],
@@ -186,8 +202,39 @@ impl WindowStore {
         self.map.len()
     }
 
-    /// A copy of one open aggregate (for inspection and tests).
-    pub fn get(&self, key: &WindowKey) -> Option<Aggregate> {
-        self.map.get(key).map(|a| a.clone())
+    /// One open aggregate (for inspection and tests).
+    pub fn get(&self, key: &WindowKey) -> Option<&Aggregate> {
+        self.map.get(key)
+    }
+
+    /// The group of `key` as `(dimension, value)` names, in the group's configured order;
+    /// `team` resolves interned team ids.
+    pub fn group_names<'a>(
+        &self,
+        key: &WindowKey,
+        team: impl Fn(u32) -> &'a str,
+    ) -> Vec<(Dim, String)> {
+        let dims = self
+            .groups
+            .get(key.group_idx as usize)
+            .map_or(&[][..], |g| g);
+        dims.iter()
+            .zip(key.values)
+            .map(|(d, v)| {
+                let name = match d {
+                    Dim::Team => team(v).to_string(),
+                    Dim::Channel => {
+                        Channel::from_index(v).map_or(String::new(), |c| c.as_str().into())
+                    }
+                    Dim::Priority => {
+                        Priority::from_index(v).map_or(String::new(), |c| c.as_str().into())
+                    }
+                    Dim::Category => {
+                        Category::from_index(v).map_or(String::new(), |c| c.as_str().into())
+                    }
+                };
+                (*d, name)
+            })
+            .collect()
     }
 }

@@ -10,17 +10,19 @@
 //! clock − allowed lateness) never moves the watermark: no event becomes late because of it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context as _, Result};
 use rdkafka::mocking::MockCluster;
 
-use super::{produce_lines_until, run_pipeline_with, Progress};
+use super::{run_pipeline_with, Progress};
 use crate::config::Config;
 use crate::generate::{GenerateOptions, Generator};
 use crate::metrics::{self, Metrics};
+use crate::shutdown::{self, Shutdown};
+use crate::sink::kafka::produce_lines_until;
 use crate::ts;
 
 /// Event time runs this many times faster than the wall clock in the demo.
@@ -40,14 +42,10 @@ pub struct DemoOptions {
     pub partitions: i32,
 }
 
-/// Runs the demo until Ctrl-C / SIGTERM (or `opts.duration`).
-pub fn demo(cfg: Arc<Config>, opts: DemoOptions) -> Result<()> {
-    run(cfg, opts, Arc::new(AtomicBool::new(false)), true)
-}
-
-/// Runs the demo until `shutdown` is set (or `opts.duration`); installs no signal handler.
-pub fn demo_until(cfg: Arc<Config>, opts: DemoOptions, shutdown: Arc<AtomicBool>) -> Result<()> {
-    run(cfg, opts, shutdown, false)
+/// Runs the demo until `shutdown` starts (`main` fires it on Ctrl-C / SIGTERM) or
+/// `opts.duration` has passed.
+pub fn demo(cfg: Arc<Config>, opts: DemoOptions, shutdown: Shutdown) -> Result<()> {
+    run(cfg, opts, shutdown)
 }
 
 fn now_ms() -> i64 {
@@ -76,12 +74,7 @@ fn tickets_per_hour_for(rate: f64, start_ms: i64, seed: u64) -> f64 {
     (T0 * ms_per_line_t0 / wanted_ms_per_line).max(1.0)
 }
 
-fn run(
-    cfg: Arc<Config>,
-    opts: DemoOptions,
-    shutdown: Arc<AtomicBool>,
-    signals: bool,
-) -> Result<()> {
+fn run(cfg: Arc<Config>, opts: DemoOptions, outer: Shutdown) -> Result<()> {
     if !(opts.rate.is_finite() && opts.rate > 0.0) {
         return Err(anyhow!(
             "--rate must be a positive number of events per second"
@@ -131,42 +124,15 @@ fn run(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // The demo stops its parts itself: on the caller's shutdown, after `opts.duration`, or
+    // when the pipeline or the generator ends.
+    let (stop, shutdown) = shutdown::channel();
     {
-        let flag = Arc::clone(&shutdown);
-        let stopped = async move {
-            while !flag.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        };
-        let (addr, m) = (opts.metrics_listen, Arc::clone(&metrics));
+        let (addr, m, s) = (opts.metrics_listen, Arc::clone(&metrics), shutdown.clone());
         rt.spawn(async move {
-            if let Err(e) = metrics::serve(addr, m, stopped).await {
+            if let Err(e) = metrics::serve(addr, m, async move { s.wait().await }).await {
                 tracing::error!("metrics endpoint stopped: {e:#}");
             }
-        });
-    }
-    if signals {
-        let flag = Arc::clone(&shutdown);
-        rt.spawn(async move {
-            #[cfg(unix)]
-            {
-                use tokio::signal::unix::{signal, SignalKind};
-                let mut term = match signal(SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => {
-                        let _ = tokio::signal::ctrl_c().await;
-                        flag.store(true, Ordering::Relaxed);
-                        return;
-                    }
-                };
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            #[cfg(not(unix))]
-            let _ = tokio::signal::ctrl_c().await;
-            flag.store(true, Ordering::Relaxed);
         });
     }
 
@@ -175,7 +141,7 @@ fn run(
         let (cfg, m, s, p) = (
             Arc::clone(&cfg),
             Arc::clone(&metrics),
-            Arc::clone(&shutdown),
+            shutdown.clone(),
             Arc::clone(&progress),
         );
         std::thread::Builder::new()
@@ -188,10 +154,10 @@ fn run(
     let tph = tickets_per_hour_for(opts.rate, start_ms, seed);
     let produced = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let generator = {
-        let (bootstrap, topic, stop, produced) = (
+        let (bootstrap, topic, stopped, produced) = (
             bootstrap.clone(),
             input.clone(),
-            Arc::clone(&shutdown),
+            shutdown.clone(),
             Arc::clone(&produced),
         );
         let extra = cfg.kafka.librdkafka.clone();
@@ -213,7 +179,7 @@ fn run(
                     produced.fetch_add(1, Ordering::Relaxed);
                     (l.key, l.line)
                 });
-                produce_lines_until(&bootstrap, &topic, lines, Some(rate), &extra, &stop)
+                produce_lines_until(&bootstrap, &topic, lines, Some(rate), &extra, &stopped)
             })?
     };
 
@@ -242,13 +208,13 @@ fn run(
     let began = Instant::now();
     let mut last = (Instant::now(), 0u64);
     let mut next_status = Instant::now() + STATUS_EVERY;
-    while !shutdown.load(Ordering::Relaxed) {
-        if opts.duration.is_some_and(|d| began.elapsed() >= d) {
-            shutdown.store(true, Ordering::Relaxed);
-            break;
-        }
-        if pipeline.is_finished() || generator.is_finished() {
-            shutdown.store(true, Ordering::Relaxed);
+    loop {
+        if outer.is_triggered()
+            || opts.duration.is_some_and(|d| began.elapsed() >= d)
+            || pipeline.is_finished()
+            || generator.is_finished()
+        {
+            stop.fire();
             break;
         }
         if Instant::now() >= next_status {
@@ -268,7 +234,7 @@ fn run(
             );
             next_status += STATUS_EVERY;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        outer.sleep(Duration::from_millis(100));
     }
     println!("stopping…");
     let gen_result = generator

@@ -1,11 +1,13 @@
-//! The Kafka runtime (`cxstream run`, `cxstream demo`, `cxstream generate --kafka`): input
-//! topics in, SPEC §4 records out, through the same engine and decode path as replay.
+//! The Kafka runtime (`cxstream run`, `cxstream demo`): input topics in, SPEC §4 records
+//! out, through the same engine and decode path as replay. It wires the Kafka source
+//! ([`crate::source::kafka`]) to the engine and the Kafka sink ([`crate::sink::kafka`]).
 //!
 //! ```text
-//! source.rs   consumer in a group, rebalance handling, the poll loop, idle advance
-//! commit.rs   which input offsets are safe to commit
-//! sink.rs     idempotent producer that retries until acknowledged
-//! demo.rs     `cxstream demo`: an in-process mock cluster + generator + this pipeline
+//! mod.rs        the poll loop (run_pipeline), run summary, live progress
+//! pipeline.rs   engine + producer + commit bookkeeping: process, drain, commit, idle advance
+//! rebalance.rs  what assignments and revocations do to engine state
+//! commit.rs     which input offsets are safe to commit
+//! demo.rs       `cxstream demo`: an in-process mock cluster + generator + this pipeline
 //! ```
 //!
 //! # Data path
@@ -109,8 +111,8 @@
 
 pub mod commit;
 pub mod demo;
-pub(crate) mod sink;
-mod source;
+mod pipeline;
+mod rebalance;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -118,15 +120,35 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use rdkafka::error::KafkaError;
 
-use crate::config::{Config, KafkaConfig};
+use crate::config::Config;
 use crate::engine::Stats;
+use crate::logs::LogLimiter;
 use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
+use crate::sink::kafka::Sink;
+use crate::source;
+use crate::source::kafka::{lock, SourceContext};
 use crate::ts::Millis;
 
-pub use demo::{demo, demo_until, DemoOptions};
-pub use source::run_pipeline_with;
+pub use demo::{demo, DemoOptions};
+use pipeline::Pipeline;
+
+/// The consumer of `run`, reporting rebalances to the pipeline.
+type Consumer = BaseConsumer<SourceContext<Pipeline>>;
+
+/// Messages processed between two drains of the engine.
+const MAX_BATCH: usize = 4096;
+/// How long a poll waits for the first message of a batch.
+const POLL_WAIT: Duration = Duration::from_millis(100);
+/// Budgets for the producer flush that precedes a commit.
+const FLUSH_INTERVAL_BUDGET: Duration = Duration::from_secs(5);
+const FLUSH_REVOKE_BUDGET: Duration = Duration::from_secs(15);
+const FLUSH_SHUTDOWN_BUDGET: Duration = Duration::from_secs(30);
+/// Timeout of a metadata request for the input topics.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long the input must be quiet (with every partition at its end) before the watermark
 /// follows the wall clock.
@@ -210,169 +232,135 @@ impl Progress {
         self.assigned.lock().map(|v| v.clone()).unwrap_or_default()
     }
 
-    fn set_assigned(&self, a: Vec<(String, i32)>) {
+    pub(crate) fn set_assigned(&self, a: Vec<(String, i32)>) {
         if let Ok(mut v) = self.assigned.lock() {
             *v = a;
         }
     }
 
-    fn set_watermark(&self, w: Option<Millis>) {
+    pub(crate) fn set_watermark(&self, w: Option<Millis>) {
         self.watermark
             .store(w.unwrap_or(Millis::MIN), Ordering::Relaxed);
     }
 }
 
-/// Runs the Kafka pipeline until `shutdown` is set, then stops fetching, drains, flushes,
+/// Runs the Kafka pipeline until `shutdown` starts, then stops fetching, drains, flushes,
 /// commits, leaves the group and returns what it did. Blocking: call it in a thread.
 /// See the module documentation for the protocol.
 pub fn run_pipeline(
     cfg: Arc<Config>,
     metrics: Option<Arc<Metrics>>,
-    shutdown: Arc<std::sync::atomic::AtomicBool>,
+    shutdown: Shutdown,
 ) -> Result<RunSummary> {
     run_pipeline_with(cfg, metrics, shutdown, Progress::new())
 }
 
-/// Produces `(key, line)` pairs to `topic` with an idempotent producer (acks=all), at most
-/// `rate_per_sec` lines per second if given; `extra` is passed through to librdkafka. Waits
-/// until every line is acknowledged and returns how many were produced. An empty key sends
-/// the message without a key.
-pub fn produce_lines(
-    bootstrap: &str,
-    topic: &str,
-    lines: impl Iterator<Item = (String, String)>,
-    rate_per_sec: Option<f64>,
-    extra: &BTreeMap<String, String>,
-) -> Result<u64> {
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    produce_lines_until(bootstrap, topic, lines, rate_per_sec, extra, &stop)
-}
+/// [`super::run_pipeline`] with live [`Progress`] counters.
+pub fn run_pipeline_with(
+    cfg: Arc<Config>,
+    metrics: Option<Arc<Metrics>>,
+    shutdown: Shutdown,
+    progress: Arc<Progress>,
+) -> Result<RunSummary> {
+    let k = &cfg.kafka;
+    let sink = Sink::new(k.client_config(), shutdown.clone())?;
+    let pipe = Arc::new(Mutex::new(Pipeline::new(
+        Arc::clone(&cfg),
+        sink,
+        metrics.clone(),
+        Arc::clone(&progress),
+    )));
 
-/// [`produce_lines`] that also stops early when `stop` is set (the lines sent so far are
-/// still flushed).
-pub fn produce_lines_until(
-    bootstrap: &str,
-    topic: &str,
-    lines: impl Iterator<Item = (String, String)>,
-    rate_per_sec: Option<f64>,
-    extra: &BTreeMap<String, String>,
-    stop: &std::sync::atomic::AtomicBool,
-) -> Result<u64> {
-    let mut cc = ClientConfig::new();
-    cc.set("bootstrap.servers", bootstrap);
-    for (k, v) in extra {
-        cc.set(k, v);
-    }
-    let mut sink = sink::Sink::new(cc)?;
-    let started = Instant::now();
-    let rate = rate_per_sec.filter(|r| r.is_finite() && *r > 0.0);
-    let mut n: u64 = 0;
-    for (key, line) in lines {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        if let Some(r) = rate {
-            let due = started + Duration::from_secs_f64(n as f64 / r);
-            let now = Instant::now();
-            if due > now {
-                // Serve delivery reports while pacing.
-                sink.poll();
-                std::thread::sleep(due - now);
+    let consumer = source::kafka::consumer(&cfg, Arc::clone(&pipe), metrics.clone())?;
+
+    let commit_every = Duration::from_millis(k.commit_interval.0.max(1) as u64);
+    let mut last_commit = Instant::now();
+    let mut ready = false;
+    let warn = LogLimiter::default();
+    while !shutdown.is_triggered() {
+        let mut got = 0usize;
+        let mut wait = POLL_WAIT;
+        let mut busy = Duration::ZERO;
+        while got < MAX_BATCH {
+            let Some(item) = consumer.poll(wait) else {
+                break;
+            };
+            wait = Duration::ZERO;
+            match item {
+                Ok(msg) => {
+                    let t0 = Instant::now();
+                    let mut p = lock(&pipe);
+                    p.refresh_metadata(&consumer);
+                    p.process(&msg);
+                    drop(p);
+                    busy += t0.elapsed();
+                    got += 1;
+                }
+                Err(KafkaError::PartitionEOF(partition)) => lock(&pipe).on_eof(partition),
+                Err(e) => {
+                    // Broker transport failures and the like: librdkafka reconnects itself.
+                    if let Some(n) = warn.allow() {
+                        tracing::warn!(
+                            suppressed = n,
+                            "kafka consumer: {e} (transient; continuing)"
+                        );
+                    }
+                    break;
+                }
             }
         }
-        let key = (!key.is_empty()).then_some(key.as_bytes());
-        sink.send(topic, key, line.as_bytes());
-        n += 1;
-        if n.is_multiple_of(1024) {
-            sink.poll();
-            sink.resend_failed();
+        let t0 = Instant::now();
+        let mut p = lock(&pipe);
+        tracing::trace!(got, ?busy, "batch");
+        if got > 0 {
+            p.last_message = Instant::now();
+        }
+        p.refresh_metadata(&consumer);
+        p.idle_advance();
+        p.drain();
+        if let Some(m) = &metrics {
+            m.sync_engine(&p.engine);
+            if got > 0 {
+                m.observe_processing((busy + t0.elapsed()).as_secs_f64());
+            }
+            if !ready && !p.assigned.is_empty() {
+                m.set_ready(true);
+                ready = true;
+            }
+        }
+        if last_commit.elapsed() >= commit_every {
+            p.commit(&consumer, None, FLUSH_INTERVAL_BUDGET);
+            last_commit = Instant::now();
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !sink.flush(Duration::from_secs(10)) {
-        if Instant::now() >= deadline {
-            anyhow::bail!(
-                "{} of {n} records to {topic} not acknowledged after 5 minutes (is the broker at {bootstrap} up?)",
-                sink.pending()
+
+    // Graceful shutdown: stop fetching, drain, flush, commit, leave the group.
+    tracing::info!("stopping: flushing outputs and committing offsets");
+    if let Some(m) = &metrics {
+        m.set_ready(false);
+    }
+    {
+        let mut p = lock(&pipe);
+        p.closing = true;
+        if !p.commit(&consumer, None, FLUSH_SHUTDOWN_BUDGET) {
+            tracing::warn!(
+                "final commit incomplete: the events after the last commit will be processed again"
             );
         }
     }
-    Ok(n)
-}
-
-/// librdkafka's base client configuration: bootstrap servers and every pass-through property.
-pub(crate) fn base_config(k: &KafkaConfig) -> ClientConfig {
-    let mut cc = ClientConfig::new();
-    cc.set("bootstrap.servers", &k.bootstrap_servers);
-    for (key, v) in &k.librdkafka {
-        cc.set(key, v);
+    consumer.unsubscribe();
+    // Closing the consumer serves the final revoke (a no-op commit by now) and leaves the group.
+    drop(consumer);
+    let p = lock(&pipe);
+    let summary = p.summary();
+    if let Some(m) = &metrics {
+        m.sync_engine(&p.engine);
     }
-    cc
-}
-
-/// Lets one warning through per interval and counts the ones it holds back, so a broker
-/// outage does not flood the log.
-#[derive(Debug)]
-pub(crate) struct LogLimiter {
-    interval: Duration,
-    state: Mutex<(Option<Instant>, u64)>,
-}
-
-impl Default for LogLimiter {
-    fn default() -> Self {
-        LogLimiter {
-            interval: Duration::from_secs(5),
-            state: Mutex::new((None, 0)),
-        }
-    }
-}
-
-impl LogLimiter {
-    /// `Some(suppressed since the last one)` when a message may be logged now.
-    pub fn allow(&self) -> Option<u64> {
-        let mut s = self.state.lock().ok()?;
-        let now = Instant::now();
-        match s.0 {
-            Some(t) if now.duration_since(t) < self.interval => {
-                s.1 += 1;
-                None
-            }
-            _ => {
-                let n = s.1;
-                *s = (Some(now), 0);
-                Some(n)
-            }
-        }
-    }
-}
-
-/// librdkafka's own log lines, through tracing (warnings and errors rate-limited).
-pub(crate) fn log_librdkafka(
-    client: &str,
-    limiter: &LogLimiter,
-    level: RDKafkaLogLevel,
-    fac: &str,
-    msg: &str,
-) {
-    if fac == "CONFWARN" {
-        // The same pass-through properties go to consumer and producer: each ignores the
-        // other's with a warning that says nothing useful here.
-        tracing::debug!("librdkafka {client} {fac}: {msg}");
-        return;
-    }
-    match level {
-        RDKafkaLogLevel::Emerg
-        | RDKafkaLogLevel::Alert
-        | RDKafkaLogLevel::Critical
-        | RDKafkaLogLevel::Error
-        | RDKafkaLogLevel::Warning => {
-            if let Some(n) = limiter.allow() {
-                tracing::warn!(suppressed = n, "librdkafka {client} {fac}: {msg}");
-            }
-        }
-        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-            tracing::debug!("librdkafka {client} {fac}: {msg}")
-        }
-        RDKafkaLogLevel::Debug => tracing::trace!("librdkafka {client} {fac}: {msg}"),
-    }
+    tracing::info!(
+        events = summary.events,
+        records = summary.records_produced,
+        commits = summary.commits,
+        "stopped"
+    );
+    Ok(summary)
 }

@@ -1,4 +1,4 @@
-//! The output side: an idempotent producer (acks=all) that never drops a record silently.
+//! The Kafka sink: an idempotent producer (acks=all) that never drops a record silently.
 //!
 //! - A full local queue (`QueueFull`) blocks the caller with a growing backoff while delivery
 //!   reports are served, then the record is sent again.
@@ -25,7 +25,8 @@ use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext, PurgeConfig};
 use rdkafka::ClientContext;
 
-use super::LogLimiter;
+use crate::logs::LogLimiter;
+use crate::shutdown::Shutdown;
 
 /// A record to send again.
 struct Failed {
@@ -46,13 +47,13 @@ struct Shared {
 }
 
 /// The producer's context: counts acknowledgements and keeps failed records.
-pub(crate) struct SinkContext {
+pub struct SinkContext {
     shared: Arc<Shared>,
 }
 
 impl ClientContext for SinkContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
-        super::log_librdkafka("producer", &self.shared.warn, level, fac, msg);
+        crate::logs::log_librdkafka("producer", &self.shared.warn, level, fac, msg);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
@@ -87,7 +88,7 @@ impl ProducerContext for SinkContext {
 }
 
 /// The output producer with retry-until-acknowledged semantics.
-pub(crate) struct Sink {
+pub struct Sink {
     producer: BaseProducer<SinkContext>,
     config: ClientConfig,
     shared: Arc<Shared>,
@@ -95,7 +96,14 @@ pub(crate) struct Sink {
     resent: u64,
     /// Records given up on (the broker can never take them), each logged as an error.
     dropped: u64,
+    /// Records not handed to the producer because shutdown came while its queue was full.
+    unsent: u64,
+    /// Shutdown: retry loops stop waiting for a broker that does not come back.
+    shutdown: Shutdown,
 }
+
+/// How long a send waits for queue space once shutdown has started.
+const SHUTDOWN_SEND_BUDGET: Duration = Duration::from_secs(30);
 
 /// How a send error is handled.
 enum Action {
@@ -118,7 +126,7 @@ fn classify(e: &KafkaError) -> Action {
 impl Sink {
     /// An idempotent producer: `enable.idempotence=true` and `acks=all` are enforced over the
     /// pass-through properties in `config`.
-    pub fn new(mut config: ClientConfig) -> Result<Sink> {
+    pub fn new(mut config: ClientConfig, shutdown: Shutdown) -> Result<Sink> {
         config.set("enable.idempotence", "true");
         config.set("acks", "all");
         if config.get("linger.ms").is_none() {
@@ -132,6 +140,8 @@ impl Sink {
             shared,
             resent: 0,
             dropped: 0,
+            unsent: 0,
+            shutdown,
         })
     }
 
@@ -153,8 +163,14 @@ impl Sink {
         self.resent
     }
 
+    /// Records given up on because the broker can never take them.
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+
+    /// Records not sent because shutdown came while the producer's queue stayed full.
+    pub fn unsent(&self) -> u64 {
+        self.unsent
     }
 
     /// Records not acknowledged yet (in librdkafka's queues, or failed and waiting to be sent
@@ -177,6 +193,7 @@ impl Sink {
 
     fn send_inner(&mut self, topic: &str, key: Option<&[u8]>, payload: &[u8]) {
         let mut backoff = Duration::from_millis(5);
+        let mut given_up_at = None;
         loop {
             let mut rec: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::to(topic).payload(payload);
             if let Some(k) = key {
@@ -199,6 +216,19 @@ impl Sink {
                 }
                 Action::Replace => self.replace(&err),
                 Action::Backoff => {
+                    if self.shutdown.is_triggered() {
+                        // Shutting down: wait a bounded time, then leave the record to the
+                        // next run (its input offsets are not committed without it).
+                        let since = *given_up_at.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= SHUTDOWN_SEND_BUDGET {
+                            self.unsent += 1;
+                            tracing::warn!(
+                                topic,
+                                "shutting down with the producer queue still full: record left for the next run"
+                            );
+                            return;
+                        }
+                    }
                     if let Some(n) = self.shared.warn.allow() {
                         tracing::warn!(
                             suppressed = n,
@@ -234,7 +264,11 @@ impl Sink {
                 }
                 Err(e) => {
                     tracing::error!("kafka producer: cannot create a new producer: {e:#}");
-                    std::thread::sleep(Duration::from_secs(1));
+                    if self.shutdown.sleep(Duration::from_secs(1)) {
+                        // Keep the failed producer: nothing more is acknowledged, so nothing
+                        // more is committed; the next run takes over.
+                        return;
+                    }
                 }
             }
         }
@@ -304,4 +338,77 @@ impl Sink {
             }
         }
     }
+}
+
+/// Produces `(key, line)` pairs to `topic` with an idempotent producer (acks=all), at most
+/// `rate_per_sec` lines per second if given; `extra` is passed through to librdkafka. Waits
+/// until every line is acknowledged and returns how many were produced. An empty key sends
+/// the message without a key.
+pub fn produce_lines(
+    bootstrap: &str,
+    topic: &str,
+    lines: impl Iterator<Item = (String, String)>,
+    rate_per_sec: Option<f64>,
+    extra: &BTreeMap<String, String>,
+) -> Result<u64> {
+    produce_lines_until(
+        bootstrap,
+        topic,
+        lines,
+        rate_per_sec,
+        extra,
+        &Shutdown::never(),
+    )
+}
+
+/// [`produce_lines`] that also stops early when `shutdown` starts (the lines sent so far are
+/// still flushed).
+pub fn produce_lines_until(
+    bootstrap: &str,
+    topic: &str,
+    lines: impl Iterator<Item = (String, String)>,
+    rate_per_sec: Option<f64>,
+    extra: &BTreeMap<String, String>,
+    shutdown: &Shutdown,
+) -> Result<u64> {
+    let mut cc = ClientConfig::new();
+    cc.set("bootstrap.servers", bootstrap);
+    for (k, v) in extra {
+        cc.set(k, v);
+    }
+    let mut sink = Sink::new(cc, shutdown.clone())?;
+    let started = Instant::now();
+    let rate = rate_per_sec.filter(|r| r.is_finite() && *r > 0.0);
+    let mut n: u64 = 0;
+    for (key, line) in lines {
+        if shutdown.is_triggered() {
+            break;
+        }
+        if let Some(r) = rate {
+            let due = started + Duration::from_secs_f64(n as f64 / r);
+            let now = Instant::now();
+            if due > now {
+                // Serve delivery reports while pacing.
+                sink.poll();
+                shutdown.sleep(due - now);
+            }
+        }
+        let key = (!key.is_empty()).then_some(key.as_bytes());
+        sink.send(topic, key, line.as_bytes());
+        n += 1;
+        if n.is_multiple_of(1024) {
+            sink.poll();
+            sink.resend_failed();
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !sink.flush(Duration::from_secs(10)) {
+        if Instant::now() >= deadline {
+            anyhow::bail!(
+                "{} of {n} records to {topic} not acknowledged after 5 minutes (is the broker at {bootstrap} up?)",
+                sink.pending()
+            );
+        }
+    }
+    Ok(n)
 }

@@ -1,0 +1,16 @@
+//! The hook through which measurements and current-state changes leave the engine for the
+//! Prometheus layer (SPEC §6). The engine knows nothing about Prometheus: it calls these
+//! methods, and `crate::metrics` implements them.
+
+use super::Interner;
+use crate::kpi::{Measurement, SlaKind};
+
+/// Receives every measurement (late or not) and every change of the current-state gauges.
+pub trait Observer: Send {
+    /// A KPI measurement; `teams` resolves its team id.
+    fn measurement(&mut self, _m: &Measurement, _teams: &Interner) {}
+    /// `cxstream_open_tickets{team,priority}` changed by `delta`.
+    fn open_tickets(&mut self, _team: &str, _priority: &str, _delta: i64) {}
+    /// `cxstream_sla_breached_open_tickets{sla,team,priority}` changed by `delta`.
+    fn breached_open(&mut self, _sla: SlaKind, _team: &str, _priority: &str, _delta: i64) {}
+}

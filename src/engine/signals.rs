@@ -1,0 +1,269 @@
+//! The after-sales logic of SPEC §5, applied in event-time order as the scheduler releases
+//! held inputs and timers: the churn-risk score and its `churn.risk` records, their
+//! effectiveness, service-recovery cases, and repurchase after service.
+
+use super::core::Core;
+use super::customer::{Cohort, RecoveryCase};
+use super::partition::Partition;
+use super::sched::{Input, What};
+use crate::kpi::{Band, Dims, Kpi, Signal, Survey, SurveyVerdict, Trigger};
+use crate::output::Record;
+use crate::ts::Millis;
+
+impl Partition {
+    /// Applies one after-sales input (SPEC §5) in event-time order.
+    pub(super) fn apply_input(&mut self, core: &mut Core, cust: u32, input: Input, t: Millis) {
+        let p = self.partition;
+        let cfg = &core.cfg.signals;
+        match input {
+            Input::Csat {
+                score,
+                ticket,
+                known,
+            } => {
+                if known {
+                    if let (Some(c), Some(tk)) = (self.customers.get_mut(cust), ticket.as_deref()) {
+                        c.set_csat(tk, score);
+                    }
+                }
+                let verdict = Survey::Csat.verdict(score);
+                self.survey(core, cust, verdict, score, ticket, t);
+            }
+            Input::Nps(score) => {
+                self.survey(core, cust, Survey::Nps.verdict(score), score, None, t)
+            }
+            Input::Ces(score) => {
+                self.survey(core, cust, Survey::Ces.verdict(score), score, None, t)
+            }
+            Input::Reopen => self.signal(core, cust, Signal::Reopen, t),
+            Input::Escalation => self.signal(core, cust, Signal::Escalation, t),
+            Input::Return => self.signal(core, cust, Signal::Return, t),
+            Input::WarrantyClaim => self.signal(core, cust, Signal::WarrantyClaim, t),
+            Input::TicketCreated => {
+                let repeat = self
+                    .customers
+                    .get_mut(cust)
+                    .is_some_and(|c| c.note_ticket_created(t, cfg));
+                if repeat {
+                    self.signal(core, cust, Signal::RepeatContact, t);
+                }
+            }
+            Input::FirstSolve(ticket) => {
+                let horizon = cfg.repurchase_horizon.0;
+                let Some(c) = self.customers.get_mut(cust) else {
+                    return;
+                };
+                let id = c.next_id();
+                c.cohorts.push(Cohort {
+                    id,
+                    ticket,
+                    solved: t,
+                });
+                let what = What::CohortExpiry {
+                    customer: cust,
+                    cohort: id,
+                };
+                self.timer(t.saturating_add(horizon), what);
+            }
+            Input::Order => {
+                let Some(c) = self.customers.get_mut(cust) else {
+                    return;
+                };
+                // Converted at the customer's first order in (t_solve, t_solve + horizon].
+                let mut i = 0;
+                while i < c.cohorts.len() {
+                    if c.cohorts[i].solved < t {
+                        let k = c.cohorts.swap_remove(i);
+                        let band = Band::of(c.latest_csat(&k.ticket));
+                        let m = Kpi::Repurchase {
+                            band,
+                            converted: true,
+                        };
+                        core.measure(t, Dims::NONE, m, p);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            Input::Churn => {
+                let Some(c) = self.customers.get_mut(cust) else {
+                    return;
+                };
+                let after_signal = c.signalled_within(t, cfg.effectiveness_horizon.0);
+                core.measure(t, Dims::NONE, Kpi::ChurnOutcome { after_signal }, p);
+                // Each pending churn.risk record is confirmed by the first churn in [s, s + 90 d].
+                let confirmed = c.pending_risks.iter().filter(|(_, s)| *s <= t).count();
+                c.pending_risks.retain(|(_, s)| *s > t);
+                if confirmed > 0 && c.pending_risks.is_empty() {
+                    core.stats.customers_at_risk -= 1;
+                }
+                for _ in 0..confirmed {
+                    core.measure(t, Dims::NONE, Kpi::ChurnConfirmed, p);
+                }
+            }
+            Input::Contact => {
+                let Some(c) = self.customers.get_mut(cust) else {
+                    return;
+                };
+                if let Some(case) = c.recovery.as_ref() {
+                    if case.opened <= t && t <= case.due {
+                        let opened = case.opened;
+                        c.recovery = None;
+                        core.stats.recovery_open_cases -= 1;
+                        core.measure(t, Dims::NONE, Kpi::RecoveryAnswered(t - opened), p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A survey answer: its negative signal, `positive`, then a recovery case (SPEC §5).
+    fn survey(
+        &mut self,
+        core: &mut Core,
+        cust: u32,
+        verdict: SurveyVerdict,
+        score: u8,
+        ticket: Option<Box<str>>,
+        t: Millis,
+    ) {
+        if let Some(s) = verdict.negative {
+            self.signal(core, cust, s, t);
+        }
+        if verdict.positive {
+            self.signal(core, cust, Signal::Positive, t);
+        }
+        if let Some(trigger) = verdict.recovery {
+            self.open_recovery(core, cust, trigger, score, ticket, t);
+        }
+    }
+
+    /// A churn-risk signal (SPEC §5): decays and adds to the score; a positive-weight signal
+    /// that takes the score to the threshold outside the cooldown emits `churn.risk`.
+    pub(super) fn signal(&mut self, core: &mut Core, cust: u32, signal: Signal, t: Millis) {
+        let cfg = &core.cfg.signals;
+        let w = signal.weight(&cfg.weights);
+        let Some(c) = self.customers.get_mut(cust) else {
+            return;
+        };
+        c.risk.apply(signal, w, t, cfg.half_life.0);
+        if w > 0.0 && c.risk_due(t, cfg) {
+            let id = c.next_id();
+            if c.pending_risks.is_empty() {
+                core.stats.customers_at_risk += 1;
+            }
+            c.pending_risks.push((id, t));
+            c.last_risk = Some(t);
+            let record = Record::ChurnRisk {
+                time: t,
+                customer: c.key.to_string(),
+                score: c.risk.score,
+                reasons: c.risk.reasons(),
+            };
+            let expiry = t.saturating_add(cfg.effectiveness_horizon.0);
+            core.emit(record);
+            core.measure(t, Dims::NONE, Kpi::ChurnSignalled, self.partition);
+            let what = What::RiskExpiry {
+                customer: cust,
+                risk: id,
+            };
+            self.timer(expiry, what);
+        }
+    }
+
+    /// Opens a service-recovery case unless one is open: `recovery.needed`, due later.
+    fn open_recovery(
+        &mut self,
+        core: &mut Core,
+        cust: u32,
+        trigger: Trigger,
+        score: u8,
+        ticket: Option<Box<str>>,
+        t: Millis,
+    ) {
+        let due_in = core.cfg.signals.recovery_due.0;
+        let Some(c) = self.customers.get_mut(cust) else {
+            return;
+        };
+        if c.recovery.is_some() {
+            return;
+        }
+        let id = c.next_id();
+        let due = t.saturating_add(due_in);
+        c.recovery = Some(RecoveryCase {
+            id,
+            opened: t,
+            due,
+            trigger,
+        });
+        core.stats.recovery_open_cases += 1;
+        let record = Record::RecoveryNeeded {
+            time: t,
+            customer: c.key.to_string(),
+            due,
+            trigger,
+            score,
+            ticket: ticket.map(|t| t.to_string()),
+        };
+        core.emit(record);
+        core.measure(t, Dims::NONE, Kpi::RecoveryOpened, self.partition);
+        let what = What::RecoveryDue {
+            customer: cust,
+            case: id,
+        };
+        self.timer(due, what);
+    }
+
+    /// A recovery case reached its due unanswered: `recovery.overdue`.
+    pub(super) fn recovery_due(&mut self, core: &mut Core, cust: u32, case: u64, due: Millis) {
+        let Some(c) = self.customers.get_mut(cust) else {
+            return;
+        };
+        let Some(open) = c.recovery.as_ref().filter(|r| r.id == case) else {
+            return;
+        };
+        let trigger = open.trigger;
+        c.recovery = None;
+        core.stats.recovery_open_cases -= 1;
+        let record = Record::RecoveryOverdue {
+            time: due,
+            customer: c.key.to_string(),
+            due,
+            trigger,
+        };
+        core.emit(record);
+        core.measure(due, Dims::NONE, Kpi::RecoveryOverdue, self.partition);
+    }
+
+    /// A `churn.risk` record reached its horizon without a churn: `expired_without_churn`.
+    pub(super) fn risk_expiry(&mut self, core: &mut Core, cust: u32, risk: u64, time: Millis) {
+        let Some(c) = self.customers.get_mut(cust) else {
+            return;
+        };
+        let before = c.pending_risks.len();
+        c.pending_risks.retain(|(id, _)| *id != risk);
+        if c.pending_risks.len() < before {
+            if c.pending_risks.is_empty() {
+                core.stats.customers_at_risk -= 1;
+            }
+            core.measure(time, Dims::NONE, Kpi::ChurnExpired, self.partition);
+        }
+    }
+
+    /// A repurchase cohort entry reached its horizon without an order: `expired`, in the band
+    /// of the ticket's latest CSAT.
+    pub(super) fn cohort_expiry(&mut self, core: &mut Core, cust: u32, cohort: u64, time: Millis) {
+        let Some(c) = self.customers.get_mut(cust) else {
+            return;
+        };
+        if let Some(i) = c.cohorts.iter().position(|k| k.id == cohort) {
+            let k = c.cohorts.swap_remove(i);
+            let band = Band::of(c.latest_csat(&k.ticket));
+            let m = Kpi::Repurchase {
+                band,
+                converted: false,
+            };
+            core.measure(time, Dims::NONE, m, self.partition);
+        }
+    }
+}

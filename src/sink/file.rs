@@ -1,0 +1,40 @@
+//! The JSON Lines sink of `replay`: one record per line, dead letters either in the main
+//! output or in their own file.
+
+use std::io::{self, Write};
+
+use super::Destination;
+use crate::engine::Engine;
+
+/// Where records go: the main output, and dead letters either there or to their own file.
+pub struct FileSink<'a> {
+    /// The main output.
+    pub output: &'a mut dyn Write,
+    /// Dead letters, if they have their own file.
+    pub deadletter: Option<&'a mut dyn Write>,
+}
+
+impl FileSink<'_> {
+    /// Writes everything the engine has produced so far.
+    pub fn drain(&mut self, engine: &mut Engine) -> io::Result<()> {
+        for r in engine.drain() {
+            let line = r.to_line();
+            let w: &mut dyn Write = match (&mut self.deadletter, Destination::of(&r)) {
+                (Some(d), Destination::DeadLetter) => &mut **d,
+                _ => &mut *self.output,
+            };
+            w.write_all(line.as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// Flushes both outputs.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.output.flush()?;
+        if let Some(d) = self.deadletter.as_mut() {
+            d.flush()?;
+        }
+        Ok(())
+    }
+}

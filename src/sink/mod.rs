@@ -1,0 +1,32 @@
+//! Sinks: where output records go (SPEC §4).
+//!
+//! ```text
+//! mod.rs    routing: which output a record belongs to — one rule for replay and run
+//! file.rs   JSON Lines files (`replay`)
+//! kafka.rs  the idempotent Kafka producer (`run`, `demo`, `generate --kafka`)
+//! ```
+
+pub mod file;
+pub mod kafka;
+
+use crate::output::Record;
+
+/// The two outputs of SPEC §4.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// `kpi.window`, alert and signal records: the output topic (or file).
+    Output,
+    /// Dead letters: the dead-letter topic (or file).
+    DeadLetter,
+}
+
+impl Destination {
+    /// Where `r` goes.
+    pub fn of(r: &Record) -> Destination {
+        if r.is_deadletter() {
+            Destination::DeadLetter
+        } else {
+            Destination::Output
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! The Kafka source of `run`: one `BaseConsumer` in group `kafka.group_id`, subscribed to
+//! `kafka.input_topics`, with its configuration, its callbacks (librdkafka logs, statistics
+//! for consumer lag, rebalances) and the step from a message to the engine.
+//!
+//! The consumer gets every `kafka.librdkafka` property, then `group.id`,
+//! `enable.auto.commit=false`, `enable.auto.offset.store=false` and `enable.partition.eof=true`
+//! (the commit protocol of [`crate::runtime`] needs them) and `auto.offset.reset=earliest`
+//! unless set. Rebalance callbacks run inside `poll`, on the polling thread; they hand the
+//! assignment to a [`Rebalance`] handler (the runtime's pipeline) behind a mutex that the poll
+//! loop never holds while it polls, so it is never contended.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::{Context as _, Result};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::TopicPartitionList;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+
+use super::{feed, Fed};
+use crate::config::Config;
+use crate::engine::Engine;
+use crate::event::SourcePos;
+use crate::logs::{log_librdkafka, LogLimiter};
+use crate::metrics::Metrics;
+
+/// What the consumer tells the pipeline about its assignment.
+pub trait Rebalance: Send + Sized + 'static {
+    /// Partitions were assigned; the handler may set their start offsets in `tpl`.
+    fn assigned(&mut self, tpl: &mut TopicPartitionList);
+    /// Partitions are about to be released (or were lost).
+    fn revoked(
+        &mut self,
+        consumer: &BaseConsumer<SourceContext<Self>>,
+        tpl: &TopicPartitionList,
+        cooperative: bool,
+    );
+}
+
+/// The consumer's context: rebalance callbacks, librdkafka logs and statistics.
+pub struct SourceContext<H> {
+    /// The pipeline the assignment is reported to.
+    handler: Arc<Mutex<H>>,
+    /// Consumer lag goes here (from librdkafka's statistics).
+    metrics: Option<Arc<Metrics>>,
+    /// Rate limit for warnings.
+    warn: LogLimiter,
+}
+
+/// Locks a mutex, taking over a poisoned one (its data is still consistent: every update of
+/// the pipeline completes before anything can panic).
+pub fn lock<H>(m: &Mutex<H>) -> MutexGuard<'_, H> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<H: Rebalance> ClientContext for SourceContext<H> {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        log_librdkafka("consumer", &self.warn, level, fac, msg);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        if let KafkaError::Global(RDKafkaErrorCode::PartitionEOF) = error {
+            return; // also delivered by poll: the normal "caught up" signal
+        }
+        if let Some(n) = self.warn.allow() {
+            tracing::warn!(suppressed = n, "kafka consumer: {error}: {reason}");
+        }
+    }
+
+    fn stats(&self, stats: Statistics) {
+        let Some(m) = &self.metrics else {
+            return;
+        };
+        for (name, topic) in &stats.topics {
+            for (id, p) in &topic.partitions {
+                if *id < 0 || !p.desired || p.app_offset < 0 || p.hi_offset < 0 {
+                    continue;
+                }
+                m.set_consumer_lag(name, *id, (p.hi_offset - p.app_offset).max(0));
+            }
+        }
+    }
+}
+
+impl<H: Rebalance> ConsumerContext for SourceContext<H> {
+    /// Replaces rdkafka's default so that an assignment can start partitions at this
+    /// instance's own positions (state kept across an eager rebalance).
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                lock(&self.handler).assigned(tpl);
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                lock(&self.handler).revoked(consumer, tpl, cooperative);
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                tracing::warn!(
+                    "rebalance error: {:?}; releasing the assignment",
+                    RDKafkaErrorCode::from(other)
+                );
+                let all = consumer.assignment().unwrap_or_default();
+                lock(&self.handler).revoked(consumer, &all, false);
+                consumer.unassign()
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!("cannot apply the rebalance: {e}");
+        }
+    }
+}
+
+/// Creates the consumer (see the module docs for the properties it gets) and subscribes it to
+/// the input topics; assignments go to `handler`.
+pub fn consumer<H: Rebalance>(
+    cfg: &Config,
+    handler: Arc<Mutex<H>>,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<BaseConsumer<SourceContext<H>>> {
+    let k = &cfg.kafka;
+    let mut cc = k.client_config();
+    cc.set("group.id", &k.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true");
+    if cc.get("auto.offset.reset").is_none() {
+        cc.set("auto.offset.reset", "earliest");
+    }
+    if metrics.is_some() && cc.get("statistics.interval.ms").is_none() {
+        cc.set("statistics.interval.ms", "5000");
+    }
+    let consumer: BaseConsumer<SourceContext<H>> = cc
+        .create_with_context(SourceContext {
+            handler,
+            metrics,
+            warn: LogLimiter::default(),
+        })
+        .context("cannot create the Kafka consumer (check kafka.librdkafka settings)")?;
+    let topics: Vec<&str> = k.input_topics.iter().map(String::as_str).collect();
+    consumer
+        .subscribe(&topics)
+        .with_context(|| format!("cannot subscribe to {topics:?}"))?;
+    tracing::info!(
+        bootstrap = %k.bootstrap_servers,
+        group = %k.group_id,
+        ?topics,
+        "consuming"
+    );
+    Ok(consumer)
+}
+
+/// One input message into the engine, through the one decode path. The engine state of a
+/// message is its partition number; a message without a value is an empty payload (and is
+/// dead-lettered like any invalid input).
+pub fn feed_message(engine: &mut Engine, msg: &BorrowedMessage<'_>) -> Fed {
+    let partition = msg.partition();
+    feed(engine, partition, msg.payload().unwrap_or_default(), || {
+        SourcePos::Kafka {
+            topic: msg.topic().to_string(),
+            partition,
+            offset: msg.offset(),
+        }
+    })
+}

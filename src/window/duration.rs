@@ -1,0 +1,228 @@
+//! Duration summaries (SPEC §4): exact count, sum, min and max in seconds, and the values in
+//! milliseconds for nearest-rank percentiles and the `hdr` encoding — kept as a plain list
+//! while small (most window × group summaries), as an HDR histogram (3 significant digits)
+//! beyond that.
+
+use hdrhistogram::Histogram;
+
+/// Significant digits of every duration histogram (SPEC §4: at least 3).
+pub const SIGFIG: u8 = 3;
+
+/// A duration summary: exact count/sum/min/max in seconds plus an HDR histogram in ms.
+#[derive(Debug, Clone, Default)]
+pub struct DurationAgg {
+    pub count: u64,
+    pub sum: f64,
+    pub min: f64,
+    pub max: f64,
+    /// The ms values themselves while there are at most [`SMALL`] of them (most window ×
+    /// group summaries): exact percentiles and a sparse `hdr` encoding, without the dense
+    /// counts array of an HDR histogram (up to ~19k counters for values of days).
+    small: Vec<u64>,
+    hist: Option<Histogram<u64>>,
+}
+
+/// Summaries with at most this many values keep them instead of a histogram.
+pub const SMALL: usize = 128;
+
+impl DurationAgg {
+    /// Records a duration given in ms.
+    pub fn record_ms(&mut self, ms: i64) {
+        self.record(ms as f64 / 1000.0, ms.max(0) as u64);
+    }
+
+    /// Records a duration given in seconds (kept exactly for min/max/mean), rounded to the
+    /// millisecond for the histogram.
+    pub fn record_seconds(&mut self, seconds: f64) {
+        let ms = (seconds * 1000.0).round();
+        let ms = if ms.is_finite() && ms >= 0.0 {
+            ms.min(u64::MAX as f64 / 4.0) as u64
+        } else {
+            0
+        };
+        self.record(seconds, ms);
+    }
+
+    fn record(&mut self, seconds: f64, ms: u64) {
+        if self.count == 0 {
+            self.min = seconds;
+            self.max = seconds;
+        } else {
+            self.min = self.min.min(seconds);
+            self.max = self.max.max(seconds);
+        }
+        self.count += 1;
+        self.sum += seconds;
+        match &mut self.hist {
+            // Auto-resizing histogram: recording cannot fail for any u64 we pass.
+            Some(h) => {
+                let _ = h.record(ms);
+            }
+            None if self.small.len() < SMALL => self.small.push(ms),
+            None => {
+                let h = self.materialize();
+                let _ = h.record(ms);
+            }
+        }
+    }
+
+    /// Moves the kept values into a histogram (from now on the summary uses it).
+    fn materialize(&mut self) -> &mut Histogram<u64> {
+        let mut h = new_histogram();
+        for v in self.small.drain(..) {
+            let _ = h.record(v);
+        }
+        self.hist.insert(h)
+    }
+
+    pub fn merge(&mut self, other: &DurationAgg) {
+        if other.count == 0 {
+            return;
+        }
+        if self.count == 0 {
+            self.min = other.min;
+            self.max = other.max;
+        } else {
+            self.min = self.min.min(other.min);
+            self.max = self.max.max(other.max);
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+        if self.hist.is_none()
+            && other.hist.is_none()
+            && self.small.len() + other.small.len() <= SMALL
+        {
+            self.small.extend_from_slice(&other.small);
+            return;
+        }
+        let h = match self.hist {
+            Some(ref mut h) => h,
+            None => self.materialize(),
+        };
+        match &other.hist {
+            Some(oh) => {
+                let _ = h.add(oh);
+            }
+            None => {
+                for v in &other.small {
+                    let _ = h.record(*v);
+                }
+            }
+        }
+    }
+
+    /// The histogram, once the summary has more than [`SMALL`] values.
+    pub fn hist(&self) -> Option<&Histogram<u64>> {
+        self.hist.as_ref()
+    }
+
+    /// The values (ms) while the summary has at most [`SMALL`] of them.
+    pub fn small(&self) -> &[u64] {
+        &self.small
+    }
+
+    /// The values as an HDR histogram (built from the kept values for small summaries).
+    pub fn histogram(&self) -> Option<std::borrow::Cow<'_, Histogram<u64>>> {
+        if let Some(h) = &self.hist {
+            return Some(std::borrow::Cow::Borrowed(h));
+        }
+        if self.small.is_empty() {
+            return None;
+        }
+        let mut h = new_histogram();
+        for v in &self.small {
+            let _ = h.record(*v);
+        }
+        Some(std::borrow::Cow::Owned(h))
+    }
+
+    /// Nearest-rank percentile in seconds: the value of rank ⌈p·n/100⌉ (SPEC §4), read from the
+    /// histogram and clamped to the exact min and max.
+    pub fn percentile(&self, p: u64) -> Option<f64> {
+        self.percentiles([p]).map(|[v]| v)
+    }
+
+    /// Several nearest-rank percentiles (ascending `ps`) in one pass over the histogram.
+    pub fn percentiles<const N: usize>(&self, ps: [u64; N]) -> Option<[f64; N]> {
+        if self.hist.is_none() && !self.small.is_empty() {
+            // Exact nearest-rank over the kept values.
+            let mut v = self.small.clone();
+            v.sort_unstable();
+            let n = v.len() as u64;
+            return Some(ps.map(|p| {
+                let rank = (p * n).div_ceil(100).max(1) as usize;
+                (v[rank - 1] as f64 / 1000.0).clamp(self.min, self.max)
+            }));
+        }
+        let h = self.hist.as_ref()?;
+        let n = h.len();
+        if n == 0 {
+            return None;
+        }
+        // Quantile (rank − ½)/n makes the histogram's ⌈q·n⌉ land exactly on the rank, free of
+        // floating-point error (0.99 · 100 is 99.000…01 in binary).
+        let qs = ps.map(|p| ((p * n).div_ceil(100).max(1) as f64 - 0.5) / n as f64);
+        let mut out = [self.max; N];
+        for (o, ms) in out.iter_mut().zip(h.value_at_quantiles(qs)) {
+            *o = (ms as f64 / 1000.0).clamp(self.min, self.max);
+        }
+        Some(out)
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // 3 significant digits, auto-resizing: values are ms from 0 up.
+    Histogram::new(SIGFIG).expect("3 significant digits is a valid HDR configuration")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::window::hdr::decode_hdr;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut d = DurationAgg::default();
+        for s in 1..=100 {
+            d.record_ms(s * 1000);
+        }
+        // rank ⌈50·100/100⌉ = 50 → 50 s; ⌈90⌉ → 90 s; ⌈99⌉ → 99 s, within 0.1 %.
+        for (p, want) in [(50, 50.0), (90, 90.0), (99, 99.0)] {
+            let got = d.percentile(p).unwrap();
+            assert!((got - want).abs() <= want * 0.001, "p{p} = {got}");
+        }
+        let mut d = DurationAgg::default();
+        for ms in [4_000, 300_000, 5_400_000] {
+            d.record_ms(ms);
+        }
+        // n = 3: p50 → rank 2, p90 → rank 3, p99 → rank 3.
+        assert!((d.percentile(50).unwrap() - 300.0).abs() <= 0.3);
+        assert_eq!(d.percentile(90).unwrap(), 5400.0);
+        assert_eq!(d.percentile(99).unwrap(), 5400.0);
+    }
+
+    #[test]
+    fn small_and_histogram_summaries_agree_within_hdr_precision() {
+        let mut small = DurationAgg::default();
+        let mut big = DurationAgg::default();
+        for i in 0..(SMALL as i64) {
+            small.record_ms(i * 7_919 % 5_000_000);
+            big.record_ms(i * 7_919 % 5_000_000);
+        }
+        big.materialize();
+        let (a, b) = (
+            small.percentiles([50, 90, 99]).unwrap(),
+            big.percentiles([50, 90, 99]).unwrap(),
+        );
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= x * 0.001 + 0.001, "{x} vs {y}");
+        }
+        let decoded = decode_hdr(
+            crate::window::output::summary_json(&small)["hdr"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(decoded.len(), SMALL as u64);
+    }
+}

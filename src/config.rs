@@ -41,13 +41,18 @@ impl<'de> Deserialize<'de> for Dur {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Dim {
+    /// The ticket's team (default `unassigned`).
     Team,
+    /// The ticket's channel, or a handled contact's own.
     Channel,
+    /// The ticket's priority.
     Priority,
+    /// The ticket's category.
     Category,
 }
 
 impl Dim {
+    /// The dimension's name in `engine.group_by` and in a record's `group`.
     pub fn as_str(self) -> &'static str {
         match self {
             Dim::Team => "team",
@@ -58,16 +63,24 @@ impl Dim {
     }
 }
 
+/// The whole configuration (`config/cxstream.toml`); every section and option is optional
+/// and defaults to the SPEC's value. Unknown options are errors.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// `[engine]`: windows, lateness, groups, dedup and retention.
     pub engine: EngineConfig,
+    /// `[sla]`: SLA targets per priority.
     pub sla: SlaConfig,
+    /// `[signals]`: the after-sales signals of SPEC §5.
     pub signals: SignalsConfig,
+    /// `[kafka]`: brokers, group, topics and librdkafka pass-through (`run`, `demo`).
     pub kafka: KafkaConfig,
+    /// `[metrics]`: the Prometheus endpoint and label cap.
     pub metrics: MetricsConfig,
 }
 
+/// `[engine]`: event-time windows, watermark, groups, dedup and state retention (SPEC §1–§2).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EngineConfig {
@@ -75,15 +88,19 @@ pub struct EngineConfig {
     pub windows: Vec<Dur>,
     /// Allowed lateness: watermark = max event time − this (SPEC §2), default 30s.
     pub allowed_lateness: Dur,
-    /// Group-by sets of `kpi.window` (SPEC §4).
+    /// Group-by sets of `kpi.window` (SPEC §4); `[]` is the all-tickets group, the only one
+    /// with measurements without ticket dimensions and the §5 blocks. Default `[[], ["team"],
+    /// ["channel"], ["priority"]]`.
     pub group_by: Vec<Vec<Dim>>,
     /// Duplicate ids are recognised over this much event time (SPEC §1), default 24h.
     pub dedup_horizon: Dur,
-    /// Ticket state kept this long after the last event once solved, default 30d.
+    /// Ticket state kept this long after the last event once solved, so reopens work
+    /// (SPEC §1), default 30d.
     pub ticket_retention_solved: Dur,
-    /// Ticket state kept this long after the last event while open, default 90d.
+    /// Ticket state kept this long after the last event while open, default 90d. Later
+    /// events for an evicted ticket are dead-lettered as `unknown ticket`.
     pub ticket_retention_open: Dur,
-    /// Customer state kept this long after the last event, default 90d.
+    /// Customer (after-sales) state kept this long after the last event, default 90d.
     pub customer_retention: Dur,
 }
 
@@ -106,17 +123,23 @@ impl Default for EngineConfig {
     }
 }
 
-/// SLA targets per priority (SPEC §3).
+/// SLA targets per priority (SPEC §3): due = `ticket.created` time + target. A section that
+/// is present must name all four priorities.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Targets {
+    /// Target for `urgent` tickets.
     pub urgent: Dur,
+    /// Target for `high` tickets.
     pub high: Dur,
+    /// Target for `normal` tickets.
     pub normal: Dur,
+    /// Target for `low` tickets.
     pub low: Dur,
 }
 
 impl Targets {
+    /// The target of priority `p`, in ms.
     pub fn get(&self, p: Priority) -> Millis {
         match p {
             Priority::Urgent => self.urgent.0,
@@ -127,10 +150,13 @@ impl Targets {
     }
 }
 
+/// `[sla]`: the targets of the two SLA clocks (SPEC §3).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SlaConfig {
+    /// `[sla.first_response]`: default urgent 15m, high 1h, normal 4h, low 24h.
     pub first_response: Targets,
+    /// `[sla.resolution]`: default urgent 4h, high 8h, normal 24h, low 72h.
     pub resolution: Targets,
 }
 
@@ -153,20 +179,32 @@ impl Default for SlaConfig {
     }
 }
 
-/// Churn-risk signal weights (SPEC §5).
+/// `[signals.weights]`: churn-risk signal weights w (SPEC §5).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Weights {
+    /// `survey.csat` score ≤ 2, default 3.
     pub csat_negative: f64,
+    /// `survey.nps` score ≤ 6, default 3.
     pub nps_detractor: f64,
+    /// `survey.ces` score ≤ 3, default 2.
     pub ces_high_effort: f64,
+    /// `ticket.reopened`, default 2.
     pub reopen: f64,
+    /// Each SLA breach of the customer's ticket (at its due), default 2.
     pub sla_breach: f64,
+    /// A ticket created after `repeat_contact_min_others` others within
+    /// `repeat_contact_window`, default 2.
     pub repeat_contact: f64,
+    /// `order.returned` (option `return`), default 2.
     #[serde(rename = "return")]
     pub return_: f64,
+    /// `ticket.escalated`, default 1.
     pub escalation: f64,
+    /// `warranty.claimed`, default 1.
     pub warranty_claim: f64,
+    /// `survey.csat` 5 or `survey.nps` ≥ 9, default −0.25: "12 positive experiences make up
+    /// for one negative" (−3/12).
     pub positive: f64,
 }
 
@@ -187,17 +225,25 @@ impl Default for Weights {
     }
 }
 
-/// After-sales signals (SPEC §5).
+/// `[signals]`: after-sales signals (SPEC §5).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SignalsConfig {
+    /// Half-life of the churn-risk score's decay: S ← max(0, S · 2^(−(t−τ)/half_life) + w),
+    /// default 14d.
     pub half_life: Dur,
+    /// A `churn.risk` record is emitted when S reaches this after a signal of positive
+    /// weight, default 5.
     pub threshold: f64,
+    /// No new `churn.risk` record while the customer had one within this long before,
+    /// default 7d.
     pub cooldown: Dur,
+    /// `[signals.weights]`: the weight of each signal.
     pub weights: Weights,
-    /// `repeat_contact`: a ticket created when the customer created at least this many other
-    /// tickets in the preceding `repeat_contact_window`.
+    /// How far back `repeat_contact` looks for the customer's other tickets, default 7d.
     pub repeat_contact_window: Dur,
+    /// `repeat_contact`: a ticket created when the customer created at least this many other
+    /// tickets in the preceding `repeat_contact_window`, default 2.
     pub repeat_contact_min_others: u32,
     /// Horizon of churn-signal effectiveness (recall and precision), default 90d.
     pub effectiveness_horizon: Dur,
@@ -223,15 +269,23 @@ impl Default for SignalsConfig {
     }
 }
 
+/// `[kafka]`: the cluster, consumer group and topics of `cxstream run`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
+    /// Brokers to bootstrap from, default `localhost:9092`.
     pub bootstrap_servers: String,
+    /// Consumer group: instances sharing it split the input partitions, default `cxstream`.
     pub group_id: String,
+    /// Topics holding input events (recommended key: the customer id), default `["cx.events"]`.
     pub input_topics: Vec<String>,
+    /// Where `kpi.window`, `sla.breached`, `churn.risk` and `recovery.*` records go, default
+    /// `cx.kpi`.
     pub output_topic: String,
+    /// Where invalid, orphan and `ticket exists` events go with their source position,
+    /// default `cx.deadletter`.
     pub deadletter_topic: String,
-    /// How often the consumer commits the offsets that are safe to commit.
+    /// How often the consumer commits the offsets that are safe to commit, default 5s.
     pub commit_interval: Dur,
     /// Any librdkafka property, passed through unchanged to consumer and producer
     /// (e.g. `"security.protocol" = "SASL_SSL"`).
@@ -265,12 +319,15 @@ impl Default for KafkaConfig {
     }
 }
 
+/// `[metrics]`: the Prometheus endpoint (SPEC §6).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
-    /// Address of the /metrics, /healthz, /readyz endpoint. Empty disables it.
+    /// Address of the /metrics, /healthz, /readyz endpoint, default `127.0.0.1:9464`
+    /// (loopback; use `0.0.0.0:9464` in a container). Empty disables it.
     pub listen: String,
-    /// Distinct values kept per label before folding into `__other__`.
+    /// Distinct values kept per label (team, agent...) before folding into `__other__`,
+    /// default 200.
     pub label_limit: usize,
 }
 

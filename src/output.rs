@@ -13,11 +13,15 @@ use crate::window::ClosedWindow;
 /// Why a valid event was dead-lettered instead of applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
+    /// An orphan: a `ticket.message|solved|reopened|escalated` whose ticket was never created
+    /// or was evicted (SPEC §1).
     UnknownTicket,
+    /// A `ticket.created` for a ticket that already exists (SPEC §1).
     TicketExists,
 }
 
 impl Rejection {
+    /// The dead letter's `reason`: `unknown ticket` or `ticket exists`.
     pub fn as_str(self) -> &'static str {
         match self {
             Rejection::UnknownTicket => "unknown ticket",
@@ -31,51 +35,90 @@ pub use crate::kpi::Trigger;
 /// A window record with its group resolved to names.
 #[derive(Debug, Clone)]
 pub struct WindowRecord {
+    /// The closed window × group and its aggregate.
     pub window: ClosedWindow,
     /// `(dimension, value)` in the group's configured order.
     pub group: Vec<(Dim, String)>,
 }
 
+/// One output record (SPEC §4): a `kpi.window`, an alert or signal record (output topic),
+/// or a dead letter (dead-letter topic).
 #[derive(Debug, Clone)]
 pub enum Record {
+    /// `kpi.window`: one closed window × group with at least one measurement.
     Window(Box<WindowRecord>),
+    /// `sla.breached`: an SLA clock still running when the watermark passed its due; emitted
+    /// at detection, with the ticket's dimensions as they were at the due (SPEC §3).
     SlaBreached {
+        /// The due time, which is also the record's `time`.
         due: Millis,
+        /// The ticket's customer (the Kafka key).
         customer: String,
+        /// The ticket breached.
         ticket: String,
+        /// Which SLA: `first_response` or `resolution`.
         sla: SlaKind,
+        /// The ticket's priority at the due.
         priority: Priority,
+        /// The ticket's team name at the due.
         team: String,
+        /// The ticket's channel.
         channel: Channel,
     },
+    /// `churn.risk`: a customer's churn-risk score reached the threshold after a signal of
+    /// positive weight, outside the cooldown (SPEC §5).
     ChurnRisk {
+        /// The time of the signal that crossed the threshold.
         time: Millis,
+        /// The customer at risk.
         customer: String,
+        /// The score S after that signal.
         score: f64,
+        /// Signal names whose own decayed sum is positive, strongest first (ties by name).
         reasons: Vec<&'static str>,
     },
+    /// `recovery.needed`: a dissatisfied survey answer opened a service-recovery case
+    /// (SPEC §5).
     RecoveryNeeded {
+        /// The survey's time.
         time: Millis,
+        /// The customer to contact.
         customer: String,
+        /// When the case becomes overdue: `time` + `signals.recovery_due`.
         due: Millis,
+        /// `csat` or `nps`.
         trigger: Trigger,
+        /// The survey's score.
         score: u8,
+        /// The ticket the survey names, if any.
         ticket: Option<String>,
     },
+    /// `recovery.overdue`: a recovery case reached its due unanswered (SPEC §5).
     RecoveryOverdue {
+        /// The record's time: the case's due.
         time: Millis,
+        /// The customer not contacted.
         customer: String,
+        /// The case's due.
         due: Millis,
+        /// What opened the case: `csat` or `nps`.
         trigger: Trigger,
     },
+    /// `deadletter`: an invalid input, an orphan or a `ticket exists` event (SPEC §1).
     DeadLetter {
+        /// The error in words (invalid input) or the [`Rejection`] text.
         reason: String,
+        /// The original payload, byte for byte (written as text, plus `payload_base64` when
+        /// it is not UTF-8).
         payload: Vec<u8>,
+        /// Where the input came from.
         source: SourcePos,
     },
 }
 
 impl Record {
+    /// The record's `type`, e.g. `kpi.window` (also the `type` label of
+    /// `cxstream_output_records_total`).
     pub fn type_name(&self) -> &'static str {
         match self {
             Record::Window(_) => "kpi.window",
@@ -87,6 +130,7 @@ impl Record {
         }
     }
 
+    /// Whether the record goes to the dead-letter output rather than the output topic.
     pub fn is_deadletter(&self) -> bool {
         matches!(self, Record::DeadLetter { .. })
     }
@@ -119,6 +163,7 @@ impl Record {
         }
     }
 
+    /// The record as the JSON object of SPEC §4.
     pub fn to_json(&self) -> Value {
         match self {
             Record::Window(w) => {

@@ -15,14 +15,20 @@ use crate::source::file::LineSource;
 /// The result of a replay, for the final summary.
 #[derive(Debug, Clone)]
 pub struct Summary {
+    /// Input lines read, blank ones included.
     pub lines: u64,
+    /// Blank lines (dead-lettered as invalid JSON).
     pub blank_lines: u64,
+    /// Wall-clock time the replay took (for the summary only, never for results).
     pub elapsed: Duration,
+    /// The engine's counters at the end.
     pub stats: Stats,
+    /// The final watermark: M, the largest applied event time, once any event was applied.
     pub watermark: Option<i64>,
 }
 
 impl Summary {
+    /// Throughput: input lines per wall-clock second.
     pub fn events_per_second(&self) -> f64 {
         self.lines as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }

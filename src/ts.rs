@@ -11,9 +11,13 @@ use time::OffsetDateTime;
 /// Milliseconds since the UNIX epoch.
 pub type Millis = i64;
 
+/// One second in [`Millis`].
 pub const SECOND: Millis = 1_000;
+/// One minute in [`Millis`].
 pub const MINUTE: Millis = 60 * SECOND;
+/// One hour in [`Millis`].
 pub const HOUR: Millis = 60 * MINUTE;
+/// One day (24 h, no calendar or DST) in [`Millis`].
 pub const DAY: Millis = 24 * HOUR;
 
 /// Parses an RFC 3339 timestamp with `T` and an offset into epoch milliseconds, dropping the

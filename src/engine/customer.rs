@@ -28,8 +28,11 @@ pub struct Cohort {
 /// keeps its own sum, decayed at the same moments, without the floor.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RiskScore {
+    /// The score S (≥ 0), as of `tau`.
     pub score: f64,
+    /// τ: the time of the last change, `None` before the first signal.
     pub tau: Option<Millis>,
+    /// Each signal's own decayed sum (no floor), indexed by [`Signal`] (for `reasons`).
     pub sums: [f64; Signal::ALL.len()],
 }
 

@@ -73,6 +73,7 @@ impl PartitionTrack {
         }
     }
 
+    /// Notes that `offset` is committed (the commit never moves back here).
     pub fn mark_committed(&mut self, offset: i64) {
         self.committed = Some(self.committed.map_or(offset, |c| c.max(offset)));
     }
@@ -82,6 +83,7 @@ impl PartitionTrack {
         self.next
     }
 
+    /// The last offset committed (or known committed).
     pub fn committed(&self) -> Option<i64> {
         self.committed
     }
@@ -114,6 +116,7 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// The tracker of `(topic, partition)`, created empty on first use.
     pub fn get_mut(&mut self, topic: &str, partition: i32) -> &mut PartitionTrack {
         let i = match self.topics.iter().position(|(t, _)| t == topic) {
             Some(i) => i,
@@ -125,6 +128,7 @@ impl Tracker {
         self.topics[i].1.entry(partition).or_default()
     }
 
+    /// The tracker of `(topic, partition)`, if that partition was processed.
     pub fn get(&self, topic: &str, partition: i32) -> Option<&PartitionTrack> {
         self.topics
             .iter()
@@ -132,6 +136,8 @@ impl Tracker {
             .and_then(|(_, m)| m.get(&partition))
     }
 
+    /// [`PartitionTrack::release`] on every partition: windows are closed through
+    /// `closed_through` (the engine's watermark).
     pub fn release(&mut self, closed_through: Millis) {
         for (_, m) in &mut self.topics {
             for t in m.values_mut() {
@@ -140,6 +146,7 @@ impl Tracker {
         }
     }
 
+    /// Every tracked `(topic, partition, tracker)`, topics in first-seen order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, i32, &PartitionTrack)> {
         self.topics
             .iter()

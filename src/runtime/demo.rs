@@ -30,6 +30,7 @@ pub const SPEEDUP: f64 = 60.0;
 /// Seconds between two status lines.
 const STATUS_EVERY: Duration = Duration::from_secs(5);
 
+/// What `cxstream demo` runs: generator rate, duration, metrics address, partitions.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
     /// Events produced per second (wall clock).

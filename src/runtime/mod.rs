@@ -19,8 +19,9 @@
 //! each poll batch the engine's records are produced: dead letters to `kafka.deadletter_topic`,
 //! everything else to `kafka.output_topic`, keyed by [`Record::key`](crate::output::Record::key).
 //! When this instance does not own every partition of the input topics, a `kpi.window` key
-//! gets `|<partitions>` appended (SPEC §4), e.g. `1m|2026-11-22T10:00:00Z|{}|0,2,4`, where
-//! `<partitions>` is the record's own `partitions` field.
+//! gets `|<partitions>` appended, e.g. `1m|2026-11-22T10:00:00Z|{}|0,2,4`, where
+//! `<partitions>` is the record's own `partitions` field. (This departs from the revised
+//! SPEC §4, whose key is always `<size>|<start>|<group>` with parts merged per §7.)
 //!
 //! **Shards.** The engine shard of a message is its partition number. With several input
 //! topics, partition *p* of every topic feeds shard *p*: produce all topics keyed by customer
@@ -51,7 +52,8 @@
 //!   recoveries — come from state, not from one offset: see "State that a restart loses".)
 //! - Every `kafka.commit_interval`, before a partition is released on revoke, and at
 //!   shutdown: drain the engine, produce, **flush** the producer until every record is
-//!   acknowledged (a failed delivery is sent again, never dropped; see `sink.rs`), then commit
+//!   acknowledged (a failed delivery is sent again, never dropped; see
+//!   [`crate::sink::kafka`]), then commit
 //!   the safe offsets (synchronously; a failed commit is retried at the next occasion). If the
 //!   flush does not finish in time (broker down), nothing is committed that time.
 //! - Consequence: with the default `1m`/`1h` windows the committed offset trails the input by
@@ -178,6 +180,7 @@ pub struct RunSummary {
     pub processed: BTreeMap<(String, i32), (i64, i64)>,
     /// The engine's counters at exit.
     pub stats: Stats,
+    /// The engine's watermark at exit, once it had one.
     pub watermark: Option<Millis>,
 }
 
@@ -186,14 +189,19 @@ pub struct RunSummary {
 pub struct Progress {
     /// Input messages processed.
     pub events: AtomicU64,
-    /// Records handed to the producer, by kind.
+    /// Records handed to the producer, by kind: `kpi.window` records.
     pub windows: AtomicU64,
+    /// `sla.breached` records handed to the producer.
     pub breaches: AtomicU64,
+    /// Other alert and signal records (`churn.risk`, `recovery.*`) handed to the producer.
     pub alerts: AtomicU64,
+    /// Dead letters handed to the producer.
     pub deadletters: AtomicU64,
     /// Records acknowledged by the broker.
     pub acked: AtomicU64,
+    /// Successful offset commits.
     pub commits: AtomicU64,
+    /// Assignment callbacks served (one per rebalance that reaches this member).
     pub rebalances: AtomicU64,
     watermark: AtomicI64,
     assigned: Mutex<Vec<(String, i32)>>,
@@ -217,6 +225,7 @@ impl Default for Progress {
 }
 
 impl Progress {
+    /// Zeroed counters, shared between the pipeline and its observers.
     pub fn new() -> Arc<Progress> {
         Arc::new(Progress::default())
     }
@@ -255,7 +264,7 @@ pub fn run_pipeline(
     run_pipeline_with(cfg, metrics, shutdown, Progress::new())
 }
 
-/// [`super::run_pipeline`] with live [`Progress`] counters.
+/// [`run_pipeline`] with live [`Progress`] counters.
 pub fn run_pipeline_with(
     cfg: Arc<Config>,
     metrics: Option<Arc<Metrics>>,

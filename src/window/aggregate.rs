@@ -6,63 +6,108 @@
 use super::duration::DurationAgg;
 use crate::kpi::{csat_satisfied, Band, Kpi, NpsClass, SlaKind};
 
+/// The `tickets` block of `kpi.window` (SPEC §3, §4).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TicketCounts {
+    /// One per `ticket.created`.
     pub created: u64,
+    /// Every `ticket.solved`.
     pub solved: u64,
+    /// Only each ticket's first solve.
     pub first_solved: u64,
+    /// First solves with at most one public agent message so far (FCR ratio = fcr /
+    /// first solved).
     pub fcr: u64,
+    /// One per `ticket.reopened`.
     pub reopened: u64,
+    /// One per `ticket.escalated`.
     pub escalated: u64,
 }
 
+/// Outcomes of one SLA clock (SPEC §3): each ticket gets exactly one.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SlaCounts {
+    /// Clocks stopped at or before the due (counted at the stop).
     pub achieved: u64,
+    /// Clocks still running at the due (counted at the due).
     pub breached: u64,
 }
 
+/// The `churn_signals` block (SPEC §5, `{}` group only): how well `churn.risk` predicts
+/// churn.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChurnSignalCounts {
+    /// `churn.risk` records, at their time.
     pub signalled: u64,
+    /// `churn.risk` records followed by a churn within the horizon, at the churn.
     pub confirmed: u64,
+    /// `churn.risk` records without a churn within the horizon, at their time + horizon.
     pub expired_without_churn: u64,
+    /// `customer.churned` events, in event-time order (the recall denominator).
     pub churned: u64,
+    /// Churns whose customer had a `churn.risk` in the preceding horizon (recall numerator).
     pub churned_after_signal: u64,
 }
 
+/// Repurchase outcomes of one CSAT band (SPEC §5).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Outcomes {
+    /// Solved tickets whose customer ordered within the horizon after the first solve.
     pub converted: u64,
+    /// Solved tickets whose horizon passed without an order.
     pub expired: u64,
 }
 
 /// Everything one window × group accumulates.
 #[derive(Debug, Clone, Default)]
 pub struct Aggregate {
+    /// Ticket counts: created, solved, first solved, FCR, reopened, escalated.
     pub tickets: TicketCounts,
+    /// First response times (`first_response_seconds`).
     pub first_response: DurationAgg,
+    /// Resolution times of every solve (`resolution_seconds`).
     pub resolution: DurationAgg,
+    /// Handling times of `contact.handled` (`handle_seconds`; AHT = mean).
     pub handle: DurationAgg,
+    /// `survey.csat` answers.
     pub csat_responses: u64,
+    /// CSAT answers with score ≥ 4.
     pub csat_satisfied: u64,
+    /// Sum of CSAT scores, for the mean.
     pub csat_sum: u64,
+    /// NPS answers 9–10.
     pub nps_promoters: u64,
+    /// NPS answers 7–8.
     pub nps_passives: u64,
+    /// NPS answers 0–6.
     pub nps_detractors: u64,
+    /// `survey.ces` answers.
     pub ces_responses: u64,
+    /// Sum of CES scores, for the mean.
     pub ces_sum: u64,
+    /// SLA outcomes: `[first_response, resolution]`.
     pub sla: [SlaCounts; 2],
+    /// `order.placed` events.
     pub orders_placed: u64,
+    /// Sum of the orders' `amount`.
     pub revenue: f64,
+    /// `order.returned` events.
     pub returned: u64,
+    /// `warranty.claimed` events.
     pub warranty_claims: u64,
+    /// `customer.churned` events (`customers.churned`, SPEC §3).
     pub churned: u64,
+    /// Churn-signal effectiveness (SPEC §5).
     pub churn_signals: ChurnSignalCounts,
+    /// Service-recovery cases opened (SPEC §5).
     pub recovery_opened: u64,
+    /// Recovery cases answered by their due.
     pub recovery_answered: u64,
+    /// Recovery cases that reached their due unanswered.
     pub recovery_overdue: u64,
+    /// Answer times of the answered cases (`answer_seconds`).
     pub recovery_answer: DurationAgg,
+    /// Repurchase outcomes by CSAT band, in [`Band::ALL`] order.
     pub repurchase: [Outcomes; 4],
     /// Sorted input partitions whose events contributed.
     pub partitions: Vec<i32>,
@@ -218,15 +263,18 @@ impl Aggregate {
         }
     }
 
+    /// CSAT ratio = satisfied / responses; `None` without responses.
     pub fn csat_ratio(&self) -> Option<f64> {
         (self.csat_responses > 0).then(|| self.csat_satisfied as f64 / self.csat_responses as f64)
     }
 
+    /// FCR ratio = fcr / first solved; `None` without first solves.
     pub fn fcr_ratio(&self) -> Option<f64> {
         (self.tickets.first_solved > 0)
             .then(|| self.tickets.fcr as f64 / self.tickets.first_solved as f64)
     }
 
+    /// `survey.nps` answers: promoters + passives + detractors.
     pub fn nps_responses(&self) -> u64 {
         self.nps_promoters + self.nps_passives + self.nps_detractors
     }

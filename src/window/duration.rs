@@ -11,9 +11,13 @@ pub const SIGFIG: u8 = 3;
 /// A duration summary: exact count/sum/min/max in seconds plus an HDR histogram in ms.
 #[derive(Debug, Clone, Default)]
 pub struct DurationAgg {
+    /// Number of values.
     pub count: u64,
+    /// Exact sum in seconds (mean = sum / count).
     pub sum: f64,
+    /// Exact smallest value in seconds (meaningless while `count` is 0).
     pub min: f64,
+    /// Exact largest value in seconds (meaningless while `count` is 0).
     pub max: f64,
     /// The ms values themselves while there are at most [`SMALL`] of them (most window ×
     /// group summaries): exact percentiles and a sparse `hdr` encoding, without the dense
@@ -75,6 +79,7 @@ impl DurationAgg {
         self.hist.insert(h)
     }
 
+    /// Adds the values of `other` (exact for count, sum, min and max; the histograms add).
     pub fn merge(&mut self, other: &DurationAgg) {
         if other.count == 0 {
             return;

@@ -39,23 +39,34 @@ pub type GroupValues = [u32; 4];
 /// Identifies one window × group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WindowKey {
+    /// Index of the window size in `engine.windows`.
     pub size_idx: u8,
+    /// The window's start, a multiple of its size since the UNIX epoch.
     pub start: Millis,
+    /// Index of the group in `engine.group_by`.
     pub group_idx: u8,
+    /// The group's dimension values (unused slots are 0).
     pub values: GroupValues,
 }
 
 /// A window × group that has closed (or is flushed at the end of a replay).
 #[derive(Debug, Clone)]
 pub struct ClosedWindow {
+    /// Which window × group.
     pub key: WindowKey,
+    /// The window size (end = start + size).
     pub size: Millis,
+    /// What it accumulated.
     pub agg: Aggregate,
+    /// Emitted at the end of a finite input before the watermark reached its end (the
+    /// record's `"partial": true`, SPEC §2).
     pub partial: bool,
 }
 
 type Map = std::collections::HashMap<WindowKey, Aggregate, BuildHasherDefault<FxHasher>>;
 
+/// The open window × group aggregates of an engine, keyed by [`WindowKey`], with the order
+/// in which they close.
 pub struct WindowStore {
     sizes: Vec<Millis>,
     groups: Vec<Vec<Dim>>,
@@ -84,6 +95,7 @@ pub fn window_start(t: Millis, size: Millis) -> Millis {
 }
 
 impl WindowStore {
+    /// An empty store for the configured window sizes and group-by sets.
     pub fn new(sizes: Vec<Millis>, groups: Vec<Vec<Dim>>) -> Self {
         WindowStore {
             sizes,
@@ -95,10 +107,12 @@ impl WindowStore {
         }
     }
 
+    /// The window sizes, indexed by [`WindowKey::size_idx`].
     pub fn sizes(&self) -> &[Millis] {
         &self.sizes
     }
 
+    /// The group-by sets, indexed by [`WindowKey::group_idx`].
     pub fn groups(&self) -> &[Vec<Dim>] {
         &self.groups
     }

@@ -1,0 +1,119 @@
+//! The generator's calibration: how often each channel, priority, category and team occurs,
+//! the SLA targets the simulated service answers against, the rates of the background
+//! processes, and the texts of reasons and products.
+//!
+//! It lives apart from the simulation so the numbers can be reviewed and tuned in one place,
+//! while `sim`, `ticket` and `surveys` read as behaviour. Tables per channel, priority or
+//! category are indexed by the `crate::event` enums (in their `ALL` order), so the enum is the
+//! only list of those names; the array lengths are tied to the enums at compile time.
+
+use crate::event::{Category, Channel, Priority};
+use crate::ts::{HOUR, MINUTE};
+
+/// 2026-11-22T08:00:00Z in ms since the UNIX epoch: the default start of the stream.
+pub(super) const DEFAULT_START_MS: i64 = 1_795_334_400_000;
+
+/// Marks a planned time that never comes.
+pub(super) const NEVER: i64 = i64::MAX;
+
+/// Weight of each channel among new tickets.
+pub(super) const CHANNEL_W: [u32; Channel::ALL.len()] = [34, 20, 20, 5, 12, 3, 6];
+/// Scale of the first-reply delay per channel (live channels are answered at once).
+pub(super) const CHANNEL_FRT: [f64; Channel::ALL.len()] = [1.25, 0.30, 0.35, 1.0, 1.25, 0.25, 0.8];
+
+/// Weight of each priority among new tickets.
+pub(super) const PRIORITY_W: [u32; Priority::ALL.len()] = [5, 20, 55, 20];
+/// First-response target per priority (ms).
+pub(super) const FRT_TARGET: [i64; Priority::ALL.len()] = [15 * MINUTE, HOUR, 4 * HOUR, 24 * HOUR];
+/// Resolution target per priority (ms).
+pub(super) const RES_TARGET: [i64; Priority::ALL.len()] =
+    [4 * HOUR, 8 * HOUR, 24 * HOUR, 72 * HOUR];
+/// Probability that a ticket of each priority gets escalated.
+pub(super) const ESCALATE_P: [f64; Priority::ALL.len()] = [0.22, 0.14, 0.08, 0.05];
+
+/// Weight of each category among tickets that arrive on their own.
+pub(super) const CATEGORY_W: [u32; Category::ALL.len()] = [10, 14, 12, 28, 20, 8, 8];
+
+/// A team, as an index into [`TEAMS`].
+pub(super) type Team = u8;
+
+/// Team names; index 6 is the pool of agents of tickets without a team (`unassigned`).
+pub(super) const TEAMS: [&str; 7] = [
+    "billing",
+    "tech",
+    "logistics",
+    "returns",
+    "vip",
+    "escalations",
+    "general",
+];
+pub(super) const T_BILLING: Team = 0;
+pub(super) const T_TECH: Team = 1;
+pub(super) const T_LOGISTICS: Team = 2;
+pub(super) const T_RETURNS: Team = 3;
+pub(super) const T_VIP: Team = 4;
+pub(super) const T_ESCALATIONS: Team = 5;
+pub(super) const T_UNASSIGNED: Team = 6;
+/// The front-line teams: calls without a ticket, orphan events and reassignments pick one.
+pub(super) const FRONT_TEAMS: [Team; 4] = [T_BILLING, T_TECH, T_LOGISTICS, T_RETURNS];
+/// Agents per team (`agent-<team>-01` … `-12`).
+pub(super) const AGENTS_PER_TEAM: u8 = 12;
+
+/// The candidate teams of a new ticket of each category, with their weights.
+pub(super) fn teams_for(category: Category) -> (&'static [Team], &'static [u32]) {
+    match category {
+        Category::Warranty => (&[T_TECH, T_RETURNS], &[60, 40]),
+        Category::Return => (&[T_RETURNS, T_LOGISTICS], &[75, 25]),
+        Category::Complaint => (&[T_BILLING, T_LOGISTICS, T_TECH], &[45, 35, 20]),
+        Category::Question => (&[T_BILLING, T_LOGISTICS, T_TECH], &[50, 35, 15]),
+        Category::TechSupport => (&[T_TECH], &[100]),
+        Category::Consultation => (&[T_BILLING, T_TECH], &[60, 40]),
+        Category::Other => (&[T_BILLING, T_LOGISTICS, T_TECH], &[40, 30, 30]),
+    }
+}
+
+/// UTC offsets (minutes) of the few producers that do not write `Z`.
+pub(super) const OFFSETS_MIN: [i32; 8] = [120, -300, 60, 330, -180, 540, -420, -210];
+
+pub(super) const RETURN_REASONS: [&str; 6] = [
+    "wrong size",
+    "damaged in transit",
+    "not as described",
+    "changed mind",
+    "defective",
+    "arrived too late",
+];
+pub(super) const CHURN_REASONS: [&str; 6] = [
+    "cancelled subscription",
+    "closed account",
+    "switched to competitor",
+    "too expensive",
+    "poor service",
+    "moved abroad",
+];
+pub(super) const PRODUCTS: [&str; 8] = [
+    "headphones-x2",
+    "smartwatch-s5",
+    "coffee-machine-cm300",
+    "vacuum-robot-r7",
+    "laptop-pro-14",
+    "e-bike-city-3",
+    "tv-oled-55",
+    "router-ax6000",
+];
+
+/// The background processes: each fires as its own Poisson process.
+pub(super) const PROC_ARRIVAL: usize = 0;
+pub(super) const PROC_HANDLED: usize = 1;
+pub(super) const PROC_NPS: usize = 2;
+pub(super) const PROC_ORDER: usize = 3;
+pub(super) const PROC_CONTACT: usize = 4;
+pub(super) const PROC_CHURN: usize = 5;
+pub(super) const PROC_RETURN: usize = 6;
+pub(super) const PROC_WARRANTY: usize = 7;
+/// Rates of the background processes, relative to `tickets_per_hour`.
+pub(super) const PROC_RATE: [f64; 8] = [0.98, 0.08, 0.05, 0.25, 0.01, 0.005, 0.012, 0.008];
+/// Amplitude of the daily cycle of every rate (the mean is kept).
+pub(super) const DIURNAL_AMPLITUDE: f64 = 0.45;
+/// Orders placed before the stream starts have numbers below this one.
+pub(super) const FIRST_ORDER: u64 = 1_000_000;

@@ -1,12 +1,302 @@
 //! Fault injection: invalid lines of every SPEC §1 class (orphan ticket events are in
 //! `orphans`, verbatim duplicates in `duplicates`).
+//!
+//! The invalid lines are a table, [`CLASSES`]: per class of `InvalidReason`, a list of
+//! [`Case`]s, each a small description of a line (the event it starts from, one envelope field
+//! left out or replaced, the fields after the envelope, and how the line is finished or
+//! mangled). [`Generator::write_case`] is the one piece of code that writes any case, so a new
+//! kind of bad input is one row. Injected lines carry a time just before the current stream
+//! time and have no side effects on the simulation (ticket numbers they name are never used).
+
+use std::fmt::Write as _;
 
 use rand::Rng;
 
-use super::json::push_padded;
-use super::tables::{T_BILLING, T_LOGISTICS, T_TECH};
+use super::json::{push_padded, Line};
+use super::tables::{Team, TEAMS, T_BILLING, T_LOGISTICS, T_TECH};
 use super::Generator;
+use crate::event::{Author, Channel, EventType, InvalidReason, Priority};
 use crate::ts::SECOND;
+
+/// One way to write an invalid line.
+#[derive(Clone, Copy)]
+struct Case {
+    base: Base,
+    edit: Edit,
+    fields: &'static [Field],
+    finish: Finish,
+}
+
+/// What the line starts as.
+#[derive(Clone, Copy)]
+enum Base {
+    /// The envelope of a known event type.
+    Event(EventType),
+    /// The envelope with this text as the `type`.
+    Type(&'static str),
+    /// A complete, valid NPS answer or order (chosen at random), without its closing brace.
+    Plain,
+}
+
+/// A change to the envelope (`{"id":…,"type":…,"time":…,"customer":…`).
+#[derive(Clone, Copy)]
+enum Edit {
+    Keep,
+    Drop(Key),
+    Set(Key, Value),
+}
+
+/// An envelope field.
+#[derive(Clone, Copy)]
+enum Key {
+    Id,
+    Type,
+    Time,
+    Customer,
+}
+
+impl Key {
+    fn member(self) -> &'static str {
+        match self {
+            Key::Id => "\"id\":",
+            Key::Type => "\"type\":",
+            Key::Time => "\"time\":",
+            Key::Customer => "\"customer\":",
+        }
+    }
+}
+
+/// A JSON value written into an envelope field.
+#[derive(Clone, Copy)]
+enum Value {
+    /// A string.
+    Text(Repeat),
+    /// The line's time as a bare number of milliseconds.
+    Millis,
+    /// The customer number as a bare number.
+    CustomerNo,
+    /// A broken timestamp string made from the line's good time in UTC (`good`, always 24
+    /// characters like `2026-11-22T10:00:00.250Z`): `good[..a] + b + good[c..]`.
+    Spliced(usize, &'static str, usize),
+}
+
+/// A string: `prefix` and then `unit` repeated `n` times.
+#[derive(Clone, Copy)]
+struct Repeat(&'static str, &'static str, usize);
+
+/// A field after the envelope.
+#[derive(Clone, Copy)]
+enum Field {
+    Str(&'static str, &'static str),
+    Raw(&'static str, &'static str),
+    Num(&'static str, u64),
+    Long(&'static str, Repeat),
+    Channel(Channel),
+    Priority(Priority),
+    Author(Author),
+    Team(Team),
+    Agent(Team, u8),
+    Ticket(TicketNo),
+    /// The next order number (used up).
+    Order,
+}
+
+/// The ticket an invalid line names.
+#[derive(Clone, Copy)]
+enum TicketNo {
+    /// The next ticket number plus this offset: never created.
+    Unseen(u64),
+    /// Like `Unseen`, plus the case's random number `v`.
+    UnseenPlusV(u64),
+    /// The last ticket created (or `t0000000001`).
+    Latest,
+}
+
+/// How the line ends.
+#[derive(Clone, Copy)]
+enum Finish {
+    /// `}`.
+    Close,
+    /// `,}`.
+    TrailingComma,
+    /// `}`, then every `"` becomes `'`.
+    SingleQuotes,
+    /// `}`, then the object is wrapped in `[` `]`.
+    InArray,
+    /// `}`, then the line is cut at a random place.
+    Truncated,
+    /// The whole line is replaced by this text.
+    Text(&'static str),
+    /// The whole line is replaced by the first text, the customer id, the second text.
+    AroundCustomer(&'static str, &'static str),
+}
+
+const fn ev(ty: EventType, fields: &'static [Field]) -> Case {
+    Case {
+        base: Base::Event(ty),
+        edit: Edit::Keep,
+        fields,
+        finish: Finish::Close,
+    }
+}
+
+const fn plain(finish: Finish) -> Case {
+    Case {
+        base: Base::Plain,
+        edit: Edit::Keep,
+        fields: &[],
+        finish,
+    }
+}
+
+const fn replaced(ty: EventType, finish: Finish) -> Case {
+    Case {
+        finish,
+        ..ev(ty, &[])
+    }
+}
+
+const fn drop(key: Key, fields: &'static [Field]) -> Case {
+    Case {
+        edit: Edit::Drop(key),
+        ..ev(EventType::SurveyNps, fields)
+    }
+}
+
+const fn set(ty: EventType, key: Key, v: Value, fields: &'static [Field]) -> Case {
+    Case {
+        edit: Edit::Set(key, v),
+        ..ev(ty, fields)
+    }
+}
+
+const fn unknown_type(ty: &'static str) -> Case {
+    Case {
+        base: Base::Type(ty),
+        ..ev(EventType::TicketCreated, &[Field::Ticket(TicketNo::Latest)])
+    }
+}
+
+const fn bad_time(a: usize, b: &'static str, c: usize) -> Case {
+    let v = Value::Spliced(a, b, c);
+    set(EventType::SurveyCsat, Key::Time, v, &[Num("score", 4)])
+}
+
+use EventType::*;
+use Field::{Agent, Long, Num, Order, Raw, Str};
+
+const LATEST: Field = Field::Ticket(TicketNo::Latest);
+const EMAIL: Field = Field::Channel(Channel::Email);
+const PHONE: Field = Field::Channel(Channel::Phone);
+const CHAT: Field = Field::Channel(Channel::Chat);
+const HIGH: Field = Field::Priority(Priority::High);
+const NORMAL: Field = Field::Priority(Priority::Normal);
+const LOW: Field = Field::Priority(Priority::Low);
+const BILLING: Field = Field::Team(T_BILLING);
+const BY_AGENT: Field = Field::Author(Author::Agent);
+
+const fn unseen(offset: u64) -> Field {
+    Field::Ticket(TicketNo::Unseen(offset))
+}
+
+const fn unseen_plus_v(offset: u64) -> Field {
+    Field::Ticket(TicketNo::UnseenPlusV(offset))
+}
+
+/// A string of `n` times `unit` after `prefix`.
+const fn long(prefix: &'static str, unit: &'static str, n: usize) -> Value {
+    Value::Text(Repeat(prefix, unit, n))
+}
+
+/// The invalid lines, by class; a line picks a class and then a case by a random number `v`
+/// (`cases[v % cases.len()]`). Ids and customers take 1–128 characters, teams 1–64, reasons
+/// up to 256.
+#[rustfmt::skip]
+const CLASSES: [(InvalidReason, &[Case]); 9] = [
+    (InvalidReason::InvalidJson, &[
+        replaced(TicketCreated,
+            Finish::Text("ERROR upstream timeout while exporting ticket events")),
+        replaced(TicketCreated, Finish::AroundCustomer("{type:ticket.created,customer:", "}")),
+        plain(Finish::TrailingComma),
+        plain(Finish::SingleQuotes),
+        ev(SurveyCsat, &[Raw("score", "04")]),
+        ev(OrderPlaced, &[Order, Raw("amount", "NaN")]),
+        plain(Finish::InArray),
+        replaced(SurveyNps,
+            Finish::AroundCustomer("<event type=\"survey.nps\" customer=\"", "\" score=\"9\"/>")),
+    ]),
+    (InvalidReason::InvalidJson, &[plain(Finish::Truncated)]),
+    (InvalidReason::MissingField, &[
+        ev(TicketCreated, &[unseen(5_000_000_000), EMAIL]),
+        ev(SurveyCsat, &[]),
+        ev(SurveyNps, &[Raw("score", "null")]),
+        ev(OrderPlaced, &[Order]),
+        ev(ContactHandled, &[Agent(T_TECH, 3), PHONE]),
+        ev(TicketMessage, &[LATEST]),
+        drop(Key::Customer, &[Num("score", 8)]),
+        drop(Key::Time, &[Num("score", 8)]),
+        drop(Key::Id, &[Num("score", 8)]),
+        drop(Key::Type, &[Num("score", 8)]),
+    ]),
+    (InvalidReason::WrongType, &[
+        ev(SurveyCsat, &[Str("score", "4")]),
+        ev(SurveyCsat, &[Raw("score", "4.0")]),
+        ev(SurveyNps, &[Raw("score", "8.5")]),
+        ev(OrderPlaced, &[Order, Str("amount", "19.99")]),
+        ev(TicketMessage, &[LATEST, BY_AGENT, Agent(T_BILLING, 1), Str("public", "false")]),
+        ev(ContactHandled, &[Agent(T_TECH, 2), CHAT, Str("handle_seconds", "300")]),
+        ev(TicketReopened, &[Raw("ticket", "12345")]),
+        set(SurveyNps, Key::Time, Value::Millis, &[Num("score", 7)]),
+        set(CustomerChurned, Key::Customer, Value::CustomerNo, &[]),
+    ]),
+    (InvalidReason::UnknownType, &[
+        unknown_type("ticket.deleted"),
+        unknown_type("order.cancelled"),
+        unknown_type("Ticket.Created"),
+        unknown_type("survey.Csat"),
+        unknown_type("ticket_created"),
+        unknown_type(""),
+    ]),
+    (InvalidReason::InvalidEnum, &[
+        ev(TicketCreated, &[unseen_plus_v(5_000_000_000), Str("channel", "fax"), NORMAL, BILLING]),
+        ev(TicketCreated, &[unseen_plus_v(5_000_000_000), Str("channel", "Email"), HIGH, BILLING]),
+        ev(TicketCreated, &[unseen_plus_v(5_000_000_000), EMAIL, Str("priority", "URGENT"), BILLING]),
+        ev(TicketCreated, &[unseen(6_000_000_000), CHAT, Str("priority", "critical")]),
+        ev(TicketCreated, &[unseen(7_000_000_000), PHONE, LOW, Str("category", "refund")]),
+        ev(TicketMessage, &[LATEST, Str("author", "bot")]),
+        ev(ContactHandled, &[Agent(T_LOGISTICS, 4), Str("channel", "sms"), Raw("handle_seconds", "120.5")]),
+    ]),
+    (InvalidReason::OutOfRange, &[
+        ev(SurveyCsat, &[Raw("score", "0")]),
+        ev(SurveyCsat, &[Raw("score", "6")]),
+        ev(SurveyNps, &[Raw("score", "11")]),
+        ev(SurveyNps, &[Raw("score", "-1")]),
+        ev(SurveyCes, &[Raw("score", "0")]),
+        ev(SurveyCes, &[Raw("score", "8")]),
+        ev(ContactHandled, &[Agent(T_BILLING, 5), PHONE, Raw("handle_seconds", "-12.5")]),
+        ev(OrderPlaced, &[Order, Raw("amount", "-5.00")]),
+    ]),
+    // From the good time 2026-11-22T10:00:00.250Z:
+    (InvalidReason::BadTimestamp, &[
+        bad_time(23, "", 24),         // 2026-11-22T10:00:00.250
+        bad_time(10, " ", 11),        // 2026-11-22 10:00:00.250Z
+        bad_time(4, "-13", 7),        // 2026-13-22T10:00:00.250Z
+        bad_time(4, "-02-30", 10),    // 2026-02-30T10:00:00.250Z
+        bad_time(10, "T25", 13),      // 2026-11-22T25:00:00.250Z
+        bad_time(23, "+0200", 24),    // 2026-11-22T10:00:00.250+0200
+        bad_time(10, "", 24),         // 2026-11-22
+        bad_time(0, "yesterday", 24), // yesterday
+    ]),
+    (InvalidReason::BadLength, &[
+        set(SurveyNps, Key::Id, long("e", "9", 128), &[Num("score", 9)]),
+        set(SurveyNps, Key::Id, long("", "", 0), &[Num("score", 9)]),
+        set(SurveyNps, Key::Customer, long("", "c", 129), &[Num("score", 9)]),
+        ev(TicketCreated, &[unseen(8_000_000_000), EMAIL, NORMAL,
+            Long("team", Repeat("", "customer-care-", 5))]),
+        ev(CustomerChurned, &[Long("reason", Repeat("", "too expensive; ", 18))]),
+        ev(OrderReturned, &[Long("order", Repeat("o", "1", 128))]),
+    ]),
+];
 
 impl Generator {
     /// Event time of an injected line: just before the current stream time.
@@ -14,391 +304,172 @@ impl Generator {
         (self.now - self.rng.gen_range(0..2 * SECOND)).max(self.start_ms)
     }
 
-    /// A valid, side-effect-free line (NPS or order) at `t`, for truncation.
-    fn write_plain(&mut self, t: i64, cust: u32) {
-        if self.chance(0.5) {
-            self.out.begin(&mut self.rng, "survey.nps", t, cust);
-            let s = self.rng.gen_range(0..=10u64);
-            self.out.num("score", s);
-        } else {
-            self.out.begin(&mut self.rng, "order.placed", t, cust);
-            self.out.order(self.next_order);
-            self.next_order += 1;
-            self.out.raw("amount", "39.90");
-        }
-        self.out.text.push('}');
-    }
-
-    /// An envelope at `t` with the given type; `time` replaced by `time_json` when given.
-    fn begin_custom(&mut self, ty: &str, t: i64, cust: u32, time_json: Option<&str>) {
-        match time_json {
-            None => self.out.begin(&mut self.rng, ty, t, cust),
-            Some(tj) => {
-                self.out.begin(&mut self.rng, ty, t, cust);
-                // Rewrite the time field.
-                let start = self.out.text.find("\"time\":").unwrap_or(0);
-                let end = self.out.text[start..]
-                    .find(",\"customer\"")
-                    .map(|e| start + e);
-                if let Some(end) = end {
-                    self.out
-                        .text
-                        .replace_range(start..end, &format!("\"time\":{tj}"));
-                }
-            }
-        }
-    }
-
+    /// Writes an invalid line: a random case of a random class.
     pub(super) fn write_invalid(&mut self) {
         let t = self.inject_time();
         let slot = self.pick_slot();
         let cust = self.customers[slot as usize].no;
-        let class = self.rng.gen_range(0..9u32);
+        let class = self.rng.gen_range(0..CLASSES.len() as u32);
         let v = self.rng.gen_range(0..100u32);
-        match class {
-            // Not JSON (or not a JSON object).
-            0 => match v % 8 {
-                0 => {
-                    self.out.begin(&mut self.rng, "ticket.created", t, cust);
-                    self.out.text.clear();
-                    self.out
-                        .text
-                        .push_str("ERROR upstream timeout while exporting ticket events");
-                }
-                1 => {
-                    self.out.begin(&mut self.rng, "ticket.created", t, cust);
-                    self.out.text.clear();
-                    self.out.text.push_str("{type:ticket.created,customer:c");
-                    push_padded(&mut self.out.text, cust as u64, 7);
-                    self.out.text.push('}');
-                }
-                2 => {
-                    self.write_plain(t, cust);
-                    // trailing comma
-                    self.out.text.pop();
-                    self.out.text.push_str(",}");
-                }
-                3 => {
-                    self.write_plain(t, cust);
-                    let s = self.out.text.replace('"', "'");
-                    self.out.text = s;
-                }
-                4 => {
-                    self.out.begin(&mut self.rng, "survey.csat", t, cust);
-                    self.out.raw("score", "04");
-                    self.out.text.push('}');
-                }
-                5 => {
-                    self.out.begin(&mut self.rng, "order.placed", t, cust);
-                    self.out.order(self.next_order);
-                    self.next_order += 1;
-                    self.out.raw("amount", "NaN");
-                    self.out.text.push('}');
-                }
-                6 => {
-                    self.write_plain(t, cust);
-                    self.out.text.insert(0, '[');
-                    self.out.text.push(']');
-                }
-                _ => {
-                    self.out.begin(&mut self.rng, "survey.nps", t, cust);
-                    self.out.text.clear();
-                    self.out
-                        .text
-                        .push_str("<event type=\"survey.nps\" customer=\"c");
-                    push_padded(&mut self.out.text, cust as u64, 7);
-                    self.out.text.push_str("\" score=\"9\"/>");
-                }
-            },
-            // Truncated JSON.
-            1 => {
-                self.write_plain(t, cust);
-                let len = self.out.text.len();
-                let cut = self.rng.gen_range(1..len - 1);
-                self.out.text.truncate(cut);
-            }
-            // Missing required field.
-            2 => match v % 10 {
-                0 => {
-                    self.out.begin(&mut self.rng, "ticket.created", t, cust);
-                    self.out.ticket(self.next_ticket + 5_000_000_000);
-                    self.out.str("channel", "email");
-                    self.out.text.push('}');
-                }
-                1 => {
-                    self.out.begin(&mut self.rng, "survey.csat", t, cust);
-                    self.out.text.push('}');
-                }
-                2 => {
-                    self.out.begin(&mut self.rng, "survey.nps", t, cust);
-                    self.out.raw("score", "null");
-                    self.out.text.push('}');
-                }
-                3 => {
-                    self.out.begin(&mut self.rng, "order.placed", t, cust);
-                    self.out.order(self.next_order);
-                    self.next_order += 1;
-                    self.out.text.push('}');
-                }
-                4 => {
-                    self.out.begin(&mut self.rng, "contact.handled", t, cust);
-                    self.out.agent(T_TECH, 3);
-                    self.out.str("channel", "phone");
-                    self.out.text.push('}');
-                }
-                5 => {
-                    self.out.begin(&mut self.rng, "ticket.message", t, cust);
-                    self.out.ticket(self.next_ticket.saturating_sub(1).max(1));
-                    self.out.text.push('}');
-                }
-                6 => {
-                    // no customer
-                    self.out.begin(&mut self.rng, "survey.nps", t, cust);
-                    let at = self
-                        .out
-                        .text
-                        .find(",\"customer\"")
-                        .unwrap_or(self.out.text.len());
-                    self.out.text.truncate(at);
-                    self.out.num("score", 8);
-                    self.out.text.push('}');
-                }
-                7 => {
-                    // no time
-                    self.out.begin(&mut self.rng, "survey.nps", t, cust);
-                    let a = self.out.text.find(",\"time\"").unwrap_or(0);
-                    let b = self.out.text.find(",\"customer\"").unwrap_or(a);
-                    self.out.text.replace_range(a..b, "");
-                    self.out.num("score", 8);
-                    self.out.text.push('}');
-                }
-                8 => {
-                    // no id
-                    self.out.begin(&mut self.rng, "survey.nps", t, cust);
-                    let b = self.out.text.find("\"type\"").unwrap_or(1);
-                    self.out.text.replace_range(1..b, "");
-                    self.out.num("score", 8);
-                    self.out.text.push('}');
-                }
-                _ => {
-                    // no type
-                    self.out.begin(&mut self.rng, "survey.nps", t, cust);
-                    let a = self.out.text.find(",\"type\"").unwrap_or(0);
-                    let b = self.out.text.find(",\"time\"").unwrap_or(a);
-                    self.out.text.replace_range(a..b, "");
-                    self.out.num("score", 8);
-                    self.out.text.push('}');
-                }
-            },
-            // Wrong type.
-            3 => match v % 9 {
-                0 => {
-                    self.out.begin(&mut self.rng, "survey.csat", t, cust);
-                    self.out.str("score", "4");
-                    self.out.text.push('}');
-                }
-                1 => {
-                    self.out.begin(&mut self.rng, "survey.csat", t, cust);
-                    self.out.raw("score", "4.0");
-                    self.out.text.push('}');
-                }
-                2 => {
-                    self.out.begin(&mut self.rng, "survey.nps", t, cust);
-                    self.out.raw("score", "8.5");
-                    self.out.text.push('}');
-                }
-                3 => {
-                    self.out.begin(&mut self.rng, "order.placed", t, cust);
-                    self.out.order(self.next_order);
-                    self.next_order += 1;
-                    self.out.str("amount", "19.99");
-                    self.out.text.push('}');
-                }
-                4 => {
-                    self.out.begin(&mut self.rng, "ticket.message", t, cust);
-                    self.out.ticket(self.next_ticket.saturating_sub(1).max(1));
-                    self.out.str("author", "agent");
-                    self.out.agent(T_BILLING, 1);
-                    self.out.str("public", "false");
-                    self.out.text.push('}');
-                }
-                5 => {
-                    self.out.begin(&mut self.rng, "contact.handled", t, cust);
-                    self.out.agent(T_TECH, 2);
-                    self.out.str("channel", "chat");
-                    self.out.str("handle_seconds", "300");
-                    self.out.text.push('}');
-                }
-                6 => {
-                    self.out.begin(&mut self.rng, "ticket.reopened", t, cust);
-                    self.out.raw("ticket", "12345");
-                    self.out.text.push('}');
-                }
-                7 => {
-                    let ms = t.to_string();
-                    self.begin_custom("survey.nps", t, cust, Some(&ms));
-                    self.out.num("score", 7);
-                    self.out.text.push('}');
-                }
-                _ => {
-                    self.out.begin(&mut self.rng, "customer.churned", t, cust);
-                    let a = self.out.text.find("\"customer\":\"").unwrap_or(0);
-                    self.out.text.truncate(a);
-                    self.out.text.push_str("\"customer\":");
-                    push_padded(&mut self.out.text, cust as u64, 1);
-                    self.out.text.push('}');
-                }
-            },
-            // Unknown type.
-            4 => {
-                let ty = [
-                    "ticket.deleted",
-                    "order.cancelled",
-                    "Ticket.Created",
-                    "survey.Csat",
-                    "ticket_created",
-                    "",
-                ][(v % 6) as usize];
-                self.out.begin(&mut self.rng, ty, t, cust);
-                self.out.ticket(self.next_ticket.saturating_sub(1).max(1));
-                self.out.text.push('}');
-            }
-            // Unknown enumeration value.
-            5 => match v % 7 {
-                0..=2 => {
-                    let (ch, pr) = [("fax", "normal"), ("Email", "high"), ("email", "URGENT")]
-                        [(v % 7) as usize];
-                    self.out.begin(&mut self.rng, "ticket.created", t, cust);
-                    self.out.ticket(self.next_ticket + 5_000_000_000 + v as u64);
-                    self.out.str("channel", ch);
-                    self.out.str("priority", pr);
-                    self.out.str("team", "billing");
-                    self.out.text.push('}');
-                }
-                3 => {
-                    self.out.begin(&mut self.rng, "ticket.created", t, cust);
-                    self.out.ticket(self.next_ticket + 6_000_000_000);
-                    self.out.str("channel", "chat");
-                    self.out.str("priority", "critical");
-                    self.out.text.push('}');
-                }
-                4 => {
-                    self.out.begin(&mut self.rng, "ticket.created", t, cust);
-                    self.out.ticket(self.next_ticket + 7_000_000_000);
-                    self.out.str("channel", "phone");
-                    self.out.str("priority", "low");
-                    self.out.str("category", "refund");
-                    self.out.text.push('}');
-                }
-                5 => {
-                    self.out.begin(&mut self.rng, "ticket.message", t, cust);
-                    self.out.ticket(self.next_ticket.saturating_sub(1).max(1));
-                    self.out.str("author", "bot");
-                    self.out.text.push('}');
-                }
-                _ => {
-                    self.out.begin(&mut self.rng, "contact.handled", t, cust);
-                    self.out.agent(T_LOGISTICS, 4);
-                    self.out.str("channel", "sms");
-                    self.out.raw("handle_seconds", "120.5");
-                    self.out.text.push('}');
-                }
-            },
-            // Out-of-range value.
-            6 => {
-                let (ty, field, val) = [
-                    ("survey.csat", "score", "0"),
-                    ("survey.csat", "score", "6"),
-                    ("survey.nps", "score", "11"),
-                    ("survey.nps", "score", "-1"),
-                    ("survey.ces", "score", "0"),
-                    ("survey.ces", "score", "8"),
-                    ("contact.handled", "handle_seconds", "-12.5"),
-                    ("order.placed", "amount", "-5.00"),
-                ][(v % 8) as usize];
-                self.out.begin(&mut self.rng, ty, t, cust);
-                match ty {
-                    "contact.handled" => {
-                        self.out.agent(T_BILLING, 5);
-                        self.out.str("channel", "phone");
-                    }
-                    "order.placed" => {
-                        self.out.order(self.next_order);
-                        self.next_order += 1;
-                    }
-                    _ => {}
-                }
-                self.out.raw(field, val);
-                self.out.text.push('}');
-            }
-            // Bad timestamp.
-            7 => {
-                let mut good = String::new();
-                self.out.write_utc(&mut good, t); // 2026-11-22T10:00:00.250Z
-                let bad = match v % 8 {
-                    0 => good[..good.len() - 1].to_string(),
-                    1 => good.replacen('T', " ", 1),
-                    2 => format!("{}-13{}", &good[..4], &good[7..]),
-                    3 => format!("{}-02-30{}", &good[..4], &good[10..]),
-                    4 => format!("{}T25{}", &good[..10], &good[13..]),
-                    5 => format!("{}+0200", &good[..good.len() - 1]),
-                    6 => good[..10].to_string(),
-                    _ => "yesterday".to_string(),
+        let cases = CLASSES[class as usize].1;
+        self.write_case(&cases[v as usize % cases.len()], t, cust, v);
+    }
+
+    /// Writes one invalid case at `t` for `cust`; `v` is the number that chose it.
+    fn write_case(&mut self, case: &Case, t: i64, cust: u32, v: u32) {
+        match case.base {
+            Base::Event(ty) => self.begin(ty, t, cust),
+            Base::Type(ty) => self.out.begin(&mut self.rng, ty, t, cust),
+            Base::Plain => self.begin_plain(t, cust),
+        }
+        match case.edit {
+            Edit::Keep => {}
+            Edit::Drop(key) => {
+                let (start, _, end) = member(&self.out.text, key);
+                // Take one comma with the member: the one after `id`, the one before the others.
+                let span = match key {
+                    Key::Id => start..end + 1,
+                    _ => start - 1..end,
                 };
-                let tj = format!("\"{bad}\"");
-                self.begin_custom("survey.csat", t, cust, Some(&tj));
-                self.out.num("score", 4);
-                self.out.text.push('}');
+                self.out.text.replace_range(span, "");
             }
-            // String too long or empty.
-            _ => match v % 6 {
-                0 => {
-                    self.out.begin(&mut self.rng, "survey.nps", t, cust);
-                    let b = self.out.text.find("\",\"type\"").unwrap_or(7);
-                    let long = format!("e{}", "9".repeat(128));
-                    self.out.text.replace_range(7..b, &long);
-                    self.out.num("score", 9);
-                    self.out.text.push('}');
-                }
-                1 => {
-                    self.out.begin(&mut self.rng, "survey.nps", t, cust);
-                    let b = self.out.text.find("\",\"type\"").unwrap_or(7);
-                    self.out.text.replace_range(7..b, "");
-                    self.out.num("score", 9);
-                    self.out.text.push('}');
-                }
-                2 => {
-                    self.out.begin(&mut self.rng, "survey.nps", t, cust);
-                    let a = self.out.text.find("\"customer\":\"").unwrap_or(0) + 12;
-                    self.out.text.truncate(a);
-                    self.out.text.push_str(&"c".repeat(129));
-                    self.out.text.push('"');
-                    self.out.num("score", 9);
-                    self.out.text.push('}');
-                }
-                3 => {
-                    self.out.begin(&mut self.rng, "ticket.created", t, cust);
-                    self.out.ticket(self.next_ticket + 8_000_000_000);
-                    self.out.str("channel", "email");
-                    self.out.str("priority", "normal");
-                    let team = "customer-care-".repeat(5); // 70 chars
-                    self.out.str("team", &team);
-                    self.out.text.push('}');
-                }
-                4 => {
-                    self.out.begin(&mut self.rng, "customer.churned", t, cust);
-                    let reason = "too expensive; ".repeat(18); // 270 chars
-                    self.out.str("reason", &reason);
-                    self.out.text.push('}');
-                }
-                _ => {
-                    self.out.begin(&mut self.rng, "order.returned", t, cust);
-                    let order = format!("o{}", "1".repeat(128));
-                    self.out.str("order", &order);
-                    self.out.text.push('}');
-                }
-            },
+            Edit::Set(key, value) => {
+                let mut json = String::with_capacity(160);
+                self.write_value(&mut json, value, t, cust);
+                let (_, at, end) = member(&self.out.text, key);
+                self.out.text.replace_range(at..end, &json);
+            }
+        }
+        for &f in case.fields {
+            self.write_field(f, v);
+        }
+        let line = &mut self.out.text;
+        match case.finish {
+            Finish::Close => line.push('}'),
+            Finish::TrailingComma => line.push_str(",}"),
+            Finish::SingleQuotes => *line = format!("{line}}}").replace('"', "'"),
+            Finish::InArray => *line = format!("[{line}}}]"),
+            Finish::Truncated => {
+                line.push('}');
+                let cut = self.rng.gen_range(1..line.len() - 1);
+                line.truncate(cut);
+            }
+            Finish::Text(s) => {
+                line.clear();
+                line.push_str(s);
+            }
+            Finish::AroundCustomer(a, b) => {
+                line.clear();
+                line.push_str(a);
+                line.push_str(&self.out.key);
+                line.push_str(b);
+            }
         }
         self.out.time_ms = t;
+    }
+
+    /// The envelope of a valid NPS answer or order at `t`.
+    fn begin_plain(&mut self, t: i64, cust: u32) {
+        if self.chance(0.5) {
+            self.begin(EventType::SurveyNps, t, cust);
+            let s = self.rng.gen_range(0..=10u64);
+            self.out.num("score", s);
+        } else {
+            self.begin(EventType::OrderPlaced, t, cust);
+            self.out.order(self.next_order);
+            self.next_order += 1;
+            self.out.raw("amount", "39.90");
+        }
+    }
+
+    fn write_value(&mut self, json: &mut String, value: Value, t: i64, cust: u32) {
+        match value {
+            Value::Text(r) => {
+                json.push('"');
+                r.push_to(json);
+                json.push('"');
+            }
+            Value::Millis => {
+                let _ = write!(json, "{t}");
+            }
+            Value::CustomerNo => push_padded(json, cust as u64, 1),
+            Value::Spliced(a, b, c) => {
+                let mut good = String::with_capacity(32);
+                self.out.write_utc(&mut good, t);
+                json.push('"');
+                json.push_str(&good[..a]);
+                json.push_str(b);
+                json.push_str(&good[c..]);
+                json.push('"');
+            }
+        }
+    }
+
+    fn write_field(&mut self, f: Field, v: u32) {
+        let out: &mut Line = &mut self.out;
+        match f {
+            Field::Str(name, s) => out.str(name, s),
+            Field::Raw(name, s) => out.raw(name, s),
+            Field::Num(name, n) => out.num(name, n),
+            Field::Long(name, r) => {
+                let mut s = String::new();
+                r.push_to(&mut s);
+                out.str(name, &s);
+            }
+            Field::Channel(c) => out.str("channel", c.as_str()),
+            Field::Priority(p) => out.str("priority", p.as_str()),
+            Field::Author(a) => out.str("author", a.as_str()),
+            Field::Team(team) => out.str("team", TEAMS[team as usize]),
+            Field::Agent(team, agent) => out.agent(team, agent),
+            Field::Ticket(no) => out.ticket(match no {
+                TicketNo::Unseen(off) => self.next_ticket + off,
+                TicketNo::UnseenPlusV(off) => self.next_ticket + off + v as u64,
+                TicketNo::Latest => self.next_ticket.saturating_sub(1).max(1),
+            }),
+            Field::Order => {
+                out.order(self.next_order);
+                self.next_order += 1;
+            }
+        }
+    }
+}
+
+impl Repeat {
+    fn push_to(self, s: &mut String) {
+        s.push_str(self.0);
+        for _ in 0..self.2 {
+            s.push_str(self.1);
+        }
+    }
+}
+
+/// Where the envelope member `key` is in `line`: (start of `"key":`, start of the value, end
+/// of the value). Values in the envelope are strings without quotes inside.
+fn member(line: &str, key: Key) -> (usize, usize, usize) {
+    let m = key.member();
+    let start = line.find(m).expect("the envelope has every member");
+    let at = start + m.len();
+    let end = at + 1 + line[at + 1..].find('"').expect("a closed string") + 1;
+    (start, at, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::decode;
+    use crate::generate::GenerateOptions;
+
+    #[test]
+    fn every_case_is_rejected_for_the_reason_of_its_class() {
+        let mut g = Generator::new(GenerateOptions::default());
+        let t = g.start_ms + 7_250;
+        for (reason, cases) in CLASSES {
+            for v in 0..100 {
+                g.write_case(&cases[v as usize % cases.len()], t, 42, v);
+                let line = &g.out.text;
+                let err = decode(line.as_bytes()).expect_err(line);
+                assert_eq!(err.reason, reason, "{line}: {}", err.message);
+            }
+        }
     }
 }

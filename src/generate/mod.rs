@@ -60,7 +60,7 @@
 //! * `ticket.rs` — one ticket's life cycle;
 //! * `surveys.rs` — surveys, mood, service recovery, repurchase and churn after service;
 //! * `aftersales.rs` — contacts, orders, returns, warranty claims, churn lines;
-//! * `faults.rs` — invalid lines of every SPEC §1 class;
+//! * `faults.rs` — invalid lines of every SPEC §1 class, as a table of cases;
 //! * `orphans.rs` — ticket events of tickets that never exist;
 //! * `duplicates.rs` — verbatim re-sends of recent lines;
 //! * `json.rs` — writing a line by hand; `random.rs` — the distributions drawn from.

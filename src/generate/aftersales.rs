@@ -14,36 +14,25 @@ use super::Generator;
 use crate::event::{Category, Channel, EventType};
 use crate::ts::{DAY, HOUR, MINUTE};
 
-/// A `contact.handled`: a call, chat or visit (or an email worked) that has ended.
+/// Who a contact or a ticket is between: a customer, and an agent of a team, on a channel.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Handled {
+pub(super) struct Contact {
     pub(super) cust: u32,
     pub(super) channel: Channel,
     pub(super) team: Team,
     pub(super) agent: u8,
-    pub(super) handle_ms: u32,
-    /// 0: no ticket.
-    pub(super) ticket: u64,
-}
-
-/// A `customer.contacted`: an outbound contact (check-in or service recovery).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Contacted {
-    pub(super) cust: u32,
-    pub(super) team: Team,
-    pub(super) agent: u8,
-    pub(super) channel: Channel,
 }
 
 impl Generator {
-    /// Writes a `contact.handled`; `handle_seconds` has 0, 1 or 3 decimals.
-    pub(super) fn write_handled(&mut self, t: i64, h: Handled) {
+    /// Writes a `contact.handled` (a call, chat or visit, or an email worked, that has ended;
+    /// `ticket` 0: none); `handle_seconds` has 0, 1 or 3 decimals.
+    pub(super) fn write_handled(&mut self, t: i64, with: Contact, handle_ms: u32, ticket: u64) {
         let t = self.skew(t);
-        self.begin(EventType::ContactHandled, t, h.cust);
-        self.out.agent(h.team, h.agent);
-        self.out.str("channel", h.channel.as_str());
+        self.begin(EventType::ContactHandled, t, with.cust);
+        self.out.agent(with.team, with.agent);
+        self.out.str("channel", with.channel.as_str());
         self.out.field_name("handle_seconds");
-        let ms = h.handle_ms as u64;
+        let ms = handle_ms as u64;
         let text = &mut self.out.text;
         push_padded(text, ms / 1000, 1);
         match self.rng.gen_range(0..10) {
@@ -57,14 +46,14 @@ impl Generator {
                 push3(text, (ms % 1000) as u32);
             }
         }
-        if h.ticket != 0 {
-            self.out.ticket(h.ticket);
+        if ticket != 0 {
+            self.out.ticket(ticket);
         }
         self.end();
     }
 
-    /// Writes a `customer.contacted`.
-    pub(super) fn write_contacted(&mut self, t: i64, c: Contacted) {
+    /// Writes a `customer.contacted`: an outbound contact (check-in or service recovery).
+    pub(super) fn write_contacted(&mut self, t: i64, c: Contact) {
         let t = self.skew(t);
         self.begin(EventType::CustomerContacted, t, c.cust);
         self.out.agent(c.team, c.agent);

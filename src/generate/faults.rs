@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use rand::Rng;
 
 use super::json::{push_padded, Line};
-use super::tables::{Team, TEAMS, T_BILLING, T_LOGISTICS, T_TECH};
+use super::tables::Team;
 use super::Generator;
 use crate::event::{Author, Channel, EventType, InvalidReason, Priority};
 use crate::ts::SECOND;
@@ -192,7 +192,7 @@ const CHAT: Field = Field::Channel(Channel::Chat);
 const HIGH: Field = Field::Priority(Priority::High);
 const NORMAL: Field = Field::Priority(Priority::Normal);
 const LOW: Field = Field::Priority(Priority::Low);
-const BILLING: Field = Field::Team(T_BILLING);
+const BILLING: Field = Field::Team(Team::Billing);
 const BY_AGENT: Field = Field::Author(Author::Agent);
 
 const fn unseen(offset: u64) -> Field {
@@ -231,7 +231,7 @@ const CLASSES: [(InvalidReason, &[Case]); 9] = [
         ev(SurveyCsat, &[]),
         ev(SurveyNps, &[Raw("score", "null")]),
         ev(OrderPlaced, &[Order]),
-        ev(ContactHandled, &[Agent(T_TECH, 3), PHONE]),
+        ev(ContactHandled, &[Agent(Team::Tech, 3), PHONE]),
         ev(TicketMessage, &[LATEST]),
         drop(Key::Customer, &[Num("score", 8)]),
         drop(Key::Time, &[Num("score", 8)]),
@@ -243,8 +243,8 @@ const CLASSES: [(InvalidReason, &[Case]); 9] = [
         ev(SurveyCsat, &[Raw("score", "4.0")]),
         ev(SurveyNps, &[Raw("score", "8.5")]),
         ev(OrderPlaced, &[Order, Str("amount", "19.99")]),
-        ev(TicketMessage, &[LATEST, BY_AGENT, Agent(T_BILLING, 1), Str("public", "false")]),
-        ev(ContactHandled, &[Agent(T_TECH, 2), CHAT, Str("handle_seconds", "300")]),
+        ev(TicketMessage, &[LATEST, BY_AGENT, Agent(Team::Billing, 1), Str("public", "false")]),
+        ev(ContactHandled, &[Agent(Team::Tech, 2), CHAT, Str("handle_seconds", "300")]),
         ev(TicketReopened, &[Raw("ticket", "12345")]),
         set(SurveyNps, Key::Time, Value::Millis, &[Num("score", 7)]),
         set(CustomerChurned, Key::Customer, Value::CustomerNo, &[]),
@@ -264,7 +264,7 @@ const CLASSES: [(InvalidReason, &[Case]); 9] = [
         ev(TicketCreated, &[unseen(6_000_000_000), CHAT, Str("priority", "critical")]),
         ev(TicketCreated, &[unseen(7_000_000_000), PHONE, LOW, Str("category", "refund")]),
         ev(TicketMessage, &[LATEST, Str("author", "bot")]),
-        ev(ContactHandled, &[Agent(T_LOGISTICS, 4), Str("channel", "sms"), Raw("handle_seconds", "120.5")]),
+        ev(ContactHandled, &[Agent(Team::Logistics, 4), Str("channel", "sms"), Raw("handle_seconds", "120.5")]),
     ]),
     (InvalidReason::OutOfRange, &[
         ev(SurveyCsat, &[Raw("score", "0")]),
@@ -273,7 +273,7 @@ const CLASSES: [(InvalidReason, &[Case]); 9] = [
         ev(SurveyNps, &[Raw("score", "-1")]),
         ev(SurveyCes, &[Raw("score", "0")]),
         ev(SurveyCes, &[Raw("score", "8")]),
-        ev(ContactHandled, &[Agent(T_BILLING, 5), PHONE, Raw("handle_seconds", "-12.5")]),
+        ev(ContactHandled, &[Agent(Team::Billing, 5), PHONE, Raw("handle_seconds", "-12.5")]),
         ev(OrderPlaced, &[Order, Raw("amount", "-5.00")]),
     ]),
     // From the good time 2026-11-22T10:00:00.250Z:
@@ -419,7 +419,7 @@ impl Generator {
             Field::Channel(c) => out.str("channel", c.as_str()),
             Field::Priority(p) => out.str("priority", p.as_str()),
             Field::Author(a) => out.str("author", a.as_str()),
-            Field::Team(team) => out.str("team", TEAMS[team as usize]),
+            Field::Team(team) => out.str("team", team.name()),
             Field::Agent(team, agent) => out.agent(team, agent),
             Field::Ticket(no) => out.ticket(match no {
                 TicketNo::Unseen(off) => self.next_ticket + off,

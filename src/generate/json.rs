@@ -14,7 +14,7 @@
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use super::tables::{Team, OFFSETS_MIN, TEAMS};
+use super::tables::{Team, OFFSETS_MIN};
 use super::Generator;
 use crate::event::EventType;
 use crate::ts::{DAY, HOUR, MINUTE, SECOND};
@@ -121,7 +121,7 @@ impl Line {
     /// Appends `"agent":"agent-<team>-<nn>"` for the `agent`-th agent (from 0) of `team`.
     pub(super) fn agent(&mut self, team: Team, agent: u8) {
         self.text.push_str(",\"agent\":\"agent-");
-        self.text.push_str(TEAMS[team as usize]);
+        self.text.push_str(team.name());
         self.text.push('-');
         push_padded(&mut self.text, agent as u64 + 1, 2);
         self.text.push('"');

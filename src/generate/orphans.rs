@@ -6,7 +6,7 @@
 
 use rand::Rng;
 
-use super::tables::{AGENTS_PER_TEAM, FRONT_TEAMS, TEAMS, T_ESCALATIONS};
+use super::tables::{Team, AGENTS_PER_TEAM, FRONT_TEAMS};
 use super::Generator;
 use crate::event::{Author, EventType};
 
@@ -39,7 +39,7 @@ impl Generator {
             EventType::TicketMessage => self.out.str("author", Author::Customer.as_str()),
             EventType::TicketSolved => self.out.agent(team, agent),
             EventType::TicketReopened => {}
-            _ => self.out.str("team", TEAMS[T_ESCALATIONS as usize]),
+            _ => self.out.str("team", Team::Escalations.name()),
         }
         self.end();
     }

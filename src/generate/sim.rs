@@ -10,11 +10,11 @@
 use rand::Rng;
 use rand_distr::Exp1;
 
-use super::aftersales::{Contacted, Handled};
+use super::aftersales::Contact;
 use super::tables::{
     Team, AGENTS_PER_TEAM, DIURNAL_AMPLITUDE, FIRST_ORDER, FRONT_TEAMS, PROC_ARRIVAL, PROC_CHURN,
     PROC_CONTACT, PROC_HANDLED, PROC_NPS, PROC_ORDER, PROC_RATE, PROC_RETURN, PROC_WARRANTY,
-    PRODUCTS, T_BILLING, T_TECH, T_VIP,
+    PRODUCTS,
 };
 use super::Generator;
 use crate::event::{Category, Channel};
@@ -51,7 +51,12 @@ pub(super) enum Ev {
     },
     /// The next event of the ticket at this index of `Generator::tickets`.
     Ticket(u32),
-    Handled(Handled),
+    /// A `contact.handled` (`ticket` 0: none).
+    Handled {
+        with: Contact,
+        handle_ms: u32,
+        ticket: u64,
+    },
     Csat {
         slot: u32,
         cust: u32,
@@ -81,7 +86,8 @@ pub(super) enum Ev {
         /// `u8::MAX`: no product named.
         product: u8,
     },
-    Contacted(Contacted),
+    /// A `customer.contacted`.
+    Contacted(Contact),
     Churn {
         slot: u32,
         cust: u32,
@@ -107,7 +113,11 @@ impl Generator {
                 self.create_ticket(t, slot, Some(category));
             }
             Ev::Ticket(idx) => self.fire_ticket(t, idx),
-            Ev::Handled(h) => self.write_handled(t, h),
+            Ev::Handled {
+                with,
+                handle_ms,
+                ticket,
+            } => self.write_handled(t, with, handle_ms, ticket),
             Ev::Csat {
                 slot,
                 cust,
@@ -208,15 +218,13 @@ impl Generator {
                 let team = FRONT_TEAMS[self.rng.gen_range(0..4)];
                 let agent = self.rng.gen_range(0..AGENTS_PER_TEAM);
                 let handle_ms = self.handle_ms(channel);
-                let h = Handled {
+                let with = Contact {
                     cust: c.no,
                     channel,
                     team,
                     agent,
-                    handle_ms,
-                    ticket: 0,
                 };
-                self.write_handled(t, h);
+                self.write_handled(t, with, handle_ms, 0);
             }
             PROC_NPS => self.write_nps(t, slot, c),
             PROC_ORDER => {
@@ -229,14 +237,14 @@ impl Generator {
             }
             PROC_CONTACT => {
                 // Proactive outbound contact (welcome call, check-in).
-                let team = [T_BILLING, T_VIP, T_TECH][self.rng.gen_range(0..3)];
+                let team = [Team::Billing, Team::Vip, Team::Tech][self.rng.gen_range(0..3)];
                 let agent = self.rng.gen_range(0..AGENTS_PER_TEAM);
                 let channel = if self.chance(0.7) {
                     Channel::Phone
                 } else {
                     Channel::Email
                 };
-                let contact = Contacted {
+                let contact = Contact {
                     cust: c.no,
                     team,
                     agent,

@@ -9,99 +9,57 @@
 
 use rand::Rng;
 
-use super::aftersales::Contacted;
+use super::aftersales::Contact;
 use super::random::pick_weighted;
 use super::sim::{Customer, Ev};
-use super::tables::{
-    Team, AGENTS_PER_TEAM, FRT_TARGET, NEVER, RES_TARGET, T_BILLING, T_UNASSIGNED,
-};
-use super::ticket::{Step, Ticket};
+use super::tables::{Team, AGENTS_PER_TEAM, CES_W, CSAT_W, NPS_W};
+use super::ticket::Ticket;
 use super::Generator;
 use crate::event::{Channel, EventType};
 use crate::ts::{DAY, HOUR, MINUTE};
 
-/// How bad the experience was: 0 = flawless.
-fn badness(tk: &Ticket) -> f64 {
-    let p = tk.priority as usize;
-    let mut bad = 0.0;
-    if tk.first_stop > tk.created + FRT_TARGET[p] {
-        bad += 1.0;
-    }
-    if tk.first_solve > tk.created + RES_TARGET[p] {
-        bad += 1.3;
-    }
-    if tk.escalated {
-        bad += 0.5;
-    }
-    bad += tk.reopens as f64;
-    bad += 0.25 * (tk.agent_public.saturating_sub(2)) as f64;
-    bad
-}
-
 impl Generator {
-    /// After a `ticket.solved` at `t`: either plan a reopen, or (final solve) schedule surveys
-    /// and update the mood; after the first solve, maybe a repurchase.
-    pub(super) fn on_solve(&mut self, tk: &mut Ticket, t: i64) {
-        tk.solves = tk.solves.saturating_add(1);
-        tk.solve_at = NEVER;
-        let first = tk.first_solve == NEVER;
-        if first {
-            tk.first_solve = t;
-        }
-        if tk.first_stop == NEVER {
-            tk.first_stop = t;
-        }
-        let bad = badness(tk);
-        let tier = if bad < 0.3 {
-            0
-        } else if bad < 1.5 {
-            1
-        } else {
-            2
-        };
-        let reopen = tk.reopens < 2 && self.chance((0.05 + 0.04 * bad).min(0.25));
+    /// After a `ticket.solved` at `t` (the ticket's `first`, with an experience `tier` 0: good,
+    /// 1: mixed, 2: bad): unless it will be `reopened`, surveys and a change of mood; after
+    /// the first solve, maybe a repurchase.
+    pub(super) fn after_solve(
+        &mut self,
+        tk: &Ticket,
+        tier: usize,
+        first: bool,
+        reopened: bool,
+        t: i64,
+    ) {
         let slot = tk.slot;
-        let present = self.present(slot, tk.cust);
+        let cust = tk.with.cust;
+        let present = self.present(slot, cust);
 
         let mut csat: Option<u8> = None;
-        if !reopen {
+        if !reopened {
             // Final solve: surveys, mood, sometimes churn.
             if self.chance(0.32) {
-                let w: [u32; 5] = match tier {
-                    0 => [2, 3, 8, 30, 57],
-                    1 => [10, 14, 22, 30, 24],
-                    _ => [32, 28, 20, 13, 7],
-                };
-                let score = pick_weighted(&mut self.rng, &w) as u8 + 1;
+                let (score, d) = self.answer(&CSAT_W[tier], 3 * HOUR);
                 csat = Some(score);
-                let d = self
-                    .lognormal(3.0 * HOUR as f64, 1.0)
-                    .clamp(5 * MINUTE, 10 * DAY);
                 let ev = Ev::Csat {
                     slot,
-                    cust: tk.cust,
+                    cust,
                     score,
-                    team: tk.team,
+                    team: tk.with.team,
                     ticket: tk.no,
                 };
                 self.queue.push(t + d, ev);
             }
             if self.chance(0.15) {
-                let w: [u32; 7] = match tier {
-                    0 => [1, 2, 4, 8, 20, 32, 33],
-                    1 => [6, 9, 15, 20, 22, 16, 12],
-                    _ => [22, 22, 20, 15, 10, 7, 4],
-                };
-                let score = pick_weighted(&mut self.rng, &w) as u8 + 1;
-                let d = self
-                    .lognormal(4.0 * HOUR as f64, 1.0)
-                    .clamp(5 * MINUTE, 10 * DAY);
-                let ev = Ev::Ces {
-                    cust: tk.cust,
-                    score,
-                    ticket: tk.no,
-                };
-                self.queue.push(t + d, ev);
+                let (score, d) = self.answer(&CES_W[tier], 4 * HOUR);
+                let ticket = tk.no;
+                self.queue.push(
+                    t + d,
+                    Ev::Ces {
+                        cust,
+                        score,
+                        ticket,
+                    },
+                );
             }
             if present {
                 let x = [1.0f32, 0.0, -1.0][tier];
@@ -109,7 +67,7 @@ impl Generator {
                 *m = 0.8 * *m + 0.2 * x;
                 if tier == 2 && self.chance(0.03) {
                     let d = self.lognormal(10.0 * DAY as f64, 0.8).clamp(HOUR, 60 * DAY);
-                    self.schedule_churn(t + d, slot, tk.cust);
+                    self.schedule_churn(t + d, slot, cust);
                 }
             }
         }
@@ -124,19 +82,18 @@ impl Generator {
             if self.chance(p) {
                 let d = self.lognormal(7.0 * DAY as f64, 0.8).max(MINUTE);
                 if d < 60 * DAY {
-                    let cust = tk.cust;
                     self.queue.push(t + d, Ev::Order { slot, cust });
                 }
             }
         }
-        if reopen {
-            tk.main_at = t + self
-                .lognormal(6.0 * HOUR as f64, 1.2)
-                .clamp(10 * MINUTE, 14 * DAY);
-            tk.main_kind = Step::Reopen;
-        } else {
-            tk.main_at = NEVER;
-        }
+    }
+
+    /// A survey answer to a solved ticket: a score (from 1) drawn from `weights`, and how
+    /// long after the solve it comes (log-normal around `median`, 5 min to 10 days).
+    fn answer(&mut self, weights: &[u32], median: i64) -> (u8, i64) {
+        let score = pick_weighted(&mut self.rng, weights) as u8 + 1;
+        let d = self.lognormal(median as f64, 1.0);
+        (score, d.clamp(5 * MINUTE, 10 * DAY))
     }
 
     /// Writes a `survey.csat` (answered at `t`, stamped with clock skew) and applies it.
@@ -177,20 +134,28 @@ impl Generator {
 
     /// Writes a `survey.nps` of the customer in `slot`, skewed by their mood, and applies it.
     pub(super) fn write_nps(&mut self, t: i64, slot: u32, c: Customer) {
-        let w: [u32; 11] = if c.mood > 0.3 {
-            [1, 1, 1, 1, 2, 3, 4, 10, 20, 27, 30]
+        let mood = if c.mood > 0.3 {
+            0
         } else if c.mood < -0.3 {
-            [10, 8, 10, 10, 10, 12, 12, 10, 8, 5, 5]
+            2
         } else {
-            [2, 2, 3, 4, 5, 8, 10, 18, 20, 15, 13]
+            1
         };
-        let score = pick_weighted(&mut self.rng, &w) as u8;
+        let score = pick_weighted(&mut self.rng, &NPS_W[mood]) as u8;
         let ts = self.skew(t);
         self.begin(EventType::SurveyNps, ts, c.no);
         self.out.num("score", score as u64);
         self.end();
         let churn_p = if score <= 3 { 0.12 } else { 0.05 };
-        self.after_survey(t, slot, c.no, score <= 6, score >= 9, T_BILLING, churn_p);
+        self.after_survey(
+            t,
+            slot,
+            c.no,
+            score <= 6,
+            score >= 9,
+            Team::Billing,
+            churn_p,
+        );
     }
 
     /// Consequences of a survey answer at `t`: mood, service-recovery follow-up, churn.
@@ -226,8 +191,8 @@ impl Generator {
             let d = self
                 .lognormal(8.0 * HOUR as f64, 1.1)
                 .clamp(5 * MINUTE, 7 * DAY);
-            let team = if team == T_UNASSIGNED {
-                T_BILLING
+            let team = if team == Team::Unassigned {
+                Team::Billing
             } else {
                 team
             };
@@ -237,7 +202,7 @@ impl Generator {
                 14..=18 => Channel::Email,
                 _ => Channel::Messenger,
             };
-            let contact = Contacted {
+            let contact = Contact {
                 cust,
                 team,
                 agent,

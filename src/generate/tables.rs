@@ -34,43 +34,68 @@ pub(super) const ESCALATE_P: [f64; Priority::ALL.len()] = [0.22, 0.14, 0.08, 0.0
 /// Weight of each category among tickets that arrive on their own.
 pub(super) const CATEGORY_W: [u32; Category::ALL.len()] = [10, 14, 12, 28, 20, 8, 8];
 
-/// A team, as an index into [`TEAMS`].
-pub(super) type Team = u8;
+/// A team of agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Team {
+    Billing,
+    Tech,
+    Logistics,
+    Returns,
+    Vip,
+    Escalations,
+    /// Not a team: the pool of agents of tickets without one (`agent-general-…`).
+    Unassigned,
+}
 
-/// Team names; index 6 is the pool of agents of tickets without a team (`unassigned`).
-pub(super) const TEAMS: [&str; 7] = [
-    "billing",
-    "tech",
-    "logistics",
-    "returns",
-    "vip",
-    "escalations",
-    "general",
-];
-pub(super) const T_BILLING: Team = 0;
-pub(super) const T_TECH: Team = 1;
-pub(super) const T_LOGISTICS: Team = 2;
-pub(super) const T_RETURNS: Team = 3;
-pub(super) const T_VIP: Team = 4;
-pub(super) const T_ESCALATIONS: Team = 5;
-pub(super) const T_UNASSIGNED: Team = 6;
+impl Team {
+    /// The name in `team` fields and agent ids.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Team::Billing => "billing",
+            Team::Tech => "tech",
+            Team::Logistics => "logistics",
+            Team::Returns => "returns",
+            Team::Vip => "vip",
+            Team::Escalations => "escalations",
+            Team::Unassigned => "general",
+        }
+    }
+}
+
 /// The front-line teams: calls without a ticket, orphan events and reassignments pick one.
-pub(super) const FRONT_TEAMS: [Team; 4] = [T_BILLING, T_TECH, T_LOGISTICS, T_RETURNS];
+pub(super) const FRONT_TEAMS: [Team; 4] =
+    [Team::Billing, Team::Tech, Team::Logistics, Team::Returns];
 /// Agents per team (`agent-<team>-01` … `-12`).
 pub(super) const AGENTS_PER_TEAM: u8 = 12;
 
 /// The candidate teams of a new ticket of each category, with their weights.
 pub(super) fn teams_for(category: Category) -> (&'static [Team], &'static [u32]) {
     match category {
-        Category::Warranty => (&[T_TECH, T_RETURNS], &[60, 40]),
-        Category::Return => (&[T_RETURNS, T_LOGISTICS], &[75, 25]),
-        Category::Complaint => (&[T_BILLING, T_LOGISTICS, T_TECH], &[45, 35, 20]),
-        Category::Question => (&[T_BILLING, T_LOGISTICS, T_TECH], &[50, 35, 15]),
-        Category::TechSupport => (&[T_TECH], &[100]),
-        Category::Consultation => (&[T_BILLING, T_TECH], &[60, 40]),
-        Category::Other => (&[T_BILLING, T_LOGISTICS, T_TECH], &[40, 30, 30]),
+        Category::Warranty => (&[Team::Tech, Team::Returns], &[60, 40]),
+        Category::Return => (&[Team::Returns, Team::Logistics], &[75, 25]),
+        Category::Complaint => (&[Team::Billing, Team::Logistics, Team::Tech], &[45, 35, 20]),
+        Category::Question => (&[Team::Billing, Team::Logistics, Team::Tech], &[50, 35, 15]),
+        Category::TechSupport => (&[Team::Tech], &[100]),
+        Category::Consultation => (&[Team::Billing, Team::Tech], &[60, 40]),
+        Category::Other => (&[Team::Billing, Team::Logistics, Team::Tech], &[40, 30, 30]),
     }
 }
+
+/// Weights of CSAT scores 1–5 after a good, a mixed and a bad experience.
+pub(super) const CSAT_W: [[u32; 5]; 3] =
+    [[2, 3, 8, 30, 57], [10, 14, 22, 30, 24], [32, 28, 20, 13, 7]];
+/// Weights of CES scores 1–7 after a good, a mixed and a bad experience.
+pub(super) const CES_W: [[u32; 7]; 3] = [
+    [1, 2, 4, 8, 20, 32, 33],
+    [6, 9, 15, 20, 22, 16, 12],
+    [22, 22, 20, 15, 10, 7, 4],
+];
+/// Weights of NPS scores 0–10 of a happy, a neutral and an unhappy customer.
+pub(super) const NPS_W: [[u32; 11]; 3] = [
+    [1, 1, 1, 1, 2, 3, 4, 10, 20, 27, 30],
+    [2, 2, 3, 4, 5, 8, 10, 18, 20, 15, 13],
+    [10, 8, 10, 10, 10, 12, 12, 10, 8, 5, 5],
+];
 
 /// UTC offsets (minutes) of the few producers that do not write `Z`.
 pub(super) const OFFSETS_MIN: [i32; 8] = [120, -300, 60, 330, -180, 540, -420, -210];

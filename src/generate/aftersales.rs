@@ -145,6 +145,7 @@ impl Generator {
         }
     }
 
+    /// Schedules a ticket of `category` that the customer opens at `t` about an earlier line.
     fn follow_up_ticket(&mut self, t: i64, slot: u32, cust: u32, category: Category) {
         let ev = Ev::NewTicket {
             slot,

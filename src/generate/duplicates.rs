@@ -28,6 +28,7 @@ pub(super) struct Recent {
 }
 
 impl Recent {
+    /// An empty ring.
     pub(super) fn new() -> Self {
         Recent {
             ring: Vec::with_capacity(RECENT),

@@ -17,6 +17,8 @@ use super::tables::Team;
 use super::Generator;
 use crate::event::{Author, Channel, EventType, InvalidReason, Priority};
 use crate::ts::SECOND;
+use EventType::*;
+use Field::{Agent, Long, Num, Order, Raw, Str};
 
 /// One way to write an invalid line.
 #[derive(Clone, Copy)]
@@ -56,6 +58,7 @@ enum Key {
 }
 
 impl Key {
+    /// The member's name as it starts in the envelope: `"time":`.
     fn member(self) -> &'static str {
         match self {
             Key::Id => "\"id\":",
@@ -131,6 +134,9 @@ enum Finish {
     AroundCustomer(&'static str, &'static str),
 }
 
+// Constructors that keep the rows of `CLASSES` short.
+
+/// An event of type `ty` with `fields`, closed.
 const fn ev(ty: EventType, fields: &'static [Field]) -> Case {
     Case {
         base: Base::Event(ty),
@@ -140,6 +146,7 @@ const fn ev(ty: EventType, fields: &'static [Field]) -> Case {
     }
 }
 
+/// A random valid line, finished by `finish`.
 const fn plain(finish: Finish) -> Case {
     Case {
         base: Base::Plain,
@@ -149,6 +156,7 @@ const fn plain(finish: Finish) -> Case {
     }
 }
 
+/// An event of type `ty` (for its id and key) whose text is replaced by `finish`.
 const fn replaced(ty: EventType, finish: Finish) -> Case {
     Case {
         finish,
@@ -156,6 +164,7 @@ const fn replaced(ty: EventType, finish: Finish) -> Case {
     }
 }
 
+/// An NPS answer without the envelope member `key`.
 const fn drop(key: Key, fields: &'static [Field]) -> Case {
     Case {
         edit: Edit::Drop(key),
@@ -163,6 +172,7 @@ const fn drop(key: Key, fields: &'static [Field]) -> Case {
     }
 }
 
+/// An event whose envelope member `key` is `v`.
 const fn set(ty: EventType, key: Key, v: Value, fields: &'static [Field]) -> Case {
     Case {
         edit: Edit::Set(key, v),
@@ -170,6 +180,7 @@ const fn set(ty: EventType, key: Key, v: Value, fields: &'static [Field]) -> Cas
     }
 }
 
+/// A ticket event with the type text `ty`.
 const fn unknown_type(ty: &'static str) -> Case {
     Case {
         base: Base::Type(ty),
@@ -177,13 +188,11 @@ const fn unknown_type(ty: &'static str) -> Case {
     }
 }
 
+/// A CSAT answer with the timestamp `good[..a] + b + good[c..]` (see [`Value::Spliced`]).
 const fn bad_time(a: usize, b: &'static str, c: usize) -> Case {
     let v = Value::Spliced(a, b, c);
     set(EventType::SurveyCsat, Key::Time, v, &[Num("score", 4)])
 }
-
-use EventType::*;
-use Field::{Agent, Long, Num, Order, Raw, Str};
 
 const LATEST: Field = Field::Ticket(TicketNo::Latest);
 const EMAIL: Field = Field::Channel(Channel::Email);
@@ -195,10 +204,12 @@ const LOW: Field = Field::Priority(Priority::Low);
 const BILLING: Field = Field::Team(Team::Billing);
 const BY_AGENT: Field = Field::Author(Author::Agent);
 
+/// A ticket number that is never created: the next one plus `offset`.
 const fn unseen(offset: u64) -> Field {
     Field::Ticket(TicketNo::Unseen(offset))
 }
 
+/// Like [`unseen`], plus the case number `v`.
 const fn unseen_plus_v(offset: u64) -> Field {
     Field::Ticket(TicketNo::UnseenPlusV(offset))
 }
@@ -382,6 +393,7 @@ impl Generator {
         }
     }
 
+    /// Writes the JSON text of an envelope value into `json`.
     fn write_value(&mut self, json: &mut String, value: Value, t: i64, cust: u32) {
         match value {
             Value::Text(r) => {
@@ -405,6 +417,7 @@ impl Generator {
         }
     }
 
+    /// Appends one field after the envelope.
     fn write_field(&mut self, f: Field, v: u32) {
         let out: &mut Line = &mut self.out;
         match f {
@@ -435,6 +448,7 @@ impl Generator {
 }
 
 impl Repeat {
+    /// Appends the string (without quotes) to `s`.
     fn push_to(self, s: &mut String) {
         s.push_str(self.0);
         for _ in 0..self.2 {

@@ -100,6 +100,7 @@ pub(super) const NPS_W: [[u32; 11]; 3] = [
 /// UTC offsets (minutes) of the few producers that do not write `Z`.
 pub(super) const OFFSETS_MIN: [i32; 8] = [120, -300, 60, 330, -180, 540, -420, -210];
 
+/// `reason` texts of `order.returned`.
 pub(super) const RETURN_REASONS: [&str; 6] = [
     "wrong size",
     "damaged in transit",
@@ -108,6 +109,7 @@ pub(super) const RETURN_REASONS: [&str; 6] = [
     "defective",
     "arrived too late",
 ];
+/// `reason` texts of `customer.churned`.
 pub(super) const CHURN_REASONS: [&str; 6] = [
     "cancelled subscription",
     "closed account",
@@ -116,6 +118,7 @@ pub(super) const CHURN_REASONS: [&str; 6] = [
     "poor service",
     "moved abroad",
 ];
+/// `product` names of `warranty.claimed`.
 pub(super) const PRODUCTS: [&str; 8] = [
     "headphones-x2",
     "smartwatch-s5",
@@ -127,14 +130,22 @@ pub(super) const PRODUCTS: [&str; 8] = [
     "router-ax6000",
 ];
 
-/// The background processes: each fires as its own Poisson process.
+// The background processes, each its own Poisson process (indexes into `PROC_RATE`).
+/// New tickets.
 pub(super) const PROC_ARRIVAL: usize = 0;
+/// Calls and chats without a ticket.
 pub(super) const PROC_HANDLED: usize = 1;
+/// NPS answers.
 pub(super) const PROC_NPS: usize = 2;
+/// Orders.
 pub(super) const PROC_ORDER: usize = 3;
+/// Proactive outbound contacts.
 pub(super) const PROC_CONTACT: usize = 4;
+/// Churn without a visible service reason.
 pub(super) const PROC_CHURN: usize = 5;
+/// Returns of orders placed before the stream.
 pub(super) const PROC_RETURN: usize = 6;
+/// Warranty claims of orders placed before the stream.
 pub(super) const PROC_WARRANTY: usize = 7;
 /// Rates of the background processes, relative to `tickets_per_hour`.
 pub(super) const PROC_RATE: [f64; 8] = [0.98, 0.08, 0.05, 0.25, 0.01, 0.005, 0.012, 0.008];

@@ -171,6 +171,7 @@ impl Generator {
         self.schedule_ticket(idx, tk, t);
     }
 
+    /// Writes the `ticket.created` of a new ticket.
     fn write_created(&mut self, tk: &Ticket, category: Category) {
         self.begin(EventType::TicketCreated, tk.created, tk.with.cust);
         self.out.ticket(tk.no);

@@ -1,4 +1,4 @@
-//! Tests of `cxstream generate` (src/generate.rs): determinism, counts, SPEC §1 validity,
+//! Tests of `cxstream generate` (src/generate/): determinism, counts, SPEC §1 validity,
 //! realism of the simulated service, and the injected faults.
 //!
 //! The validator below is written from SPEC §1 independently of the generator (and of the

@@ -21,11 +21,12 @@
 //! hash-map lookup in memory it owns plus an atomic add.
 
 pub mod buckets;
+pub mod collector;
 pub mod http;
 pub mod labels;
+mod state;
 pub mod window;
 
-use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::net::SocketAddr;
@@ -33,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use prometheus::core::{Collector, Desc};
-use prometheus::proto::{self, LabelPair, MetricFamily, MetricType};
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Counter, Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter,
     IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
@@ -48,6 +49,7 @@ use crate::output::Record;
 
 pub use http::{router, serve_listener};
 pub use labels::{LabelCap, OTHER};
+pub use state::StateGauge;
 pub use window::WindowSummary;
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
@@ -823,90 +825,6 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-/// A current-state integer gauge kept from deltas: a series exists while its value is not 0.
-///
-/// The exposition is built from the value map at scrape time, so a ticket moving between
-/// series (a −1 on the old labels, a +1 on the new) never makes a series blink out between
-/// the two calls, and a series that drops to 0 is gone at the next scrape.
-pub struct StateGauge {
-    desc: Desc,
-    labels: Vec<String>,
-    values: Mutex<BTreeMap<Vec<Box<str>>, i64>>,
-}
-
-impl StateGauge {
-    pub fn new(name: &str, help: &str, labels: &[&str]) -> StateGauge {
-        let labels: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
-        StateGauge {
-            desc: Desc::new(name.into(), help.into(), labels.clone(), HashMap::new())
-                .expect("valid gauge"),
-            labels,
-            values: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    /// Adds `delta` to the series of `values` (label values in declaration order).
-    pub fn add(&self, values: &[&str], delta: i64) {
-        if delta == 0 {
-            return;
-        }
-        let mut map = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        let key: Vec<Box<str>> = values.iter().map(|v| (*v).into()).collect();
-        let v = map.entry(key).or_insert(0);
-        *v += delta;
-        if *v == 0 {
-            let key: Vec<Box<str>> = values.iter().map(|v| (*v).into()).collect();
-            map.remove(&key);
-        }
-    }
-
-    /// The current value of a series (0 when absent).
-    pub fn get(&self, values: &[&str]) -> i64 {
-        let map = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        let key: Vec<Box<str>> = values.iter().map(|v| (*v).into()).collect();
-        map.get(&key).copied().unwrap_or(0)
-    }
-}
-
-impl Collector for StateGauge {
-    fn desc(&self) -> Vec<&Desc> {
-        vec![&self.desc]
-    }
-
-    fn collect(&self) -> Vec<MetricFamily> {
-        let map = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        let mut mf = MetricFamily::default();
-        mf.set_name(self.desc.fq_name.clone());
-        mf.set_help(self.desc.help.clone());
-        mf.set_field_type(MetricType::GAUGE);
-        let metrics = map
-            .iter()
-            .map(|(vals, v)| {
-                // Label pairs sorted by name, as the registry's own vectors write them.
-                let mut pairs: Vec<LabelPair> = self
-                    .labels
-                    .iter()
-                    .zip(vals)
-                    .map(|(n, v)| {
-                        let mut p = LabelPair::default();
-                        p.set_name(n.clone());
-                        p.set_value(v.to_string());
-                        p
-                    })
-                    .collect();
-                pairs.sort_by(|a, b| a.name().cmp(b.name()));
-                let mut g = proto::Gauge::default();
-                g.set_value(*v as f64);
-                let mut m = proto::Metric::from_label(pairs);
-                m.set_gauge(g);
-                m
-            })
-            .collect();
-        mf.set_metric(metrics);
-        vec![mf]
-    }
-}
-
 /// Serves /metrics, /healthz and /readyz on `addr` until `shutdown` resolves.
 pub async fn serve(
     addr: SocketAddr,
@@ -1204,18 +1122,6 @@ impl Observer for MetricsObserver {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn state_gauge_series_disappear_at_zero() {
-        let g = StateGauge::new("x_open", "h", &["team"]);
-        g.add(&["a"], 1);
-        g.add(&["b"], 2);
-        g.add(&["a"], -1);
-        let mf = g.collect();
-        assert_eq!(mf[0].get_metric().len(), 1);
-        assert_eq!(g.get(&["b"]), 2);
-        assert_eq!(g.get(&["a"]), 0);
-    }
 
     #[test]
     fn label_cap_folds_past_the_limit() {

@@ -265,12 +265,11 @@ impl Observer for MetricsObserver {
                 });
                 let label = channel.touch(&m.caps.channel);
                 if secs.is_finite() && secs >= 0.0 {
+                    let f = &m.families;
                     self.handle
                         .entry(c)
                         .or_insert_with(|| {
-                            m.families
-                                .histogram(Id::HandleSeconds)
-                                .with_label_values(&[label])
+                            f.histogram(Id::HandleSeconds).with_label_values(&[label])
                         })
                         .observe(secs);
                 }
@@ -306,13 +305,10 @@ impl Observer for MetricsObserver {
                 let team = lv(&mut self.teams, t, &m.caps.team, || team_name(t, names));
                 let sc = lv(&mut self.scores, score, &m.caps.score, || score.to_string());
                 let labels = [team.touch(&m.caps.team), sc.touch(&m.caps.score)];
+                let f = &m.families;
                 self.csat
                     .entry((t, score))
-                    .or_insert_with(|| {
-                        m.families
-                            .counter(Id::CsatResponses)
-                            .with_label_values(&labels)
-                    })
+                    .or_insert_with(|| f.counter(Id::CsatResponses).with_label_values(&labels))
                     .inc();
             }
             Kpi::Nps(score) => {
@@ -327,13 +323,10 @@ impl Observer for MetricsObserver {
                 let m = &*self.m;
                 let sc = lv(&mut self.scores, score, &m.caps.score, || score.to_string());
                 let label = sc.touch(&m.caps.score);
+                let f = &m.families;
                 self.ces
                     .entry(score)
-                    .or_insert_with(|| {
-                        m.families
-                            .counter(Id::CesResponses)
-                            .with_label_values(&[label])
-                    })
+                    .or_insert_with(|| f.counter(Id::CesResponses).with_label_values(&[label]))
                     .inc();
             }
             Kpi::OrderPlaced(amount) => {

@@ -24,7 +24,7 @@ pub trait Sample: Send + Sync + 'static {
 }
 
 /// Label values, in the order the family declares its label names.
-pub type LabelValues = Vec<Box<str>>;
+pub(crate) type LabelValues = Vec<Box<str>>;
 
 /// A metric family kept as a map from label values to a [`Sample`], written out whole at
 /// each scrape: a series exists exactly while its key is in the map.
@@ -57,13 +57,13 @@ impl<V: Sample> SeriesMap<V> {
     }
 
     /// The series, locked (a panic while the lock was held leaves a usable map).
-    pub fn series(&self) -> MutexGuard<'_, BTreeMap<LabelValues, V>> {
+    pub(crate) fn series(&self) -> MutexGuard<'_, BTreeMap<LabelValues, V>> {
         self.series.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 /// Owned label values from borrowed ones.
-pub fn key(values: &[&str]) -> LabelValues {
+pub(crate) fn key(values: &[&str]) -> LabelValues {
     values.iter().map(|v| (*v).into()).collect()
 }
 

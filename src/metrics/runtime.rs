@@ -189,7 +189,8 @@ impl Metrics {
             .remove_label_values(&[topic, &partition.to_string()]);
     }
 
-    /// Time spent processing one batch of `events` inputs.
+    /// Observes the time spent processing one batch of input, in seconds (a negative or
+    /// non-finite value is ignored).
     pub fn observe_processing(&self, seconds: f64) {
         if seconds.is_finite() && seconds >= 0.0 {
             self.families

@@ -20,6 +20,9 @@ use cxstream::metrics::Metrics;
 use cxstream::output::Record;
 use serde_json::{json, Value};
 
+mod common;
+use common::{of_type, run_text, win};
+
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
@@ -84,6 +87,22 @@ fn assert_absent(s: &BTreeMap<String, f64>, series: &str) {
     assert!(!s.contains_key(series), "{series} should be absent");
 }
 
+/// [`assert_sample`] or [`assert_absent`] for each line `series value` or `series absent` of
+/// `expected` (written as in the exposition); blank lines and `#` comments are skipped.
+#[track_caller]
+fn assert_series(s: &BTreeMap<String, f64>, expected: &str) {
+    let lines = expected.lines().map(str::trim);
+    for l in lines.filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (series, want) = l
+            .rsplit_once(' ')
+            .expect("`series value` or `series absent`");
+        match want {
+            "absent" => assert_absent(s, series),
+            v => assert_sample(s, series, v.parse().expect("a number or `absent`")),
+        }
+    }
+}
+
 fn require_external() -> bool {
     std::env::var("CXSTREAM_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
 }
@@ -117,15 +136,14 @@ fn line(v: Value) -> String {
     v.to_string() + "\n"
 }
 
+/// `2026-11-22T<hh:mm:ss>Z`.
+fn at(time: &str) -> String {
+    format!("2026-11-22T{time}Z")
+}
+
+/// One input line (see [`common::ev`]) at `2026-11-22T<time>Z`.
 fn ev(id: &str, ty: &str, time: &str, customer: &str, fields: Value) -> String {
-    let mut v = json!({"id": id, "type": ty, "time": format!("2026-11-22T{time}Z"),
-                       "customer": customer});
-    if let Value::Object(m) = fields {
-        for (k, x) in m {
-            v[k] = x;
-        }
-    }
-    line(v)
+    line(common::ev(id, ty, &at(time), customer, fields))
 }
 
 fn created(
@@ -137,31 +155,20 @@ fn created(
     ch: &str,
     prio: &str,
 ) -> String {
-    ev(
-        id,
-        "ticket.created",
-        time,
-        cust,
-        json!({"ticket": ticket, "team": team, "channel": ch, "priority": prio}),
-    )
+    line(common::created(id, &at(time), cust, ticket, prio, team, ch))
 }
 
 fn reply(id: &str, time: &str, cust: &str, ticket: &str) -> String {
-    ev(
-        id,
-        "ticket.message",
-        time,
-        cust,
-        json!({"ticket": ticket, "author": "agent", "agent": "a1"}),
-    )
+    line(common::reply(id, &at(time), cust, ticket))
 }
 
 fn solved(id: &str, time: &str, cust: &str, ticket: &str) -> String {
-    ev(id, "ticket.solved", time, cust, json!({"ticket": ticket}))
+    line(common::solved(id, &at(time), cust, ticket))
 }
 
 /// A small day at the help desk, with one of each kind of invalid input. See the expected
 /// values in `replay_gives_exact_metric_values`.
+#[rustfmt::skip]
 fn small_input() -> String {
     let mut s = String::new();
     // t1: billing/chat/high; answered after 5 min (achieved), solved after 10 (FCR, achieved).
@@ -171,51 +178,22 @@ fn small_input() -> String {
     s += &created("e1", "10:00:00", "c1", "t1", "billing", "chat", "high");
     s += &created("e4", "10:01:00", "c2", "t2", "billing", "email", "urgent");
     s += &created("e5", "10:02:00", "c3", "t3", "tech", "phone", "normal");
-    s += &ev(
-        "e6",
-        "ticket.message",
-        "10:03:00",
-        "c3",
-        json!({"ticket": "t3", "author": "system"}),
-    );
+    s += &ev("e6", "ticket.message", "10:03:00", "c3", json!({"ticket": "t3", "author": "system"}));
     s += &reply("e2", "10:05:00", "c1", "t1");
     s += &solved("e3", "10:10:00", "c1", "t1");
     s += &reply("e7", "10:30:00", "c2", "t2");
     s += &reply("e8", "10:35:00", "c2", "t2");
     s += &solved("e9", "10:40:00", "c2", "t2");
     // Surveys: CSAT naming t1 (billing), naming no ticket (team "none"), naming t3 (tech).
-    s += &ev(
-        "e10",
-        "survey.csat",
-        "10:45:00",
-        "c1",
-        json!({"score": 5, "ticket": "t1"}),
-    );
+    s += &ev("e10", "survey.csat", "10:45:00", "c1", json!({"score": 5, "ticket": "t1"}));
     s += &ev("e11", "survey.csat", "10:46:00", "c4", json!({"score": 2}));
-    s += &ev(
-        "e12",
-        "survey.csat",
-        "10:47:00",
-        "c3",
-        json!({"score": 4, "ticket": "t3"}),
-    );
+    s += &ev("e12", "survey.csat", "10:47:00", "c3", json!({"score": 4, "ticket": "t3"}));
     s += &ev("e13", "survey.nps", "10:48:00", "c1", json!({"score": 10}));
     s += &ev("e14", "survey.nps", "10:49:00", "c2", json!({"score": 7}));
     s += &ev("e15", "survey.nps", "10:50:00", "c5", json!({"score": 3}));
-    s += &ev(
-        "e16",
-        "survey.ces",
-        "10:51:00",
-        "c1",
-        json!({"score": 6, "ticket": "t1"}),
-    );
-    s += &ev(
-        "e17",
-        "contact.handled",
-        "10:52:00",
-        "c1",
-        json!({"agent": "a1", "channel": "phone", "handle_seconds": 120.5}),
-    );
+    s += &ev("e16", "survey.ces", "10:51:00", "c1", json!({"score": 6, "ticket": "t1"}));
+    s += &ev("e17", "contact.handled", "10:52:00", "c1",
+             json!({"agent": "a1", "channel": "phone", "handle_seconds": 120.5}));
     // Invalid inputs, an orphan, a duplicate, an existing ticket.
     s += "this is not json\n";
     s += &ev("e18", "ticket.teleported", "10:53:00", "c1", json!({}));
@@ -224,36 +202,12 @@ fn small_input() -> String {
     s += &reply("e21", "10:53:00", "c9", "nope");
     s += &created("e1", "10:00:00", "c1", "t1", "billing", "chat", "high");
     // After-sales: c1 orders after t1's first solve (converted, CSAT band satisfied), a churn.
-    s += &ev(
-        "e22",
-        "order.placed",
-        "10:55:00",
-        "c1",
-        json!({"order": "o1", "amount": 99.5}),
-    );
+    s += &ev("e22", "order.placed", "10:55:00", "c1", json!({"order": "o1", "amount": 99.5}));
     s += &ev("e23", "customer.churned", "10:56:00", "c6", json!({}));
-    s += &ev(
-        "e24",
-        "order.returned",
-        "10:57:00",
-        "c1",
-        json!({"order": "o1"}),
-    );
-    s += &ev(
-        "e25",
-        "warranty.claimed",
-        "10:58:00",
-        "c1",
-        json!({"order": "o1"}),
-    );
+    s += &ev("e24", "order.returned", "10:57:00", "c1", json!({"order": "o1"}));
+    s += &ev("e25", "warranty.claimed", "10:58:00", "c1", json!({"order": "o1"}));
     // The last event moves the watermark past 11:00: the 10:00-11:00 hour closes.
-    s += &ev(
-        "e26",
-        "order.placed",
-        "11:30:00",
-        "c7",
-        json!({"order": "o2", "amount": 10}),
-    );
+    s += &ev("e26", "order.placed", "11:30:00", "c7", json!({"order": "o2", "amount": 10}));
     s
 }
 
@@ -267,78 +221,28 @@ fn replay_gives_exact_metric_values() {
     let s = samples(&text);
 
     // Tickets by team, channel, priority.
-    assert_sample(
+    assert_series(
         &s,
-        r#"cxstream_tickets_created_total{channel="chat",priority="high",team="billing"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_tickets_created_total{channel="email",priority="urgent",team="billing"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_tickets_created_total{channel="phone",priority="normal",team="tech"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_tickets_first_solved_total{channel="chat",priority="high",team="billing"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_tickets_first_solved_total{channel="email",priority="urgent",team="billing"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_tickets_fcr_total{channel="chat",priority="high",team="billing"}"#,
-        1.0,
-    );
-    assert_absent(
-        &s,
-        r#"cxstream_tickets_fcr_total{channel="email",priority="urgent",team="billing"}"#,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_tickets_solved_total{channel="email",priority="urgent",team="billing"}"#,
-        1.0,
-    );
+        r#"
+        cxstream_tickets_created_total{channel="chat",priority="high",team="billing"} 1.0
+        cxstream_tickets_created_total{channel="email",priority="urgent",team="billing"} 1.0
+        cxstream_tickets_created_total{channel="phone",priority="normal",team="tech"} 1.0
+        cxstream_tickets_first_solved_total{channel="chat",priority="high",team="billing"} 1.0
+        cxstream_tickets_first_solved_total{channel="email",priority="urgent",team="billing"} 1.0
+        cxstream_tickets_fcr_total{channel="chat",priority="high",team="billing"} 1.0
+        cxstream_tickets_fcr_total{channel="email",priority="urgent",team="billing"} absent
+        cxstream_tickets_solved_total{channel="email",priority="urgent",team="billing"} 1.0
 
-    // Histograms: t1's first response (300 s) and t2's (1740 s) in their buckets.
-    assert_sample(
-        &s,
-        r#"cxstream_first_response_seconds_bucket{channel="chat",priority="high",team="billing",le="300"}"#,
-        1.0,
+        # Histograms: t1's first response (300 s) and t2's (1740 s) in their buckets.
+        cxstream_first_response_seconds_bucket{channel="chat",priority="high",team="billing",le="300"} 1.0
+        cxstream_first_response_seconds_bucket{channel="email",priority="urgent",team="billing",le="900"} 0.0
+        cxstream_first_response_seconds_bucket{channel="email",priority="urgent",team="billing",le="1800"} 1.0
+        cxstream_first_response_seconds_sum{channel="email",priority="urgent",team="billing"} 1740.0
+        cxstream_resolution_seconds_count{channel="chat",priority="high",team="billing"} 1.0
+        cxstream_resolution_seconds_sum{channel="email",priority="urgent",team="billing"} 2340.0
+        cxstream_handle_seconds_sum{channel="phone"} 120.5
+        "#,
     );
-    assert_sample(
-        &s,
-        r#"cxstream_first_response_seconds_bucket{channel="email",priority="urgent",team="billing",le="900"}"#,
-        0.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_first_response_seconds_bucket{channel="email",priority="urgent",team="billing",le="1800"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_first_response_seconds_sum{channel="email",priority="urgent",team="billing"}"#,
-        1740.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_resolution_seconds_count{channel="chat",priority="high",team="billing"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_resolution_seconds_sum{channel="email",priority="urgent",team="billing"}"#,
-        2340.0,
-    );
-    assert_sample(&s, r#"cxstream_handle_seconds_sum{channel="phone"}"#, 120.5);
     // Every default SLA target is a bucket bound.
     for le in ["900", "3600", "14400", "86400", "28800", "259200"] {
         assert!(text.contains(&format!(r#"cxstream_first_response_seconds_bucket{{channel="chat",priority="high",team="billing",le="{le}"}}"#)), "le={le}");
@@ -346,106 +250,42 @@ fn replay_gives_exact_metric_values() {
     }
 
     // SLA outcomes.
-    assert_sample(
+    assert_series(
         &s,
-        r#"cxstream_sla_breached_total{priority="urgent",sla="first_response",team="billing"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_sla_achieved_total{priority="high",sla="first_response",team="billing"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_sla_achieved_total{priority="high",sla="resolution",team="billing"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_sla_achieved_total{priority="urgent",sla="resolution",team="billing"}"#,
-        1.0,
-    );
-    assert_absent(
-        &s,
-        r#"cxstream_sla_achieved_total{priority="urgent",sla="first_response",team="billing"}"#,
-    );
+        r#"
+        cxstream_sla_breached_total{priority="urgent",sla="first_response",team="billing"} 1.0
+        cxstream_sla_achieved_total{priority="high",sla="first_response",team="billing"} 1.0
+        cxstream_sla_achieved_total{priority="high",sla="resolution",team="billing"} 1.0
+        cxstream_sla_achieved_total{priority="urgent",sla="resolution",team="billing"} 1.0
+        cxstream_sla_achieved_total{priority="urgent",sla="first_response",team="billing"} absent
 
-    // Surveys.
-    assert_sample(
-        &s,
-        r#"cxstream_csat_responses_total{score="5",team="billing"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_csat_responses_total{score="2",team="none"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_csat_responses_total{score="4",team="tech"}"#,
-        1.0,
-    );
-    assert_sample(&s, r#"cxstream_nps_responses_total{class="promoter"}"#, 1.0);
-    assert_sample(&s, r#"cxstream_nps_responses_total{class="passive"}"#, 1.0);
-    assert_sample(
-        &s,
-        r#"cxstream_nps_responses_total{class="detractor"}"#,
-        1.0,
-    );
-    assert_sample(&s, r#"cxstream_ces_responses_total{score="6"}"#, 1.0);
+        # Surveys.
+        cxstream_csat_responses_total{score="5",team="billing"} 1.0
+        cxstream_csat_responses_total{score="2",team="none"} 1.0
+        cxstream_csat_responses_total{score="4",team="tech"} 1.0
+        cxstream_nps_responses_total{class="promoter"} 1.0
+        cxstream_nps_responses_total{class="passive"} 1.0
+        cxstream_nps_responses_total{class="detractor"} 1.0
+        cxstream_ces_responses_total{score="6"} 1.0
 
-    // Orders and after-sales.
-    assert_sample(&s, "cxstream_orders_total", 2.0);
-    assert_sample(&s, "cxstream_order_revenue_total", 109.5);
-    assert_sample(&s, "cxstream_returns_total", 1.0);
-    assert_sample(&s, "cxstream_warranty_claims_total", 1.0);
-    assert_sample(
-        &s,
-        r#"cxstream_customers_churned_total{signalled="false"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_customers_churned_total{signalled="true"}"#,
-        0.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_recovery_cases_total{outcome="opened"}"#,
-        2.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_recovery_cases_total{outcome="answered"}"#,
-        0.0,
-    );
-    assert_sample(&s, "cxstream_recovery_open_cases", 2.0);
-    assert_sample(
-        &s,
-        r#"cxstream_post_service_outcomes_total{csat_band="satisfied",outcome="converted"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_post_service_outcomes_total{csat_band="unrated",outcome="expired"}"#,
-        0.0,
-    );
+        # Orders and after-sales.
+        cxstream_orders_total 2.0
+        cxstream_order_revenue_total 109.5
+        cxstream_returns_total 1.0
+        cxstream_warranty_claims_total 1.0
+        cxstream_customers_churned_total{signalled="false"} 1.0
+        cxstream_customers_churned_total{signalled="true"} 0.0
+        cxstream_recovery_cases_total{outcome="opened"} 2.0
+        cxstream_recovery_cases_total{outcome="answered"} 0.0
+        cxstream_recovery_open_cases 2.0
+        cxstream_post_service_outcomes_total{csat_band="satisfied",outcome="converted"} 1.0
+        cxstream_post_service_outcomes_total{csat_band="unrated",outcome="expired"} 0.0
 
-    // Current state: only t3 is open; the billing series went back to 0 and are gone.
-    assert_sample(
-        &s,
-        r#"cxstream_open_tickets{priority="normal",team="tech"}"#,
-        1.0,
-    );
-    assert_absent(
-        &s,
-        r#"cxstream_open_tickets{priority="high",team="billing"}"#,
-    );
-    assert_absent(
-        &s,
-        r#"cxstream_open_tickets{priority="urgent",team="billing"}"#,
+        # Current state: only t3 is open; the billing series went back to 0 and are gone.
+        cxstream_open_tickets{priority="normal",team="tech"} 1.0
+        cxstream_open_tickets{priority="high",team="billing"} absent
+        cxstream_open_tickets{priority="urgent",team="billing"} absent
+        "#,
     );
     assert!(
         !text.contains("cxstream_sla_breached_open_tickets{"),
@@ -453,57 +293,28 @@ fn replay_gives_exact_metric_values() {
     );
 
     // The pipeline.
-    assert_sample(&s, r#"cxstream_events_total{type="ticket.created"}"#, 3.0);
-    assert_sample(&s, r#"cxstream_events_total{type="ticket.message"}"#, 4.0);
-    assert_sample(
+    assert_series(
         &s,
-        r#"cxstream_events_total{type="customer.contacted"}"#,
-        0.0,
+        r#"
+        cxstream_events_total{type="ticket.created"} 3.0
+        cxstream_events_total{type="ticket.message"} 4.0
+        cxstream_events_total{type="customer.contacted"} 0.0
+        cxstream_events_invalid_total{reason="invalid_json"} 1.0
+        cxstream_events_invalid_total{reason="unknown_type"} 1.0
+        cxstream_events_invalid_total{reason="out_of_range"} 1.0
+        cxstream_events_invalid_total{reason="ticket_exists"} 1.0
+        cxstream_events_invalid_total{reason="missing_field"} 0.0
+        cxstream_events_orphan_total 1.0
+        cxstream_events_duplicate_total 1.0
+        cxstream_events_late_total 0.0
+        cxstream_output_records_total{type="deadletter"} 5.0
+        cxstream_output_records_total{type="sla.breached"} 1.0
+        cxstream_state_tickets 3.0
+        cxstream_label_overflow_total{label="team"} 0.0
+        "#,
     );
-    assert_sample(
-        &s,
-        r#"cxstream_events_invalid_total{reason="invalid_json"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_events_invalid_total{reason="unknown_type"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_events_invalid_total{reason="out_of_range"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_events_invalid_total{reason="ticket_exists"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_events_invalid_total{reason="missing_field"}"#,
-        0.0,
-    );
-    assert_sample(&s, "cxstream_events_orphan_total", 1.0);
-    assert_sample(&s, "cxstream_events_duplicate_total", 1.0);
-    assert_sample(&s, "cxstream_events_late_total", 0.0);
-    assert_sample(
-        &s,
-        r#"cxstream_output_records_total{type="deadletter"}"#,
-        5.0,
-    );
-    let breaches = records
-        .iter()
-        .filter(|r| r["type"] == "sla.breached")
-        .count();
-    assert_eq!(breaches, 1);
-    assert_sample(
-        &s,
-        r#"cxstream_output_records_total{type="sla.breached"}"#,
-        1.0,
-    );
-    let windows = records.iter().filter(|r| r["type"] == "kpi.window").count();
+    assert_eq!(of_type(&records, "sla.breached").len(), 1);
+    let windows = of_type(&records, "kpi.window").len();
     assert_sample(
         &s,
         r#"cxstream_output_records_total{type="kpi.window"}"#,
@@ -511,24 +322,12 @@ fn replay_gives_exact_metric_values() {
     );
     let wm = cxstream::ts::parse_rfc3339_ms("2026-11-22T11:30:00Z").unwrap() as f64 / 1000.0;
     assert_sample(&s, "cxstream_watermark_seconds", wm);
-    assert_sample(&s, "cxstream_state_tickets", 3.0);
-    assert_sample(&s, "cxstream_label_overflow_total{label=\"team\"}", 0.0);
 
     // Last closed window of the {} group: the 10:00-11:00 hour (11:00-12:00 is partial).
-    let hour = records
-        .iter()
-        .find(|r| {
-            r["type"] == "kpi.window"
-                && r["group"] == json!({})
-                && r["window"]["size_seconds"] == 3600
-                && r["window"]["start"] == "2026-11-22T10:00:00Z"
-        })
-        .expect("the 10:00 hour record");
+    let hour = win(&records, 3600, "2026-11-22T10:00:00Z", json!({}));
     assert_eq!(hour["partial"], false);
     assert_eq!(hour["tickets"]["created"], 3);
-    assert_sample(&s, r#"cxstream_window_fcr_ratio{window="1h"}"#, 0.5);
     assert_sample(&s, r#"cxstream_window_csat_ratio{window="1h"}"#, 2.0 / 3.0);
-    assert_sample(&s, r#"cxstream_window_nps{window="1h"}"#, 0.0);
     let fr = &hour["first_response_seconds"];
     assert_sample(
         &s,
@@ -540,32 +339,20 @@ fn replay_gives_exact_metric_values() {
         r#"cxstream_window_first_response_seconds{window="1h",quantile="0.9"}"#,
         fr["p90"].as_f64().unwrap(),
     );
-    assert_sample(
+    assert_series(
         &s,
-        r#"cxstream_window_first_response_seconds{window="1h",quantile="0.99"}"#,
-        1740.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_window_first_response_seconds_count{window="1h"}"#,
-        2.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_window_first_response_seconds_sum{window="1h"}"#,
-        2040.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_window_resolution_seconds{window="1h",quantile="0.99"}"#,
-        2340.0,
-    );
-    // The last closed minute (10:58, a warranty claim) had no first solve, CSAT or NPS answer.
-    assert_absent(&s, r#"cxstream_window_fcr_ratio{window="1m"}"#);
-    assert_absent(&s, r#"cxstream_window_nps{window="1m"}"#);
-    assert_absent(
-        &s,
-        r#"cxstream_window_first_response_seconds_count{window="1m"}"#,
+        r#"
+        cxstream_window_fcr_ratio{window="1h"} 0.5
+        cxstream_window_nps{window="1h"} 0.0
+        cxstream_window_first_response_seconds{window="1h",quantile="0.99"} 1740.0
+        cxstream_window_first_response_seconds_count{window="1h"} 2.0
+        cxstream_window_first_response_seconds_sum{window="1h"} 2040.0
+        cxstream_window_resolution_seconds{window="1h",quantile="0.99"} 2340.0
+        # The last closed minute (10:58, a warranty claim) had no first solve, CSAT or NPS answer.
+        cxstream_window_fcr_ratio{window="1m"} absent
+        cxstream_window_nps{window="1m"} absent
+        cxstream_window_first_response_seconds_count{window="1m"} absent
+        "#,
     );
 
     // Every metric family has HELP text and the cxstream_ prefix.
@@ -600,39 +387,21 @@ fn label_values_past_the_limit_fold_into_other() {
     }
     let (metrics, _engine, _records) = replay_with_metrics(cfg, &s);
     let s = samples(&metrics.encode());
-    assert_sample(
+    assert_series(
         &s,
-        r#"cxstream_tickets_created_total{channel="chat",priority="high",team="a"}"#,
-        1.0,
+        r#"
+        cxstream_tickets_created_total{channel="chat",priority="high",team="a"} 1.0
+        cxstream_tickets_created_total{channel="chat",priority="high",team="b"} 1.0
+        cxstream_tickets_created_total{channel="chat",priority="high",team="__other__"} 2.0
+        cxstream_tickets_created_total{channel="chat",priority="high",team="c"} absent
+        cxstream_open_tickets{priority="high",team="__other__"} 2.0
+        cxstream_open_tickets{priority="high",team="a"} 1.0
+        # Counted once per metric update that folded a value: c and d each made one created
+        # measurement and one open-tickets change.
+        cxstream_label_overflow_total{label="team"} 4.0
+        cxstream_label_overflow_total{label="channel"} 0.0
+        "#,
     );
-    assert_sample(
-        &s,
-        r#"cxstream_tickets_created_total{channel="chat",priority="high",team="b"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_tickets_created_total{channel="chat",priority="high",team="__other__"}"#,
-        2.0,
-    );
-    assert_absent(
-        &s,
-        r#"cxstream_tickets_created_total{channel="chat",priority="high",team="c"}"#,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_open_tickets{priority="high",team="__other__"}"#,
-        2.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_open_tickets{priority="high",team="a"}"#,
-        1.0,
-    );
-    // Counted once per metric update that folded a value: c and d each made one created
-    // measurement and one open-tickets change.
-    assert_sample(&s, r#"cxstream_label_overflow_total{label="team"}"#, 4.0);
-    assert_sample(&s, r#"cxstream_label_overflow_total{label="channel"}"#, 0.0);
     assert_eq!(metrics.caps().team.len(), 2);
 }
 
@@ -650,15 +419,12 @@ fn open_ticket_gauges_follow_escalations_and_breaches() {
     );
     let (metrics, _e, _r) = replay_with_metrics(Config::default(), &s);
     let x = samples(&metrics.encode());
-    assert_sample(
+    assert_series(
         &x,
-        r#"cxstream_sla_breached_open_tickets{priority="urgent",sla="first_response",team="billing"}"#,
-        1.0,
-    );
-    assert_sample(
-        &x,
-        r#"cxstream_open_tickets{priority="urgent",team="billing"}"#,
-        1.0,
+        r#"
+        cxstream_sla_breached_open_tickets{priority="urgent",sla="first_response",team="billing"} 1.0
+        cxstream_open_tickets{priority="urgent",team="billing"} 1.0
+        "#,
     );
 
     // Escalated to another team, then answered: the breached-waiting series goes away and
@@ -678,24 +444,14 @@ fn open_ticket_gauges_follow_escalations_and_breaches() {
         !text.contains("cxstream_sla_breached_open_tickets{"),
         "{text}"
     );
-    assert_absent(
+    assert_series(
         &x,
-        r#"cxstream_open_tickets{priority="urgent",team="billing"}"#,
-    );
-    assert_sample(
-        &x,
-        r#"cxstream_open_tickets{priority="urgent",team="tier2"}"#,
-        1.0,
-    );
-    assert_sample(
-        &x,
-        r#"cxstream_tickets_escalated_total{channel="chat",priority="urgent",team="billing"}"#,
-        1.0,
-    );
-    assert_sample(
-        &x,
-        r#"cxstream_sla_breached_total{priority="urgent",sla="first_response",team="billing"}"#,
-        1.0,
+        r#"
+        cxstream_open_tickets{priority="urgent",team="billing"} absent
+        cxstream_open_tickets{priority="urgent",team="tier2"} 1.0
+        cxstream_tickets_escalated_total{channel="chat",priority="urgent",team="billing"} 1.0
+        cxstream_sla_breached_total{priority="urgent",sla="first_response",team="billing"} 1.0
+        "#,
     );
 }
 
@@ -710,26 +466,16 @@ fn pipeline_hooks_and_repeated_syncs() {
     metrics.set_consumer_lag("cx.events", 4, -1);
     metrics.observe_processing(0.002);
     let s = samples(&metrics.encode());
-    assert_sample(&s, r#"cxstream_events_total{type="ticket.created"}"#, 3.0);
-    assert_sample(
+    assert_series(
         &s,
-        r#"cxstream_events_invalid_total{reason="invalid_json"}"#,
-        1.0,
-    );
-    assert_sample(
-        &s,
-        r#"cxstream_consumer_lag{partition="3",topic="cx.events"}"#,
-        42.0,
-    );
-    assert_absent(
-        &s,
-        r#"cxstream_consumer_lag{partition="4",topic="cx.events"}"#,
-    );
-    assert_sample(&s, "cxstream_processing_seconds_count", 1.0);
-    assert_sample(
-        &s,
-        r#"cxstream_processing_seconds_bucket{le="0.0025"}"#,
-        1.0,
+        r#"
+        cxstream_events_total{type="ticket.created"} 3.0
+        cxstream_events_invalid_total{reason="invalid_json"} 1.0
+        cxstream_consumer_lag{partition="3",topic="cx.events"} 42.0
+        cxstream_consumer_lag{partition="4",topic="cx.events"} absent
+        cxstream_processing_seconds_count 1.0
+        cxstream_processing_seconds_bucket{le="0.0025"} 1.0
+        "#,
     );
     metrics.remove_consumer_lag("cx.events", 3);
     let s = samples(&metrics.encode());
@@ -940,209 +686,118 @@ fn synthetic_input() -> String {
     let teams = ["billing", "tech", "returns"];
     let channels = ["email", "chat", "phone", "web_form"];
     let prios = ["urgent", "high", "normal", "low"];
-    let mut evs: Vec<(i64, Value)> = Vec::new();
-    let mut seq = 0u64;
-    let mut push = |evs: &mut Vec<(i64, Value)>, t: i64, ty: &str, cust: &str, fields: Value| {
-        seq += 1;
-        let mut v = json!({"id": format!("s{seq}"), "type": ty,
-                           "time": cxstream::ts::format_ms(t), "customer": cust});
-        if let Value::Object(m) = fields {
-            for (k, x) in m {
-                v[k] = x;
-            }
-        }
-        evs.push((t, v));
-    };
-    let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let mut next = |n: u64| {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng % n
-    };
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let mut evs = Script::default();
     for i in 0..90i64 {
-        let t0 = base + i * 2 * min + next(60) as i64 * 1000;
-        let cust = format!("cust{}", next(40));
+        let t0 = base + i * 2 * min + rng.below(60) as i64 * 1000;
+        let cust = format!("cust{}", rng.below(40));
         let ticket = format!("T{i}");
-        let team = teams[next(3) as usize];
-        push(
-            &mut evs,
-            t0,
-            "ticket.created",
-            &cust,
-            json!({"ticket": ticket, "team": team, "channel": channels[next(4) as usize],
-                    "priority": prios[next(4) as usize]}),
-        );
-        if next(10) == 0 {
+        let (team, channel, prio) = (rng.pick(&teams), rng.pick(&channels), rng.pick(&prios));
+        let created = json!({"ticket": ticket, "team": team, "channel": channel, "priority": prio});
+        evs.push(t0, "ticket.created", &cust, created);
+        if rng.below(10) == 0 {
             continue; // never answered: its SLA clocks run out
         }
-        let answer = t0 + (2 + next(120) as i64) * min;
-        push(
-            &mut evs,
-            answer,
-            "ticket.message",
-            &cust,
-            json!({"ticket": ticket, "author": "agent", "agent": "a1"}),
-        );
-        if next(3) == 0 {
-            push(
-                &mut evs,
-                answer + 5 * min,
-                "ticket.message",
-                &cust,
-                json!({"ticket": ticket, "author": "agent", "agent": "a2"}),
-            );
+        let answer = t0 + (2 + rng.below(120) as i64) * min;
+        let message = |agent| json!({"ticket": ticket, "author": "agent", "agent": agent});
+        evs.push(answer, "ticket.message", &cust, message("a1"));
+        if rng.below(3) == 0 {
+            evs.push(answer + 5 * min, "ticket.message", &cust, message("a2"));
         }
-        if next(4) == 0 {
-            push(
-                &mut evs,
-                answer + min,
-                "ticket.escalated",
-                &cust,
-                json!({"ticket": ticket, "team": teams[next(3) as usize]}),
-            );
+        if rng.below(4) == 0 {
+            let escalated = json!({"ticket": ticket, "team": rng.pick(&teams)});
+            evs.push(answer + min, "ticket.escalated", &cust, escalated);
         }
-        let solve = answer + (10 + next(90) as i64) * min;
-        push(
-            &mut evs,
-            solve,
-            "ticket.solved",
-            &cust,
-            json!({"ticket": ticket}),
-        );
-        push(
-            &mut evs,
-            solve + 3 * min,
-            "contact.handled",
-            &cust,
-            json!({"agent": "a1", "channel": channels[next(4) as usize],
-                    "handle_seconds": 30 + next(600), "ticket": ticket}),
-        );
-        if next(6) == 0 {
-            push(
-                &mut evs,
-                solve + 20 * min,
-                "ticket.reopened",
-                &cust,
-                json!({"ticket": ticket}),
-            );
-            push(
-                &mut evs,
-                solve + 40 * min,
-                "ticket.solved",
-                &cust,
-                json!({"ticket": ticket}),
-            );
+        let solve = answer + (10 + rng.below(90) as i64) * min;
+        let tk = json!({"ticket": ticket}); // the fields of an event about the ticket only
+        evs.push(solve, "ticket.solved", &cust, tk.clone());
+        let (channel, seconds) = (rng.pick(&channels), 30 + rng.below(600));
+        let handled = json!({"agent": "a1", "channel": channel, "handle_seconds": seconds,
+                             "ticket": ticket});
+        evs.push(solve + 3 * min, "contact.handled", &cust, handled);
+        if rng.below(6) == 0 {
+            evs.push(solve + 20 * min, "ticket.reopened", &cust, tk.clone());
+            evs.push(solve + 40 * min, "ticket.solved", &cust, tk);
         }
-        if next(2) == 0 {
-            push(
-                &mut evs,
-                solve + 30 * min,
-                "survey.csat",
-                &cust,
-                json!({"score": 1 + next(5), "ticket": ticket}),
-            );
-        }
-        if next(3) == 0 {
-            push(
-                &mut evs,
-                solve + 31 * min,
-                "survey.nps",
-                &cust,
-                json!({"score": next(11)}),
-            );
-        }
-        if next(4) == 0 {
-            push(
-                &mut evs,
-                solve + 32 * min,
-                "survey.ces",
-                &cust,
-                json!({"score": 1 + next(7), "ticket": ticket}),
-            );
-        }
-        if next(3) == 0 {
-            push(
-                &mut evs,
-                solve + 50 * min,
-                "order.placed",
-                &cust,
-                json!({"order": format!("O{i}"), "amount": 10 + next(200)}),
-            );
-        }
-        if next(8) == 0 {
-            push(
-                &mut evs,
-                solve + 55 * min,
-                "customer.contacted",
-                &cust,
-                json!({"agent": "a3", "channel": "phone"}),
-            );
-        }
-        if next(10) == 0 {
-            push(
-                &mut evs,
-                solve + 60 * min,
-                "order.returned",
-                &cust,
-                json!({"order": format!("O{i}")}),
-            );
-        }
-        if next(25) == 0 {
-            push(
-                &mut evs,
-                solve + 70 * min,
-                "customer.churned",
-                &cust,
-                json!({}),
-            );
+        for (chance, after, ty, fields) in AFTER_SOLVE {
+            if rng.below(chance) == 0 {
+                let fields = fields(&mut rng, i, &ticket);
+                evs.push(solve + after * min, ty, &cust, fields);
+            }
         }
     }
     // Next day: one ticket answered and solved in the 15:00 hour, so the last closed hour
     // has first-response and resolution data; then a last event at 16:30 closes that hour
     // and moves the watermark past every SLA due of the first day.
-    let day2 = base + 24 * 60 * min;
-    push(
-        &mut evs,
-        day2 + 7 * 60 * min,
-        "ticket.created",
-        "cust1",
-        json!({"ticket": "LAST", "team": "tech", "channel": "chat", "priority": "high"}),
-    );
-    push(
-        &mut evs,
-        day2 + 7 * 60 * min + 5 * min,
-        "ticket.message",
-        "cust1",
-        json!({"ticket": "LAST", "author": "agent", "agent": "a1"}),
-    );
-    push(
-        &mut evs,
-        day2 + 7 * 60 * min + 10 * min,
-        "ticket.solved",
-        "cust1",
-        json!({"ticket": "LAST"}),
-    );
-    push(
-        &mut evs,
-        day2 + 8 * 60 * min + 30 * min,
-        "warranty.claimed",
-        "cust0",
-        json!({}),
-    );
-    evs.sort_by_key(|(t, _)| *t);
-    evs.into_iter().map(|(_, v)| line(v)).collect()
+    let day2 = |h: i64, m: i64| base + 24 * 60 * min + h * 60 * min + m * min;
+    let created = json!({"ticket": "LAST", "team": "tech", "channel": "chat", "priority": "high"});
+    evs.push(day2(7, 0), "ticket.created", "cust1", created);
+    let answer = json!({"ticket": "LAST", "author": "agent", "agent": "a1"});
+    evs.push(day2(7, 5), "ticket.message", "cust1", answer);
+    let solved = json!({"ticket": "LAST"});
+    evs.push(day2(7, 10), "ticket.solved", "cust1", solved);
+    evs.push(day2(8, 30), "warranty.claimed", "cust0", json!({}));
+    evs.into_lines()
+}
+
+/// xorshift64: the deterministic random source of [`synthetic_input`].
+struct Rng(u64);
+
+impl Rng {
+    /// A number in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+
+    /// One of `items`.
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// What may follow a ticket's solve: one chance in `n`, minutes after the solve, the event
+/// type, and its fields from the random source, the ticket number and the ticket id.
+type FollowUp = (u64, i64, &'static str, fn(&mut Rng, i64, &str) -> Value);
+
+/// The follow-ups of a solve, drawn in this order.
+#[rustfmt::skip]
+const AFTER_SOLVE: [FollowUp; 7] = [
+    (2, 30, "survey.csat", |r, _, t| json!({"score": 1 + r.below(5), "ticket": t})),
+    (3, 31, "survey.nps", |r, _, _| json!({"score": r.below(11)})),
+    (4, 32, "survey.ces", |r, _, t| json!({"score": 1 + r.below(7), "ticket": t})),
+    (3, 50, "order.placed",
+     |r, i, _| json!({"order": format!("O{i}"), "amount": 10 + r.below(200)})),
+    (8, 55, "customer.contacted", |_, _, _| json!({"agent": "a3", "channel": "phone"})),
+    (10, 60, "order.returned", |_, i, _| json!({"order": format!("O{i}")})),
+    (25, 70, "customer.churned", |_, _, _| json!({})),
+];
+
+/// The events of [`synthetic_input`], with ids `s1`, `s2`, ... in the order they are made.
+#[derive(Default)]
+struct Script(Vec<(i64, Value)>);
+
+impl Script {
+    /// An event of type `ty` at `t` (ms since the epoch) by `cust`, with `fields`.
+    fn push(&mut self, t: i64, ty: &str, cust: &str, fields: Value) {
+        let id = format!("s{}", self.0.len() + 1);
+        let time = cxstream::ts::format_ms(t);
+        self.0.push((t, common::ev(&id, ty, &time, cust, fields)));
+    }
+
+    /// The events in time order (a stable sort: ties keep their order), as JSON Lines.
+    fn into_lines(mut self) -> String {
+        self.0.sort_by_key(|(t, _)| *t);
+        self.0.into_iter().map(|(_, v)| line(v)).collect()
+    }
 }
 
 /// Sums of the `{}` group's 1h `kpi.window` records of a plain replay (no metrics involved).
 fn replay_totals(input: &str) -> BTreeMap<&'static str, f64> {
-    let mut engine = Engine::new(Arc::new(Config::default()));
-    let out = cxstream::replay::replay_to_string(&mut engine, input.as_bytes());
     let mut t: BTreeMap<&'static str, f64> = BTreeMap::new();
-    for r in out
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-    {
+    for r in run_text(Config::default(), input) {
         if r["type"] != "kpi.window"
             || r["group"] != json!({})
             || r["window"]["size_seconds"] != 3600

@@ -3,6 +3,7 @@
 //! 503), with graceful shutdown.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -41,6 +42,18 @@ async fn readyz(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, ct, "not ready\n")
     }
+}
+
+/// Serves /metrics, /healthz and /readyz on `addr` until `shutdown` resolves.
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for /metrics on {addr}: {e}"))?;
+    serve_listener(listener, metrics, shutdown).await
 }
 
 /// Serves the routes on an already bound listener until `shutdown` resolves, then finishes

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::hash::BuildHasherDefault;
 use std::sync::RwLock;
 
-use prometheus::IntCounter;
+use prometheus::{IntCounter, IntCounterVec};
 use rustc_hash::FxHasher;
 
 /// The label value that stands for every value past the cap.
@@ -84,7 +84,41 @@ impl LabelCap {
         self.values.read().unwrap_or_else(|e| e.into_inner()).len()
     }
 
+    /// Whether no value was admitted yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The per-label caps of the label names whose values come from input data.
+pub struct Caps {
+    /// `team` (of tickets, SLA clocks, CSAT answers and open tickets).
+    pub team: LabelCap,
+    /// `channel` (of tickets and handled contacts).
+    pub channel: LabelCap,
+    /// `priority` (of tickets, SLA clocks and open tickets).
+    pub priority: LabelCap,
+    /// `score` (of CSAT and CES answers).
+    pub score: LabelCap,
+}
+
+impl Caps {
+    /// Caps of `limit` values each, counting folds in `overflow{label}`.
+    pub(crate) fn new(limit: usize, overflow: &IntCounterVec) -> Caps {
+        let cap = |name| LabelCap::new(name, limit, overflow.with_label_values(&[name]));
+        Caps {
+            team: cap("team"),
+            channel: cap("channel"),
+            priority: cap("priority"),
+            score: cap("score"),
+        }
+    }
+
+    /// Folded updates counted so far, over all labels.
+    pub(crate) fn overflow_total(&self) -> u64 {
+        [&self.team, &self.channel, &self.priority, &self.score]
+            .iter()
+            .map(|c| c.overflow.get())
+            .sum()
     }
 }

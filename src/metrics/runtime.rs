@@ -1,0 +1,202 @@
+//! What the runtime pushes into [`Metrics`] besides the observer's measurements: the engine's
+//! pipeline counters and state sizes after each batch ([`Metrics::sync_engine`]), every output
+//! record ([`Metrics::record`], which also feeds the last-closed-window metrics), the Kafka
+//! consumer lag and the batch processing time.
+
+use prometheus::{Gauge, IntCounter, IntGauge};
+
+use super::defs::{Id, NO_LABELS};
+use super::registry::{Families, Metrics};
+use crate::engine::{Engine, Stats};
+use crate::event::{EventType, InvalidReason};
+use crate::output::Record;
+
+/// An engine counter: the family and label values of its series, and its value in [`Stats`].
+type EngineCounter = (Id, &'static [&'static str], fn(&Stats) -> u64);
+
+/// An engine gauge: its family (without labels) and its value.
+type EngineGauge = (Id, fn(&Engine) -> i64);
+
+/// The engine counters without an enum of their own (events by type and invalid inputs by
+/// reason are indexed by their enums).
+const COUNTERS: [EngineCounter; 7] = [
+    (Id::EventsInvalid, &["ticket_exists"], |s| s.ticket_exists),
+    (Id::EventsDuplicate, &[], |s| s.duplicates),
+    (Id::EventsLate, &[], |s| s.late_events),
+    (Id::EventsOrphan, &[], |s| s.orphans),
+    (Id::WindowLateContributions, &[], |s| s.late_contributions),
+    (Id::StateEvictions, &["ticket"], |s| s.evicted_tickets),
+    (Id::StateEvictions, &["customer"], |s| s.evicted_customers),
+];
+
+/// The gauges copied from the engine (the watermark apart: it may be unknown).
+const GAUGES: [EngineGauge; 6] = [
+    (Id::CustomersAtRisk, |e| e.stats().customers_at_risk),
+    (Id::RecoveryOpenCases, |e| e.stats().recovery_open_cases),
+    (Id::StateTickets, |e| e.tickets_held() as i64),
+    (Id::StateCustomers, |e| e.customers_held() as i64),
+    (Id::StateScheduledItems, |e| e.scheduled_items() as i64),
+    (Id::StateWindowAggregates, |e| {
+        e.open_window_aggregates() as i64
+    }),
+];
+
+/// A counter that follows one of the engine's cumulative counters.
+struct Follower {
+    counter: IntCounter,
+    /// The engine's value at the last sync.
+    last: u64,
+}
+
+impl Follower {
+    fn new(counter: IntCounter) -> Follower {
+        Follower { counter, last: 0 }
+    }
+
+    /// Adds what `cur` gained since the last sync (a counter that went back means a new
+    /// engine: its whole value is new).
+    fn follow(&mut self, cur: u64) {
+        let d = if cur >= self.last {
+            cur - self.last
+        } else {
+            cur
+        };
+        if d > 0 {
+            self.counter.inc_by(d);
+        }
+        self.last = cur;
+    }
+}
+
+/// The series [`Metrics::sync_engine`] sets, resolved once, with the values of the last sync.
+pub(super) struct EngineSync {
+    /// By `EventType as usize`.
+    events: Vec<Follower>,
+    /// By `InvalidReason as usize`.
+    invalid: Vec<Follower>,
+    /// In [`COUNTERS`] order.
+    counters: Vec<Follower>,
+    /// In [`GAUGES`] order.
+    gauges: Vec<IntGauge>,
+    watermark: Gauge,
+}
+
+impl EngineSync {
+    /// Resolves (and so creates at 0) every series the sync sets.
+    pub(super) fn new(f: &Families) -> EngineSync {
+        let events = f.counter(Id::Events);
+        let invalid = f.counter(Id::EventsInvalid);
+        EngineSync {
+            events: EventType::ALL
+                .iter()
+                .map(|t| Follower::new(events.with_label_values(&[t.as_str()])))
+                .collect(),
+            invalid: InvalidReason::ALL
+                .iter()
+                .map(|r| Follower::new(invalid.with_label_values(&[r.as_str()])))
+                .collect(),
+            counters: COUNTERS
+                .iter()
+                .map(|(id, labels, _)| Follower::new(f.counter(*id).with_label_values(labels)))
+                .collect(),
+            gauges: GAUGES
+                .iter()
+                .map(|(id, _)| f.gauge(*id).with_label_values(NO_LABELS))
+                .collect(),
+            watermark: f.float_gauge(Id::Watermark).with_label_values(NO_LABELS),
+        }
+    }
+}
+
+impl Metrics {
+    /// Copies pipeline counters and state gauges from the engine (events, invalid, duplicates,
+    /// late, orphans, watermark, state sizes). Call after each batch.
+    ///
+    /// Counters advance by what the engine's cumulative [`crate::engine::Stats`] gained since
+    /// the previous call, so calling it often is cheap and exact. One engine per `Metrics`.
+    pub fn sync_engine(&self, engine: &Engine) {
+        let s = engine.stats();
+        let mut sync = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        let sync = &mut *sync;
+        for (f, cur) in sync.events.iter_mut().zip(&s.events) {
+            f.follow(*cur);
+        }
+        for (f, cur) in sync.invalid.iter_mut().zip(&s.invalid) {
+            f.follow(*cur);
+        }
+        for (f, (_, _, value)) in sync.counters.iter_mut().zip(&COUNTERS) {
+            f.follow(value(s));
+        }
+        for (g, (_, value)) in sync.gauges.iter().zip(&GAUGES) {
+            g.set(value(engine));
+        }
+        if let Some(w) = engine.watermark() {
+            sync.watermark.set(w as f64 / 1000.0);
+        }
+    }
+
+    /// Counts an output record by type and updates the last-closed-window gauges.
+    pub fn record(&self, r: &Record) {
+        let f = &self.families;
+        f.counter(Id::OutputRecords)
+            .with_label_values(&[r.type_name()])
+            .inc();
+        let Record::Window(w) = r else {
+            return;
+        };
+        if !w.group.is_empty() || w.window.partial {
+            return;
+        }
+        let label = crate::ts::duration_label(w.window.size);
+        let agg = &w.window.agg;
+        f.window(Id::WindowFirstResponseSeconds)
+            .set(&label, &agg.first_response);
+        f.window(Id::WindowResolutionSeconds)
+            .set(&label, &agg.resolution);
+        for (id, v) in [
+            (Id::WindowFcrRatio, agg.fcr_ratio()),
+            (Id::WindowCsatRatio, agg.csat_ratio()),
+            (Id::WindowNps, agg.nps_score()),
+        ] {
+            let g = f.float_gauge(id);
+            match v.filter(|v| v.is_finite()) {
+                Some(v) => g.with_label_values(&[&label]).set(v),
+                None => {
+                    let _ = g.remove_label_values(&[&label]);
+                }
+            }
+        }
+    }
+
+    /// Sets `cxstream_consumer_lag{topic,partition}`. A negative lag (unknown: no committed
+    /// position or high watermark yet) removes the series rather than export a fake number.
+    pub fn set_consumer_lag(&self, topic: &str, partition: i32, lag: i64) {
+        if lag < 0 {
+            self.remove_consumer_lag(topic, partition);
+        } else {
+            self.families
+                .gauge(Id::ConsumerLag)
+                .with_label_values(&[topic, &partition.to_string()])
+                .set(lag);
+        }
+    }
+
+    /// Removes the lag series of a partition this instance no longer owns (on revoke).
+    pub fn remove_consumer_lag(&self, topic: &str, partition: i32) {
+        let _ = self
+            .families
+            .gauge(Id::ConsumerLag)
+            .remove_label_values(&[topic, &partition.to_string()]);
+    }
+
+    /// Observes the time spent processing one batch of input, in seconds (a negative or
+    /// non-finite value is ignored).
+    pub fn observe_processing(&self, seconds: f64) {
+        if seconds.is_finite() && seconds >= 0.0 {
+            self.families
+                .histogram(Id::ProcessingSeconds)
+                .with_label_values(NO_LABELS)
+                .observe(seconds);
+        }
+    }
+}

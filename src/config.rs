@@ -78,6 +78,30 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// `[metrics]`: the Prometheus endpoint and label cap.
     pub metrics: MetricsConfig,
+    /// `[input]`: what an input may be before it is invalid (SPEC §1).
+    pub input: InputConfig,
+}
+
+/// `[input]`: bounds on inputs beyond their fields (SPEC §1).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputConfig {
+    /// An event whose `time` is more than this ahead of the reference clock is invalid
+    /// (`bad_timestamp`), default 1h. The reference clock is the Kafka message's timestamp
+    /// in `run` and `--now` in `replay`.
+    pub max_future: Dur,
+    /// A message or line larger than this many bytes is invalid (`bad_length`), default
+    /// 1048576 (1 MiB).
+    pub max_event_bytes: usize,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        InputConfig {
+            max_future: Dur(HOUR),
+            max_event_bytes: 1 << 20,
+        }
+    }
 }
 
 /// `[engine]`: event-time windows, watermark, groups, dedup and state retention (SPEC §1–§2).
@@ -440,6 +464,12 @@ impl Config {
         }
         if s.recovery_due.0 <= 0 || s.repurchase_horizon.0 <= 0 || s.effectiveness_horizon.0 <= 0 {
             bail!("signals.recovery_due, repurchase_horizon and effectiveness_horizon must be positive");
+        }
+        if self.input.max_future.0 < 0 {
+            bail!("input.max_future must not be negative, e.g. \"1h\"");
+        }
+        if self.input.max_event_bytes < 64 {
+            bail!("input.max_event_bytes must be at least 64 (default 1048576)");
         }
         if self.metrics.label_limit == 0 {
             bail!("metrics.label_limit must be at least 1");

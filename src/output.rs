@@ -28,9 +28,67 @@ impl Rejection {
             Rejection::TicketExists => "ticket exists",
         }
     }
+
+    /// The dead letter's `error`, in words.
+    pub fn explain(self, customer: &str, ticket: &str) -> String {
+        match self {
+            Rejection::UnknownTicket => format!(
+                "ticket \"{}\" of customer \"{}\" is unknown: never created, created by another customer, or evicted after its retention",
+                ticket.escape_debug(),
+                customer.escape_debug()
+            ),
+            Rejection::TicketExists => format!(
+                "ticket \"{}\" of customer \"{}\" already exists",
+                ticket.escape_debug(),
+                customer.escape_debug()
+            ),
+        }
+    }
 }
 
 pub use crate::kpi::Trigger;
+
+/// A dead letter (SPEC §1, §4): why, what, and from where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The stable reason: an invalid-input class (`invalid_json`, `bad_timestamp`, …, the
+    /// `reason` label of `cxstream_events_invalid_total`) or a [`Rejection`] text.
+    pub reason: &'static str,
+    /// The error in words, naming the field.
+    pub error: String,
+    /// The original payload, byte for byte (written as text, plus `payload_base64` when it is
+    /// not UTF-8).
+    pub payload: Vec<u8>,
+    /// Where the input came from.
+    pub source: SourcePos,
+    /// An input too large to carry whole (SPEC §1 size): its full size in bytes; `payload`
+    /// then holds the longest prefix whose JSON-escaped form fits in [`DEADLETTER_PAYLOAD`].
+    pub size: Option<usize>,
+}
+
+/// The most bytes a dead letter's `payload` takes once JSON-escaped (SPEC §1: 64 KiB), so
+/// that a dead letter always fits the output topic's message size.
+pub const DEADLETTER_PAYLOAD: usize = 64 * 1024;
+
+/// The longest prefix of `text` whose JSON-escaped form (inside the quotes) takes at most
+/// `limit` bytes, never splitting a character: `"` and `\` and the short escapes (`\b`, `\f`,
+/// `\n`, `\r`, `\t`) take 2 bytes, other control characters 6 (`\u00XX`), everything else its
+/// UTF-8 length — what serde_json writes.
+pub fn escaped_prefix(text: &str, limit: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in text.char_indices() {
+        let n = match c {
+            '"' | '\\' | '\u{8}' | '\u{c}' | '\n' | '\r' | '\t' => 2,
+            c if (c as u32) < 0x20 => 6,
+            c => c.len_utf8(),
+        };
+        if used + n > limit {
+            return &text[..i];
+        }
+        used += n;
+    }
+    text
+}
 
 /// A window record with its group resolved to names.
 #[derive(Debug, Clone)]
@@ -39,6 +97,9 @@ pub struct WindowRecord {
     pub window: ClosedWindow,
     /// `(dimension, value)` in the group's configured order.
     pub group: Vec<(Dim, String)>,
+    /// One partition's part, not the complete window (several instances share the input
+    /// before the parts topic merges them): its key ends with `|<partition>`.
+    pub part: bool,
 }
 
 /// One output record (SPEC §4): a `kpi.window`, an alert or signal record (output topic),
@@ -105,15 +166,7 @@ pub enum Record {
         trigger: Trigger,
     },
     /// `deadletter`: an invalid input, an orphan or a `ticket exists` event (SPEC §1).
-    DeadLetter {
-        /// The error in words (invalid input) or the [`Rejection`] text.
-        reason: String,
-        /// The original payload, byte for byte (written as text, plus `payload_base64` when
-        /// it is not UTF-8).
-        payload: Vec<u8>,
-        /// Where the input came from.
-        source: SourcePos,
-    },
+    DeadLetter(Box<DeadLetter>),
 }
 
 impl Record {
@@ -135,9 +188,45 @@ impl Record {
         matches!(self, Record::DeadLetter { .. })
     }
 
+    /// A dead letter.
+    pub fn dead_letter(
+        reason: &'static str,
+        error: String,
+        payload: Vec<u8>,
+        source: SourcePos,
+    ) -> Record {
+        Record::DeadLetter(Box::new(DeadLetter {
+            reason,
+            error,
+            payload,
+            source,
+            size: None,
+        }))
+    }
+
+    /// The dead letter of an input larger than `max` bytes (SPEC §1 size): reason
+    /// `bad_length`, the longest prefix that fits escaped in [`DEADLETTER_PAYLOAD`], and the
+    /// size.
+    pub fn oversized(payload: &[u8], max: usize, source: SourcePos) -> Record {
+        let text = String::from_utf8_lossy(payload);
+        let prefix = escaped_prefix(&text, DEADLETTER_PAYLOAD);
+        Record::DeadLetter(Box::new(DeadLetter {
+            reason: "bad_length",
+            error: format!(
+                "the input is {} bytes, more than the {max} bytes allowed (input.max_event_bytes)",
+                payload.len()
+            ),
+            payload: prefix.as_bytes().to_vec(),
+            source,
+            size: Some(payload.len()),
+        }))
+    }
+
     /// The Kafka key: `<size>|<start>|<group>` for `kpi.window` (group as compact JSON, e.g.
-    /// `1m|2026-11-22T10:00:00Z|{"team":"billing"}`); the customer id for alert records; the
-    /// source position for dead letters.
+    /// `1m|2026-11-22T10:00:00Z|{"team":"billing"}`, plus `|<partition>` for a part); the
+    /// customer id for alert and signal records; the source position
+    /// (`topic|partition|offset`, `file|line`) for dead letters, whose input may have no
+    /// customer.
     pub fn key(&self) -> String {
         match self {
             Record::Window(w) => {
@@ -146,21 +235,50 @@ impl Record {
                 ts::write_ms(&mut k, w.window.key.start);
                 k.push('|');
                 k.push_str(&group_json(&w.group).to_string());
+                if w.part {
+                    for p in &w.window.agg.partitions {
+                        k.push('|');
+                        k.push_str(&p.to_string());
+                    }
+                }
                 k
             }
             Record::SlaBreached { customer, .. }
             | Record::ChurnRisk { customer, .. }
             | Record::RecoveryNeeded { customer, .. }
             | Record::RecoveryOverdue { customer, .. } => customer.clone(),
-            Record::DeadLetter { source, .. } => match source {
-                SourcePos::Kafka {
-                    topic,
-                    partition,
-                    offset,
-                } => format!("{topic}|{partition}|{offset}"),
-                SourcePos::File { file, line } => format!("{file}|{line}"),
-            },
+            Record::DeadLetter(d) => position(&d.source),
         }
+    }
+
+    /// The record's `id` (SPEC §7), the same on every re-emission; `None` for `kpi.window`,
+    /// which its key identifies.
+    pub fn id(&self) -> Option<String> {
+        let f = ts::format_ms;
+        Some(match self {
+            Record::Window(_) => return None,
+            Record::SlaBreached {
+                due,
+                customer,
+                ticket,
+                sla,
+                ..
+            } => format!(
+                "sla.breached|{customer}|{ticket}|{}|{}",
+                sla.as_str(),
+                f(*due)
+            ),
+            Record::ChurnRisk { time, customer, .. } => {
+                format!("churn.risk|{customer}|{}", f(*time))
+            }
+            Record::RecoveryNeeded { time, customer, .. } => {
+                format!("recovery.needed|{customer}|{}", f(*time))
+            }
+            Record::RecoveryOverdue { due, customer, .. } => {
+                format!("recovery.overdue|{customer}|{}", f(*due))
+            }
+            Record::DeadLetter(d) => format!("deadletter|{}", position(&d.source)),
+        })
     }
 
     /// The record as the JSON object of SPEC §4.
@@ -190,16 +308,20 @@ impl Record {
                 priority,
                 team,
                 channel,
-            } => json!({"type": "sla.breached", "time": ts::format_ms(*due), "customer": customer,
+            } => {
+                json!({"type": "sla.breached", "id": self.id(), "time": ts::format_ms(*due), "customer": customer,
                         "ticket": ticket, "sla": sla.as_str(), "due": ts::format_ms(*due),
-                        "priority": priority.as_str(), "team": team, "channel": channel.as_str()}),
+                        "priority": priority.as_str(), "team": team, "channel": channel.as_str()})
+            }
             Record::ChurnRisk {
                 time,
                 customer,
                 score,
                 reasons,
-            } => json!({"type": "churn.risk", "time": ts::format_ms(*time), "customer": customer,
-                        "score": score, "reasons": reasons}),
+            } => {
+                json!({"type": "churn.risk", "id": self.id(), "time": ts::format_ms(*time), "customer": customer,
+                        "score": score, "reasons": reasons})
+            }
             Record::RecoveryNeeded {
                 time,
                 customer,
@@ -208,7 +330,7 @@ impl Record {
                 score,
                 ticket,
             } => {
-                let mut v = json!({"type": "recovery.needed", "time": ts::format_ms(*time),
+                let mut v = json!({"type": "recovery.needed", "id": self.id(), "time": ts::format_ms(*time),
                                    "customer": customer, "due": ts::format_ms(*due),
                                    "trigger": trigger.as_str(), "score": score});
                 if let Some(t) = ticket {
@@ -221,14 +343,17 @@ impl Record {
                 customer,
                 due,
                 trigger,
-            } => json!({"type": "recovery.overdue", "time": ts::format_ms(*time),
+            } => json!({"type": "recovery.overdue", "id": self.id(), "time": ts::format_ms(*time),
                         "customer": customer, "due": ts::format_ms(*due),
                         "trigger": trigger.as_str()}),
-            Record::DeadLetter {
-                reason,
-                payload,
-                source,
-            } => {
+            Record::DeadLetter(d) => {
+                let DeadLetter {
+                    reason,
+                    error,
+                    payload,
+                    source,
+                    size,
+                } = &**d;
                 let source = match source {
                     SourcePos::Kafka {
                         topic,
@@ -237,8 +362,12 @@ impl Record {
                     } => json!({"topic": topic, "partition": partition, "offset": offset}),
                     SourcePos::File { file, line } => json!({"file": file, "line": line}),
                 };
-                let mut v = json!({"type": "deadletter", "reason": reason,
-                                   "payload": String::from_utf8_lossy(payload), "source": source});
+                let mut v = json!({"type": "deadletter", "id": self.id(), "reason": reason,
+                                   "error": error, "payload": String::from_utf8_lossy(payload),
+                                   "source": source});
+                if let Some(n) = size {
+                    v["size"] = json!(n);
+                }
                 // Lossless even when the payload is not UTF-8: the exact bytes, base64.
                 if std::str::from_utf8(payload).is_err() {
                     v["payload_base64"] =
@@ -252,6 +381,19 @@ impl Record {
     /// The record as one line of JSON (no newline).
     pub fn to_line(&self) -> String {
         self.to_json().to_string()
+    }
+}
+
+/// A source position as written in dead-letter keys and ids: `topic|partition|offset` or
+/// `file|line`.
+fn position(source: &SourcePos) -> String {
+    match source {
+        SourcePos::Kafka {
+            topic,
+            partition,
+            offset,
+        } => format!("{topic}|{partition}|{offset}"),
+        SourcePos::File { file, line } => format!("{file}|{line}"),
     }
 }
 

@@ -11,6 +11,8 @@ use crate::engine::{Disposition, Engine, Stats};
 use crate::event::InvalidReason;
 use crate::sink::file::FileSink;
 use crate::source::file::LineSource;
+use crate::source::{Admission, Route};
+use crate::ts::Millis;
 
 /// The result of a replay, for the final summary.
 #[derive(Debug, Clone)]
@@ -70,18 +72,49 @@ impl Summary {
     }
 }
 
-/// Replays JSON Lines from `input` (named `file` in dead-letter positions) through `engine`.
-/// `progress` is called about every two seconds with the number of lines read.
+/// Replays JSON Lines from `input` (named `file` in dead-letter positions) through `engine`,
+/// as one partition, judging time from the future against the wall clock now. `progress` is
+/// called about every two seconds with the number of lines read.
 pub fn replay(
     engine: &mut Engine,
     input: impl BufRead,
     file: &str,
     sink: &mut FileSink<'_>,
+    progress: impl FnMut(u64, &Engine),
+) -> io::Result<Summary> {
+    let adm = Admission::new(engine.config(), Some(wall_clock_ms()));
+    replay_routed(engine, input, file, Route::Fixed(0), adm, sink, progress)
+}
+
+/// The wall clock, in epoch milliseconds.
+pub fn wall_clock_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+/// [`replay`] with the lines split over partitions as `route` says (`replay --partitions N`)
+/// and the bounds of `adm` (its `now` is `replay --now`): every partition exists from the
+/// start, so a window waits for all of them (SPEC §2). The same input, options and `now`
+/// give byte-identical output.
+pub fn replay_routed(
+    engine: &mut Engine,
+    input: impl BufRead,
+    file: &str,
+    route: Route,
+    adm: Admission,
+    sink: &mut FileSink<'_>,
     mut progress: impl FnMut(u64, &Engine),
 ) -> io::Result<Summary> {
     let started = Instant::now();
     let mut next_progress = started + Duration::from_secs(2);
-    let mut source = LineSource::new(input, file);
+    match route {
+        Route::Fixed(p) => engine.assign(p),
+        Route::ByCustomer(_, n) => (0..n.max(1)).for_each(|p| engine.assign(p)),
+    }
+    let mut source = LineSource::new(input, file)
+        .with_route(route)
+        .with_admission(adm);
     while let Some(fed) = source.feed_next(engine)? {
         if fed.disposition != Disposition::Applied || engine.pending_records() > 0 {
             sink.drain(engine)?;
@@ -104,13 +137,24 @@ pub fn replay(
 }
 
 /// Replays a byte buffer of JSON Lines into a string of output lines (tests, benches).
+/// As one partition, with the configured size bound and no reference clock (nothing is "in
+/// the future"), so that it never depends on when it runs.
 pub fn replay_to_string(engine: &mut Engine, input: &[u8]) -> String {
     let mut out = Vec::new();
     let mut sink = FileSink {
         output: &mut out,
         deadletter: None,
     };
+    let adm = Admission::new(engine.config(), None);
     // Writing into a Vec cannot fail.
-    let _ = replay(engine, input, "input", &mut sink, |_, _| {});
+    let _ = replay_routed(
+        engine,
+        input,
+        "input",
+        Route::Fixed(0),
+        adm,
+        &mut sink,
+        |_, _| {},
+    );
     String::from_utf8(out).unwrap_or_default()
 }

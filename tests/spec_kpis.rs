@@ -223,7 +223,8 @@ fn breach_is_reported_before_any_reply_arrives() {
         .expect("breach reported");
     assert_eq!(
         *b,
-        json!({"type": "sla.breached", "time": t("10:15"), "customer": "c1", "ticket": "t1",
+        json!({"type": "sla.breached", "id": format!("sla.breached|c1|t1|first_response|{}", t("10:15")),
+               "time": t("10:15"), "customer": "c1", "ticket": "t1",
                "sla": "first_response", "due": t("10:15"), "priority": "urgent",
                "team": "billing", "channel": "chat"})
     );
@@ -547,12 +548,17 @@ fn every_invalid_input_reaches_the_dead_letter_with_reason_and_position() {
     let recs = run_text(Config::default(), text);
     let dl = of_type(&recs, "deadletter");
     assert_eq!(dl.len(), 4);
-    assert!(dl[1]["reason"].as_str().unwrap().contains("score"));
-    assert!(dl[2]["reason"].as_str().unwrap().contains("time"));
-    assert!(dl[3]["reason"]
+    // SPEC §1: a stable reason, and the error in words naming the field.
+    assert_eq!(dl[1]["reason"], "wrong_type");
+    assert!(dl[1]["error"].as_str().unwrap().contains("score"));
+    assert_eq!(dl[2]["reason"], "bad_timestamp");
+    assert!(dl[2]["error"].as_str().unwrap().contains("time"));
+    assert_eq!(dl[3]["reason"], "unknown_type");
+    assert!(dl[3]["error"]
         .as_str()
         .unwrap()
         .contains("unknown event type"));
+    assert_eq!(dl[3]["id"], "deadletter|input|4");
     assert_eq!(dl[3]["source"]["line"], 4);
     assert_eq!(dl[0]["payload"], "not json");
 }

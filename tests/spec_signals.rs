@@ -33,7 +33,8 @@ fn churn_risk_when_the_score_reaches_the_threshold_with_reasons() {
     assert_eq!(r.len(), 1);
     assert_eq!(
         *r[0],
-        json!({"type": "churn.risk", "time": t("10:00"), "customer": "c1", "score": 6.0,
+        json!({"type": "churn.risk", "id": format!("churn.risk|c1|{}", t("10:00")),
+               "time": t("10:00"), "customer": "c1", "score": 6.0,
                "reasons": ["csat_negative", "nps_detractor"]})
     );
     let w = win(&recs, 60, &t("10:00"), json!({}));
@@ -175,7 +176,8 @@ fn service_recovery_answered_in_time_and_overdue() {
     assert_eq!(needed.len(), 3);
     assert_eq!(
         *needed[2],
-        json!({"type": "recovery.needed", "time": at(0, "16:00"), "customer": "c1",
+        json!({"type": "recovery.needed", "id": format!("recovery.needed|c1|{}", at(0, "16:00")),
+               "time": at(0, "16:00"), "customer": "c1",
                "due": at(1, "16:00"), "trigger": "csat", "score": 2, "ticket": "t-x"})
     );
     let overdue = of_type(&recs, "recovery.overdue");

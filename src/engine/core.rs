@@ -1,7 +1,7 @@
-//! What every partition shares during a step: the configuration, the team interner, the
-//! window store, the watermark, the output buffer, the counters and the observer. Measurements
-//! go through [`Core::measure`] to the windows and the observer alike — one definition of each
-//! KPI feeds both (GUIDE §1).
+//! The per-partition context of every rule: the configuration, the partition's team interner,
+//! its window parts, its watermark, its output buffer, its counters and its observer.
+//! Measurements go through [`Core::measure`] to the window parts and the observer alike — one
+//! definition of each KPI feeds both (GUIDE §1).
 
 use std::sync::Arc;
 
@@ -10,34 +10,60 @@ use super::watermark::Watermark;
 use super::{Interner, Observer, Stats};
 use crate::config::Config;
 use crate::kpi::{Dims, Kpi, Measurement, SlaKind};
-use crate::output::{Record, WindowRecord};
+use crate::output::Record;
 use crate::ts::Millis;
 use crate::window::WindowStore;
 
-/// State shared by the partitions of one engine.
+/// What the rules of one partition read and write besides its tickets and customers.
 pub(super) struct Core {
     /// The configuration (windows, lateness, targets, signal settings).
     pub cfg: Arc<Config>,
-    /// Team names of measurements and window keys.
+    /// The input partition number (the `partitions` of window records).
+    pub partition: i32,
+    /// Team names of this partition's measurements and window keys.
     pub teams: Interner,
-    /// Open window × group aggregates.
+    /// This partition's window parts.
     pub windows: WindowStore,
-    /// The watermark (SPEC §2).
+    /// This partition's watermark (SPEC §2).
     pub watermark: Watermark,
+    /// Windows ending at or before this have been emitted complete by the merge step (kept
+    /// per partition so that a restore knows which sealed parts are already out).
+    pub merged_through: Millis,
     /// Records emitted and not drained yet, in order.
     pub out: Vec<Record>,
-    /// Cumulative counters.
+    /// Cumulative counters of this partition (this process only).
     pub stats: Stats,
     /// The Prometheus layer, if any.
     pub observer: Option<Box<dyn Observer>>,
 }
 
 impl Core {
-    /// A measurement (SPEC §3/§5): into its windows (a contribution to a closed window is
-    /// dropped and counted) and to the observer.
-    pub fn measure(&mut self, time: Millis, dims: Dims, kpi: Kpi, partition: i32) {
+    /// A context for `partition` with nothing in it.
+    pub fn new(cfg: Arc<Config>, partition: i32, observer: Option<Box<dyn Observer>>) -> Core {
+        let windows = WindowStore::new(
+            cfg.engine.windows.iter().map(|d| d.0).collect(),
+            cfg.engine.group_by.clone(),
+        );
+        let mut teams = Interner::default();
+        teams.intern(crate::event::DEFAULT_TEAM);
+        Core {
+            cfg,
+            partition,
+            teams,
+            windows,
+            watermark: Watermark::default(),
+            merged_through: Millis::MIN,
+            out: Vec::new(),
+            stats: Stats::default(),
+            observer,
+        }
+    }
+
+    /// A measurement (SPEC §3/§5): into this partition's window parts (a contribution to a
+    /// sealed part is dropped and counted) and to the observer.
+    pub fn measure(&mut self, time: Millis, dims: Dims, kpi: Kpi) {
         let m = Measurement { time, dims, kpi };
-        self.stats.late_contributions += self.windows.record(&m, partition) as u64;
+        self.stats.late_contributions += self.windows.record(&m, self.partition) as u64;
         if let Some(o) = self.observer.as_mut() {
             o.measurement(&m, &self.teams);
         }
@@ -79,22 +105,6 @@ impl Core {
             if c.resolution_breached_open {
                 o.breached_open(SlaKind::Resolution, team, prio, sign);
             }
-        }
-    }
-
-    /// Closes the windows whose end `watermark` reached (SPEC §2) — or, at the end of a finite
-    /// input (`flush`), every window with data — and emits their records.
-    pub fn close_windows(&mut self, watermark: Millis, flush: bool) {
-        let mut closed = Vec::new();
-        if flush {
-            self.windows.flush_all(watermark, &mut closed);
-        } else {
-            self.windows.close(watermark, &mut closed);
-        }
-        for w in closed {
-            let teams = &self.teams;
-            let group = self.windows.group_names(&w.key, |id| teams.name(id));
-            self.emit(Record::Window(Box::new(WindowRecord { window: w, group })));
         }
     }
 }

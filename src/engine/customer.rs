@@ -9,19 +9,43 @@ use crate::kpi::Signal;
 use crate::kpi::Trigger;
 use crate::ts::Millis;
 
+/// An open service-recovery case (SPEC §5).
 #[derive(Debug, Clone)]
 pub struct RecoveryCase {
+    /// Its id within the customer (timers refer to it).
     pub id: u64,
+    /// When the dissatisfied answer came.
     pub opened: Millis,
+    /// `opened + recovery_due`: overdue after this.
     pub due: Millis,
+    /// What opened it.
     pub trigger: Trigger,
+    /// Sequence number of its due timer.
+    pub seq: u64,
 }
 
+/// A ticket's first solve awaiting its repurchase outcome (SPEC §5).
 #[derive(Debug, Clone)]
 pub struct Cohort {
+    /// Its id within the customer (timers refer to it).
     pub id: u64,
+    /// The ticket solved.
     pub ticket: Box<str>,
+    /// When it was first solved.
     pub solved: Millis,
+    /// Sequence number of its expiry timer.
+    pub seq: u64,
+}
+
+/// A `churn.risk` record awaiting its outcome (SPEC §5).
+#[derive(Debug, Clone, Copy)]
+pub struct PendingRisk {
+    /// Its id within the customer (timers refer to it).
+    pub id: u64,
+    /// The record's time s.
+    pub time: Millis,
+    /// Sequence number of its expiry timer (s + horizon).
+    pub seq: u64,
 }
 
 /// The decaying churn-risk score: S ← max(0, S · 2^(−(t−τ)/half_life) + w); each signal name
@@ -65,33 +89,43 @@ impl RiskScore {
     }
 }
 
+/// The after-sales state of one customer.
 #[derive(Debug, Clone)]
 pub struct Customer {
+    /// The customer id.
     pub key: Box<str>,
+    /// Time of the customer's latest event (retention).
     pub last_event: Millis,
-    /// Scheduler items (held inputs and timers) referring to this slot: never evicted
-    /// while any is pending.
-    pub refs: u32,
+    /// After-sales inputs held in the scheduler for this customer: the state is kept while
+    /// any is (the scheduler refers to it by slot).
+    pub held: u32,
+    /// The churn-risk score.
     pub risk: RiskScore,
     /// Time of the latest `churn.risk` record.
     pub last_risk: Option<Millis>,
-    /// `churn.risk` records without an outcome yet: (id, time).
-    pub pending_risks: Vec<(u64, Millis)>,
+    /// `churn.risk` records without an outcome yet.
+    pub pending_risks: Vec<PendingRisk>,
+    /// The open service-recovery case, if any.
     pub recovery: Option<RecoveryCase>,
     /// Creation times of this customer's tickets within the repeat-contact window.
     pub created: VecDeque<Millis>,
+    /// First solves awaiting their repurchase outcome.
     pub cohorts: Vec<Cohort>,
     /// Latest CSAT score naming each of this customer's tickets.
     pub csat_by_ticket: Vec<(Box<str>, u8)>,
+    /// The next id of a case, risk or cohort entry.
     pub next_id: u64,
+    /// Checkpoint bookkeeping (see `engine::snapshot`).
+    pub ck: super::snapshot::Durable,
 }
 
 impl Customer {
+    /// A customer first seen at `t`.
     pub fn new(key: &str, t: Millis) -> Customer {
         Customer {
             key: key.into(),
             last_event: t,
-            refs: 0,
+            held: 0,
             risk: RiskScore::default(),
             last_risk: None,
             pending_risks: Vec::new(),
@@ -100,18 +134,32 @@ impl Customer {
             cohorts: Vec::new(),
             csat_by_ticket: Vec::new(),
             next_id: 0,
+            ck: Default::default(),
         }
     }
 
+    /// A new id for a case, risk or cohort entry.
     pub fn next_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
 
-    pub fn evictable(&self, watermark: Millis, retention: Millis) -> bool {
-        self.refs == 0 && watermark > self.last_event.saturating_add(retention)
+    /// An after-sales outcome is pending (SPEC §5: such state is never evicted), or an input
+    /// is held for it.
+    pub fn pending(&self) -> bool {
+        self.recovery.is_some()
+            || !self.cohorts.is_empty()
+            || !self.pending_risks.is_empty()
+            || self.held > 0
     }
 
+    /// Customer state is evicted `retention` after its last event unless something is
+    /// pending.
+    pub fn evictable(&self, watermark: Millis, retention: Millis) -> bool {
+        !self.pending() && watermark > self.last_event.saturating_add(retention)
+    }
+
+    /// The latest CSAT naming `ticket`.
     pub fn latest_csat(&self, ticket: &str) -> Option<u8> {
         self.csat_by_ticket
             .iter()
@@ -119,6 +167,7 @@ impl Customer {
             .map(|(_, s)| *s)
     }
 
+    /// Notes a CSAT naming `ticket`.
     pub fn set_csat(&mut self, ticket: &str, score: u8) {
         match self.csat_by_ticket.iter_mut().find(|(t, _)| &**t == ticket) {
             Some(e) => e.1 = score,

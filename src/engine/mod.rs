@@ -1,35 +1,37 @@
-//! The KPI engine (SPEC §1–§5): decoded events in; measurements, alert records and closed
+//! The KPI engine (SPEC §1–§5): decoded events in; measurements, alert records and complete
 //! windows out. Nothing here reads bytes: sources decode ([`crate::source`]) and hand over
 //! events, or the reason an input is invalid.
 //!
 //! ```text
 //! mod.rs        this facade: the Engine API used by replay, the Kafka runtime and tests
-//! core.rs       what the partitions share during a step: windows, watermark, output, stats
-//! partition.rs  one input partition's state, and the dispatch of an applied event
+//! partition.rs  one input partition: its state, and the order of work for one event
+//! core.rs       a partition's context: windows, watermark, output, counters, observer
 //! tickets.rs    ticket events and SLA clocks (SPEC §3), with one shared preamble
 //! signals.rs    after-sales logic (SPEC §5): churn risk, recovery, repurchase
-//! watermark.rs  per-partition event-time progress and the watermark
+//! merge.rs      the merge step: complete windows from every partition's parts
+//! watermark.rs  per-partition event-time progress and its watermark
 //! sched.rs      the event-time scheduler of timers and held after-sales inputs
+//! snapshot.rs   what changed since the last checkpoint
 //! ticket.rs, customer.rs, slab.rs, intern.rs, stats.rs, observer.rs  plain data
 //! ```
 //!
-//! State is sharded by input partition: each owns its tickets, customers, dedup memory,
-//! scheduler and event-time clock. Windows and the watermark are shared: the watermark is the
-//! minimum over the partitions that have data of (max event time − allowed lateness), never
-//! moving back.
-//!
-//! Order of work for each event (SPEC §2): apply it to state; advance the watermark; fire the
-//! scheduler items (SLA timers, after-sales inputs and timers) strictly before the new
-//! watermark, in time order; then close the windows whose end the watermark reached.
+//! Each input partition is a deterministic function of its own events (SPEC §2): it has its
+//! own watermark (max event time − allowed lateness, never back), timers, held inputs, dedup
+//! memory, retention and window parts, and its own team interner. What it contributes never
+//! depends on how partitions interleave, which instance owns them, batching or restarts. The
+//! engine only merges: a window is emitted once every partition it waits for has sealed its
+//! part ([`Completion`]).
 
 mod core;
 mod customer;
 mod intern;
+mod merge;
 mod observer;
 mod partition;
 mod sched;
 mod signals;
 mod slab;
+mod snapshot;
 mod stats;
 mod ticket;
 mod tickets;
@@ -37,6 +39,7 @@ mod watermark;
 
 pub use customer::RiskScore;
 pub use intern::Interner;
+pub use merge::Completion;
 pub use observer::Observer;
 pub use stats::{Disposition, Stats};
 
@@ -44,123 +47,150 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::event::{DecodeError, Event, SourcePos, DEFAULT_TEAM};
-use crate::output::{Record, Rejection};
-use crate::ts::{Millis, HOUR};
-use crate::window::WindowStore;
+use crate::event::{DecodeError, Event, SourcePos};
+use crate::output::Record;
+use crate::ts::Millis;
 
-use self::core::Core;
 use partition::Partition;
-use watermark::Watermark;
 
-/// The KPI engine: per-partition state, shared windows and watermark, and the records
-/// produced so far (drained by a sink).
+/// The KPI engine: one state per input partition, the merge of their window parts, and the
+/// records produced so far (drained by a sink).
 pub struct Engine {
-    /// What the partitions share.
-    core: Core,
+    /// The configuration.
+    cfg: Arc<Config>,
     /// The state of each input partition.
     partitions: BTreeMap<i32, Partition>,
-    /// Watermark at which the next retention sweep runs.
-    next_sweep: Millis,
+    /// Which partitions a window waits for.
+    completion: Completion,
+    /// The observer each partition gets a fork of.
+    observer: Option<Box<dyn Observer>>,
+    /// Records produced and not drained yet, in order.
+    out: Vec<Record>,
+    /// Counters of partitions no longer here, and of records the merge step emitted.
+    retired: Stats,
 }
 
 impl Engine {
-    /// An engine with no state, for `cfg`.
+    /// An engine with no state, for `cfg`; windows wait for every partition it has.
     pub fn new(cfg: Arc<Config>) -> Engine {
-        let windows = WindowStore::new(
-            cfg.engine.windows.iter().map(|d| d.0).collect(),
-            cfg.engine.group_by.clone(),
-        );
-        let mut teams = Interner::default();
-        teams.intern(DEFAULT_TEAM);
         Engine {
-            core: Core {
-                cfg,
-                teams,
-                windows,
-                watermark: Watermark::default(),
-                out: Vec::new(),
-                stats: Stats::default(),
-                observer: None,
-            },
+            cfg,
             partitions: BTreeMap::new(),
-            next_sweep: Millis::MIN,
+            completion: Completion::Present,
+            observer: None,
+            out: Vec::new(),
+            retired: Stats::default(),
         }
     }
 
-    /// Sends every measurement and gauge change to `o` (the Prometheus layer).
+    /// Which partitions a window waits for (see [`Completion`]).
+    pub fn set_completion(&mut self, c: Completion) {
+        self.completion = c;
+        self.merge(false);
+    }
+
+    /// Sends every measurement and gauge change to `o` (the Prometheus layer); each
+    /// partition gets its own fork of it.
     pub fn set_observer(&mut self, o: Box<dyn Observer>) {
-        self.core.observer = Some(o);
+        for p in self.partitions.values_mut() {
+            p.core.observer = o.fork();
+        }
+        self.observer = Some(o);
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
-        &self.core.cfg
+        &self.cfg
     }
 
-    /// Cumulative counters.
-    pub fn stats(&self) -> &Stats {
-        &self.core.stats
+    /// Cumulative counters (this process).
+    pub fn stats(&self) -> Stats {
+        let mut s = self.retired.clone();
+        for p in self.partitions.values() {
+            s.add(&p.core.stats);
+        }
+        s
     }
 
-    /// Continues the cumulative counters of `previous` (live mode replaces the engine when a
-    /// rebalance moves partitions with open windows away; the counters stay monotonic).
-    pub fn carry_stats_from(&mut self, previous: &Engine) {
-        self.core.stats = previous.core.stats.clone();
-    }
-
-    /// Team names by interned id.
-    pub fn teams(&self) -> &Interner {
-        &self.core.teams
-    }
-
-    /// The current watermark, once any partition has data.
+    /// The overall watermark: the minimum over the partitions with data (SPEC §6).
     pub fn watermark(&self) -> Option<Millis> {
-        self.core.watermark.value()
+        self.partitions
+            .values()
+            .filter_map(|p| p.core.watermark.value())
+            .min()
     }
 
-    /// Largest event time seen on any partition.
+    /// Each partition's watermark, once it has one.
+    pub fn partition_watermarks(&self) -> Vec<(i32, Millis)> {
+        self.partitions
+            .iter()
+            .filter_map(|(id, p)| p.core.watermark.value().map(|w| (*id, w)))
+            .collect()
+    }
+
+    /// Largest event time applied on any partition.
     pub fn max_event_time(&self) -> Option<Millis> {
         self.partitions
             .values()
-            .filter_map(|s| s.clock.max_time)
+            .filter_map(|p| p.shard.clock.max_time)
             .max()
     }
 
-    /// Records produced so far (alerts, closed windows, dead letters), in order.
+    /// Records produced so far (alerts, complete windows, dead letters), in order.
     pub fn drain(&mut self) -> std::vec::Drain<'_, Record> {
-        self.core.out.drain(..)
+        self.out.drain(..)
     }
 
     /// Records produced and not drained yet.
     pub fn pending_records(&self) -> usize {
-        self.core.out.len()
+        self.out.len()
     }
 
     /// Tickets held in state.
     pub fn tickets_held(&self) -> usize {
-        self.partitions.values().map(|s| s.tickets.len()).sum()
+        self.partitions
+            .values()
+            .map(|p| p.shard.tickets.len())
+            .sum()
     }
 
     /// Customers held in state.
     pub fn customers_held(&self) -> usize {
-        self.partitions.values().map(|s| s.customers.len()).sum()
+        self.partitions
+            .values()
+            .map(|p| p.shard.customers.len())
+            .sum()
     }
 
-    /// Timers and held after-sales inputs waiting for the watermark.
+    /// Timers and held after-sales inputs waiting for their partition's watermark.
     pub fn scheduled_items(&self) -> usize {
-        self.partitions.values().map(|s| s.sched.len()).sum()
+        self.partitions.values().map(|p| p.shard.sched.len()).sum()
     }
 
-    /// Window × group aggregates open.
+    /// Window parts open or sealed, over all partitions.
     pub fn open_window_aggregates(&self) -> usize {
-        self.core.windows.open_aggregates()
+        self.partitions
+            .values()
+            .map(|p| p.core.windows.open_aggregates())
+            .sum()
+    }
+
+    /// Windows with sealed parts waiting for other partitions (SPEC §7
+    /// `cxstream_merge_pending_windows`).
+    pub fn merge_pending_windows(&self) -> usize {
+        merge::pending_windows(&self.partitions)
+    }
+
+    /// The partitions this engine has.
+    pub fn partitions(&self) -> Vec<i32> {
+        self.partitions.keys().copied().collect()
     }
 
     fn partition(&mut self, p: i32) -> &mut Partition {
-        self.partitions
-            .entry(p)
-            .or_insert_with(|| Partition::new(p))
+        let (cfg, obs) = (&self.cfg, &self.observer);
+        self.partitions.entry(p).or_insert_with(|| {
+            Partition::new(Arc::clone(cfg), p, obs.as_ref().and_then(|o| o.fork()))
+        })
     }
 
     /// Makes sure state exists for `partition` (on assignment).
@@ -168,23 +198,60 @@ impl Engine {
         self.partition(partition);
     }
 
-    /// Drops the state of a revoked partition: it goes away and no longer holds the
-    /// watermark back.
-    pub fn revoke(&mut self, partition: i32) {
-        if let Some(s) = self.partitions.remove(&partition) {
-            s.release_gauges(&mut self.core);
-        }
+    /// Continues the cumulative counters of `previous` (a new engine replacing it).
+    pub fn carry_stats_from(&mut self, previous: &Engine) {
+        let mut s = previous.stats();
+        s.customers_at_risk = 0;
+        s.recovery_open_cases = 0;
+        self.retired = s;
     }
 
-    /// An invalid input (SPEC §1): counted by reason and dead-lettered with its payload and
-    /// source position. It changes no state.
-    pub fn invalid(&mut self, err: &DecodeError, payload: &[u8], pos: SourcePos) -> Disposition {
-        self.core.stats.invalid[err.reason as usize] += 1;
-        self.core.emit(Record::DeadLetter {
-            reason: err.message.clone(),
-            payload: payload.to_vec(),
-            source: pos,
-        });
+    /// Drops the state of a revoked partition; its counters stay in the totals.
+    pub fn revoke(&mut self, partition: i32) {
+        if let Some(mut p) = self.partitions.remove(&partition) {
+            p.release_gauges();
+            let mut s = std::mem::take(&mut p.core.stats);
+            s.customers_at_risk = 0;
+            s.recovery_open_cases = 0;
+            self.retired.add(&s);
+        }
+        self.merge(false);
+    }
+
+    /// An invalid input of `partition` (SPEC §1): counted by reason and dead-lettered with
+    /// its payload and source position. It changes no state.
+    pub fn invalid(
+        &mut self,
+        partition: i32,
+        err: &DecodeError,
+        payload: &[u8],
+        pos: SourcePos,
+    ) -> Disposition {
+        let p = self.partition(partition);
+        p.core.stats.invalid[err.reason as usize] += 1;
+        p.core.emit(Record::dead_letter(
+            err.reason.as_str(),
+            err.message.clone(),
+            payload.to_vec(),
+            pos,
+        ));
+        self.after_step(partition);
+        Disposition::Invalid
+    }
+
+    /// An input larger than `max` bytes (SPEC §1 size): counted as `bad_length` and
+    /// dead-lettered with a prefix of its payload and its size.
+    pub fn oversized(
+        &mut self,
+        partition: i32,
+        payload: &[u8],
+        max: usize,
+        pos: SourcePos,
+    ) -> Disposition {
+        let p = self.partition(partition);
+        p.core.stats.invalid[crate::event::InvalidReason::BadLength as usize] += 1;
+        p.core.emit(Record::oversized(payload, max, pos));
+        self.after_step(partition);
         Disposition::Invalid
     }
 
@@ -196,92 +263,57 @@ impl Engine {
         ev: &Event<'_>,
         dead_letter: impl FnOnce() -> (Vec<u8>, SourcePos),
     ) -> Disposition {
-        let core = &mut self.core;
-        let shard = self
-            .partitions
-            .entry(partition)
-            .or_insert_with(|| Partition::new(partition));
-        let w = core.watermark.get();
-        // SPEC §1: a duplicate id within the horizon changes nothing.
-        if shard.is_duplicate(&ev.id, w, core.cfg.engine.dedup_horizon.0) {
-            core.stats.duplicates += 1;
-            return Disposition::Duplicate;
-        }
-        if let Err(rej) = shard.apply(core, ev) {
-            match rej {
-                Rejection::UnknownTicket => core.stats.orphans += 1,
-                Rejection::TicketExists => core.stats.ticket_exists += 1,
-            }
-            let (payload, source) = dead_letter();
-            core.emit(Record::DeadLetter {
-                reason: rej.as_str().to_string(),
-                payload,
-                source,
-            });
-            return Disposition::Rejected(rej);
-        }
-        shard.remember(&ev.id, ev.time);
-        core.stats.events[ev.body.event_type() as usize] += 1;
-        if ev.time < w {
-            core.stats.late_events += 1;
-        }
-        shard.clock.observe(ev.time);
-        self.step_watermark();
-        Disposition::Applied
+        let d = self.partition(partition).process(ev, dead_letter);
+        self.after_step(partition);
+        d
     }
 
-    /// Live mode (Kafka): while `hold` is set, the partition — assigned, but no event of it
-    /// seen yet — holds the watermark where it is, because its backlog may be older than what
-    /// the other partitions delivered first (without this, a consumer starting on a backlog
-    /// would find a partition's first events late). The hold ends with the partition's first
-    /// event, or when the source calls this with `hold = false` (the partition reached its
-    /// end without data). Replay never sets it.
-    pub fn hold_until_data(&mut self, partition: i32, hold: bool) {
-        self.partition(partition).clock.hold = hold;
-        if !hold {
-            self.step_watermark();
+    /// Live mode (SPEC §2): `partition` is caught up and idle, so its watermark advances to
+    /// `w` (the wall clock minus the allowed lateness), if that is later. The caller records
+    /// the advance (SPEC §7) before it publishes what this produces.
+    pub fn advance_partition(&mut self, partition: i32, w: Millis) -> bool {
+        let moved = self.partition(partition).advance(w);
+        self.after_step(partition);
+        moved
+    }
+
+    /// Collects what a partition's step produced, then completes the windows it allows.
+    fn after_step(&mut self, partition: i32) {
+        if let Some(p) = self.partitions.get_mut(&partition) {
+            self.out.append(&mut p.core.out);
+        }
+        self.merge(false);
+    }
+
+    fn merge(&mut self, all: bool) {
+        let before = self.out.len();
+        merge::merge(&mut self.partitions, &self.completion, all, &mut self.out);
+        for r in &self.out[before..] {
+            *self.retired.records.entry(r.type_name()).or_default() += 1;
         }
     }
 
-    /// SPEC §2: watermark = min over partitions with data of (max event time − lateness).
-    fn step_watermark(&mut self) {
-        let lateness = self.core.cfg.engine.allowed_lateness.0;
-        let clocks = self.partitions.values().map(|p| &p.clock);
-        if let Some(w) = Watermark::candidate(clocks, lateness) {
-            self.advance_to(w);
-        }
-    }
-
-    /// Moves the watermark forward to `w` (if later): fires scheduler items before it and
-    /// closes windows. Live mode uses this for the wall-clock idle advance.
-    pub fn advance_to(&mut self, w: Millis) {
-        if !self.core.watermark.advance(w) {
-            return;
-        }
-        for p in self.partitions.values_mut() {
-            p.fire_before(&mut self.core, w);
-        }
-        self.core.close_windows(w, false);
-        if w >= self.next_sweep {
-            for p in self.partitions.values_mut() {
-                p.sweep(&mut self.core);
-            }
-            self.next_sweep = w.saturating_add(HOUR);
-        }
-    }
-
-    /// End of a finite input (SPEC §2): the watermark moves to the largest event time M;
-    /// items before M fire, after-sales inputs at M are applied (timers at M stay pending);
-    /// windows close and every remaining window with data is emitted as partial.
+    /// End of a finite input (SPEC §2): every partition's watermark moves to M, the largest
+    /// event time applied in the whole input; items before M fire, after-sales inputs at M are
+    /// applied (timers at M stay pending); every window with data is emitted, the ones not
+    /// complete by M with `"partial": true`.
     pub fn finish(&mut self) {
         let Some(m) = self.max_event_time() else {
             return;
         };
-        let m = m.max(self.core.watermark.get());
-        self.core.watermark.advance(m);
-        for p in self.partitions.values_mut() {
-            p.finish_at(&mut self.core, m);
+        if let Completion::Of(set) = &self.completion {
+            for p in set.clone() {
+                self.partition(p);
+            }
         }
-        self.core.close_windows(m, true);
+        let ids: Vec<i32> = self.partitions.keys().copied().collect();
+        for id in ids {
+            if let Some(p) = self.partitions.get_mut(&id) {
+                p.finish_at(m);
+                self.out.append(&mut p.core.out);
+            }
+        }
+        self.merge(false);
+        self.merge(true);
     }
 }

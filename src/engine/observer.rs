@@ -7,6 +7,12 @@ use crate::kpi::{Measurement, SlaKind};
 
 /// Receives every measurement (late or not) and every change of the current-state gauges.
 pub trait Observer: Send {
+    /// A fresh observer of the same sink for another partition (each partition resolves its
+    /// own team ids, so observers that cache by id must not be shared). `None`: not forkable.
+    fn fork(&self) -> Option<Box<dyn Observer>> {
+        None
+    }
+
     /// A KPI measurement; `teams` resolves its team id.
     fn measurement(&mut self, _m: &Measurement, _teams: &Interner) {}
     /// `cxstream_open_tickets{team,priority}` changed by `delta`.

@@ -1,12 +1,16 @@
-//! The state of one input partition (GUIDE §1: state is sharded by input partition) and the
-//! dispatch of an applied event to the rules of SPEC §3.
+//! One input partition (GUIDE §1: state is sharded by input partition, and a partition is a
+//! deterministic function of its own events): its [`Core`] (windows, watermark, output,
+//! counters) and its [`Shard`] of state — tickets and customers (in generational slabs, so
+//! timers refer to them by `u32` handle), dedup memory, event-time clock and the scheduler of
+//! timers and held after-sales inputs.
 //!
-//! A partition owns its tickets and customers (in generational slabs, so timers refer to them
-//! by `u32` handle), its dedup memory, its event-time clock and its scheduler of timers and
-//! held after-sales inputs. Ticket events are handled in [`super::tickets`], the after-sales
-//! logic of SPEC §5 in [`super::signals`].
+//! Order of work for each event (SPEC §2): apply it to state; the partition's watermark
+//! advances; its timers and held inputs strictly before the new watermark fire in order; its
+//! window parts whose end the watermark reached are sealed. Ticket events are handled in
+//! [`super::tickets`], the after-sales logic of SPEC §5 in [`super::signals`].
 
 use std::hash::BuildHasherDefault;
+use std::sync::Arc;
 
 use rustc_hash::FxHasher;
 
@@ -14,73 +18,185 @@ use super::core::Core;
 use super::customer::Customer;
 use super::sched::{Input, Item, Scheduler, What};
 use super::slab::Slab;
-use super::ticket::{Contribution, Ticket};
+use super::snapshot::ShardLog;
+use super::ticket::{text_key, ticket_key, Contribution, Ticket};
 use super::watermark::PartitionClock;
+use super::{Disposition, Observer};
+use crate::config::Config;
 use crate::event::{Body, Event};
 use crate::kpi::{Dims, Kpi};
 use crate::output::Rejection;
-use crate::ts::Millis;
+use crate::ts::{Millis, HOUR};
 
 pub(super) type FxMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
-/// The state of one input partition.
-pub(super) struct Partition {
-    /// The input partition number (the `partitions` of window records).
-    pub partition: i32,
+/// Tickets, customers, dedup memory, clock and scheduler of one partition.
+pub(super) struct Shard {
     /// Event-time progress of this partition.
     pub clock: PartitionClock,
     /// Ticket state by slab handle.
     pub tickets: Slab<Ticket>,
-    /// Ticket id → slab handle.
-    pub ticket_ids: FxMap<Box<str>, u32>,
+    /// Ticket key ([`ticket_key`]) → slab handle.
+    pub ticket_ids: FxMap<u128, u32>,
     /// Customer after-sales state by slab handle.
     pub customers: Slab<Customer>,
-    /// Customer id → slab handle.
-    pub customer_ids: FxMap<Box<str>, u32>,
-    /// Event id → event time, for duplicates within the horizon (SPEC §1).
-    pub dedup: FxMap<Box<str>, Millis>,
+    /// Customer key ([`text_key`]) → slab handle.
+    pub customer_ids: FxMap<u128, u32>,
+    /// Event id key → event time, for duplicates within the horizon (SPEC §1).
+    pub dedup: FxMap<u128, Millis>,
     /// SLA timers, after-sales timers and held after-sales inputs.
     pub sched: Scheduler,
-    /// Time of the last after-sales item applied: inputs and SLA breaches before it are late
-    /// for the event-time-ordered logic.
-    pub s5_clock: Millis,
+    /// Watermark at which the next retention sweep runs.
+    pub next_sweep: Millis,
+    /// What changed since the last checkpoint (when checkpoints are taken).
+    pub log: ShardLog,
+}
+
+/// One input partition: its context and its state.
+pub(super) struct Partition {
+    /// Windows, watermark, output, counters, observer.
+    pub core: Core,
+    /// Tickets, customers, dedup memory, scheduler.
+    pub shard: Shard,
 }
 
 impl Partition {
-    pub fn new(partition: i32) -> Partition {
+    /// An empty partition.
+    pub fn new(cfg: Arc<Config>, partition: i32, observer: Option<Box<dyn Observer>>) -> Self {
         Partition {
-            partition,
-            clock: PartitionClock::default(),
-            tickets: Slab::default(),
-            ticket_ids: FxMap::default(),
-            customers: Slab::default(),
-            customer_ids: FxMap::default(),
-            dedup: FxMap::default(),
-            sched: Scheduler::default(),
-            s5_clock: Millis::MIN,
+            core: Core::new(cfg, partition, observer),
+            shard: Shard {
+                clock: PartitionClock::default(),
+                tickets: Slab::default(),
+                ticket_ids: FxMap::default(),
+                customers: Slab::default(),
+                customer_ids: FxMap::default(),
+                dedup: FxMap::default(),
+                sched: Scheduler::default(),
+                next_sweep: Millis::MIN,
+                log: ShardLog::default(),
+            },
         }
     }
 
-    /// SPEC §1: a duplicate is an id seen within the horizon.
-    pub fn is_duplicate(&self, id: &str, watermark: Millis, horizon: Millis) -> bool {
-        self.dedup
-            .get(id)
-            .is_some_and(|&seen| watermark <= seen.saturating_add(horizon))
+    /// Processes one decoded event of this partition (SPEC §1–§2); `dead_letter` supplies
+    /// payload and position if it must be dead-lettered.
+    pub fn process(
+        &mut self,
+        ev: &Event<'_>,
+        dead_letter: impl FnOnce() -> (Vec<u8>, crate::event::SourcePos),
+    ) -> Disposition {
+        let (core, shard) = (&mut self.core, &mut self.shard);
+        let w = core.watermark.get();
+        let id = text_key(&ev.id);
+        // SPEC §1: a duplicate id within the horizon changes nothing.
+        let horizon = core.cfg.engine.dedup_horizon.0;
+        if shard
+            .dedup
+            .get(&id)
+            .is_some_and(|&seen| w <= seen.saturating_add(horizon))
+        {
+            core.stats.duplicates += 1;
+            return Disposition::Duplicate;
+        }
+        if let Err(rej) = shard.apply(core, ev) {
+            match rej {
+                Rejection::UnknownTicket => core.stats.orphans += 1,
+                Rejection::TicketExists => core.stats.ticket_exists += 1,
+            }
+            let (payload, source) = dead_letter();
+            let error = rej.explain(&ev.customer, ev.body.acted_ticket().unwrap_or_default());
+            core.emit(crate::output::Record::dead_letter(
+                rej.as_str(),
+                error,
+                payload,
+                source,
+            ));
+            return Disposition::Rejected(rej);
+        }
+        shard.dedup.insert(id, ev.time);
+        shard.log.dedup_added(id, ev.time);
+        core.stats.events[ev.body.event_type() as usize] += 1;
+        if ev.time < w {
+            core.stats.late_events += 1;
+        }
+        shard.clock.observe(ev.time);
+        let lateness = core.cfg.engine.allowed_lateness.0;
+        if let Some(m) = shard.clock.max_time {
+            self.advance(m.saturating_sub(lateness));
+        }
+        Disposition::Applied
     }
 
-    /// Remembers an applied event's id with its time.
-    pub fn remember(&mut self, id: &str, time: Millis) {
-        match self.dedup.get_mut(id) {
-            Some(t) => *t = time,
-            None => {
-                self.dedup.insert(id.into(), time);
+    /// One step of SPEC §2 after an event or an idle advance: the watermark moves to `w` if
+    /// that is later; the scheduler items strictly before the watermark fire — also when it
+    /// did not move, since the event may have set a timer already behind it (a late ticket);
+    /// the window parts it reached are sealed; retention is swept now and then. Returns
+    /// whether the watermark moved.
+    pub fn advance(&mut self, w: Millis) -> bool {
+        let moved = self.core.watermark.advance(w);
+        let w = self.core.watermark.get();
+        if w == Millis::MIN {
+            return false;
+        }
+        self.shard.fire_before(&mut self.core, w);
+        if moved {
+            self.core.windows.close(w);
+            if w >= self.shard.next_sweep {
+                self.shard.sweep(&mut self.core);
+                self.shard.next_sweep = w.saturating_add(HOUR);
             }
         }
+        moved
     }
 
-    /// The slot of a ticket that exists and has not expired; expired state is evicted here.
-    pub fn live_ticket(&mut self, core: &mut Core, id: &str) -> Option<u32> {
-        let &idx = self.ticket_ids.get(id)?;
+    /// End of a finite input (SPEC §2): the watermark moves to `m`, items before `m` fire and
+    /// the held inputs at `m` are applied (timers at `m` stay pending); every part is sealed,
+    /// the ones whose window does not end by `m` as partial.
+    pub fn finish_at(&mut self, m: Millis) {
+        self.core.watermark.advance(m);
+        let w = self.core.watermark.get();
+        self.shard.fire_before(&mut self.core, w);
+        while let Some(item) = self.shard.sched.pop_input_at(w) {
+            self.shard.handle(&mut self.core, item);
+        }
+        self.core.windows.flush_all(w);
+    }
+
+    /// Reverts this partition's contributions to the current-state gauges (it is revoked).
+    pub fn release_gauges(&mut self) {
+        for (_, t) in self.shard.tickets.iter() {
+            self.core.gauges(
+                (t.contribution(), t.dims),
+                (Contribution::default(), t.dims),
+            );
+        }
+    }
+
+    /// Recounts the current-state gauges kept in the counters from the state (restore).
+    pub fn recount_gauges(&mut self) {
+        let mut r = (0, 0);
+        for (_, c) in self.shard.customers.iter() {
+            r.0 += !c.pending_risks.is_empty() as i64;
+            r.1 += c.recovery.is_some() as i64;
+        }
+        self.core.stats.customers_at_risk = r.0;
+        self.core.stats.recovery_open_cases = r.1;
+        for (_, t) in self.shard.tickets.iter() {
+            self.core.gauges(
+                (Contribution::default(), t.dims),
+                (t.contribution(), t.dims),
+            );
+        }
+    }
+}
+
+impl Shard {
+    /// The slot of `customer`'s ticket `id` if it exists and has not expired; expired state
+    /// is evicted here (lazily, with the rule the sweep uses).
+    pub fn live_ticket(&mut self, core: &mut Core, customer: &str, id: &str) -> Option<u32> {
+        let key = ticket_key(customer, id);
+        let &idx = self.ticket_ids.get(&key)?;
         let e = &core.cfg.engine;
         let t = self.tickets.get(idx)?;
         if t.expired(
@@ -94,9 +210,12 @@ impl Partition {
         Some(idx)
     }
 
+    /// Evicts a ticket (retention).
     pub fn evict_ticket(&mut self, core: &mut Core, idx: u32) {
         if let Some(t) = self.tickets.remove(idx) {
-            self.ticket_ids.remove(&t.id);
+            let key = ticket_key(&t.customer, &t.id);
+            self.ticket_ids.remove(&key);
+            self.log.ticket_gone(key, &t);
             core.stats.evicted_tickets += 1;
             core.gauges(
                 (t.contribution(), t.dims),
@@ -107,37 +226,52 @@ impl Partition {
 
     /// The customer's slot, created if needed; idle state past retention starts afresh.
     pub fn customer(&mut self, core: &mut Core, key: &str, t: Millis) -> u32 {
+        self.customer_at(core, key, t, true)
+    }
+
+    /// [`Self::customer`]; `touch` says whether `t` counts as the customer's latest event
+    /// (an event of the customer) or not (an SLA breach found by a timer).
+    pub fn customer_at(&mut self, core: &mut Core, key: &str, t: Millis, touch: bool) -> u32 {
         let retention = core.cfg.engine.customer_retention.0;
-        if let Some(&idx) = self.customer_ids.get(key) {
+        let k = text_key(key);
+        if let Some(&idx) = self.customer_ids.get(&k) {
             if let Some(c) = self.customers.get_mut(idx) {
                 if c.evictable(core.watermark.get(), retention) {
                     core.stats.evicted_customers += 1;
                     *c = Customer::new(key, t);
-                } else {
+                } else if touch {
                     c.last_event = c.last_event.max(t);
                 }
+                self.log.touch_customer(c);
                 return idx;
             }
         }
         let (idx, _) = self.customers.insert(Customer::new(key, t));
-        self.customer_ids.insert(key.into(), idx);
+        self.customer_ids.insert(k, idx);
+        if let Some(c) = self.customers.get_mut(idx) {
+            self.log.touch_customer(c);
+        }
         idx
+    }
+
+    /// A customer's state, noted as changed for the next checkpoint.
+    pub fn customer_mut(&mut self, idx: u32) -> Option<&mut Customer> {
+        let c = self.customers.get_mut(idx)?;
+        self.log.touch_customer(c);
+        Some(c)
     }
 
     /// Holds an after-sales input until the watermark is strictly past `time` (SPEC §5).
     pub fn hold(&mut self, time: Millis, customer: u32, input: Input) {
         if let Some(c) = self.customers.get_mut(customer) {
-            c.refs += 1;
+            c.held += 1;
         }
         self.sched.push_input(time, customer, input);
     }
 
-    /// Sets a timer; a timer on a customer keeps its state from eviction until it fires.
-    pub fn timer(&mut self, due: Millis, what: What) {
-        if let Some(c) = what.customer().and_then(|i| self.customers.get_mut(i)) {
-            c.refs += 1;
-        }
-        self.sched.push_timer(due, what);
+    /// Sets a timer; returns its sequence number.
+    pub fn timer(&mut self, due: Millis, what: What) -> u64 {
+        self.sched.push_timer(due, what)
     }
 
     /// Fires the scheduler items strictly before `w`, in order (SPEC §2).
@@ -147,21 +281,9 @@ impl Partition {
         }
     }
 
-    /// End of a finite input: items before `m` fire and the held inputs at `m` are applied
-    /// (timers at `m` stay pending).
-    pub fn finish_at(&mut self, core: &mut Core, m: Millis) {
-        self.fire_before(core, m);
-        while let Some(item) = self.sched.pop_input_at(m) {
-            self.handle(core, item);
-        }
-    }
-
     /// Handles one scheduler item whose time the watermark has passed.
-    fn handle(&mut self, core: &mut Core, item: Item) {
+    pub fn handle(&mut self, core: &mut Core, item: Item) {
         let time = item.time;
-        if let Some(c) = item.what.customer().and_then(|i| self.customers.get_mut(i)) {
-            c.refs = c.refs.saturating_sub(1);
-        }
         match item.what {
             What::Sla {
                 ticket,
@@ -169,20 +291,15 @@ impl Partition {
                 kind,
             } => self.sla_due(core, ticket, generation, kind, time),
             What::Input { customer, input } => {
-                self.s5_clock = self.s5_clock.max(time);
+                if let Some(c) = self.customer_mut(customer) {
+                    c.held = c.held.saturating_sub(1);
+                }
                 self.apply_input(core, customer, input, time);
             }
-            What::RecoveryDue { customer, case } => {
-                self.s5_clock = self.s5_clock.max(time);
-                self.recovery_due(core, customer, case, time);
-            }
-            What::RiskExpiry { customer, risk } => {
-                self.s5_clock = self.s5_clock.max(time);
-                self.risk_expiry(core, customer, risk, time);
-            }
+            What::RecoveryDue { customer, case } => self.recovery_due(core, customer, case, time),
+            What::RiskExpiry { customer, risk } => self.risk_expiry(core, customer, risk, time),
             What::CohortExpiry { customer, cohort } => {
-                self.s5_clock = self.s5_clock.max(time);
-                self.cohort_expiry(core, customer, cohort, time);
+                self.cohort_expiry(core, customer, cohort, time)
             }
         }
     }
@@ -190,7 +307,6 @@ impl Partition {
     /// Applies one valid, non-duplicate event to state (SPEC §3), or says why it cannot be.
     pub fn apply(&mut self, core: &mut Core, ev: &Event<'_>) -> Result<(), Rejection> {
         let t = ev.time;
-        let p = self.partition;
         // Late on arrival: still updates state and cumulative metrics, but is not an input of
         // the event-time-ordered after-sales logic (SPEC §5).
         let late = t < core.watermark.get();
@@ -230,90 +346,87 @@ impl Partition {
                 ..
             } => {
                 self.customer(core, &ev.customer, t);
-                // Its own channel; its other dimensions from a known ticket.
+                // Its own channel; its other dimensions from a known ticket of its customer.
                 let mut dims = Dims {
                     channel: Some(*channel),
                     ..Dims::NONE
                 };
-                if let Some(idx) = ticket.as_deref().and_then(|id| self.live_ticket(core, id)) {
-                    if let Some(tk) = self.tickets.get(idx) {
-                        dims = Dims {
-                            channel: Some(*channel),
-                            ..tk.dims
-                        };
-                    }
+                let known = ticket
+                    .as_deref()
+                    .and_then(|id| self.live_ticket(core, &ev.customer, id));
+                if let Some(tk) = known.and_then(|idx| self.tickets.get(idx)) {
+                    dims = Dims {
+                        channel: Some(*channel),
+                        ..tk.dims
+                    };
                 }
-                core.measure(t, dims, Kpi::Handle(*handle_seconds), p);
+                core.measure(t, dims, Kpi::Handle(*handle_seconds));
                 None
             }
-            Body::CustomerContacted { .. } => Some((
-                Holder::Slot(self.customer(core, &ev.customer, t)),
-                Input::Contact,
-            )),
+            Body::CustomerContacted { .. } => {
+                Some((self.customer(core, &ev.customer, t), Input::Contact))
+            }
             Body::SurveyCsat { score, ticket } => {
                 let cust = self.customer(core, &ev.customer, t);
                 let dims = self.survey_dims(core, ticket.as_deref(), &ev.customer);
-                core.measure(t, dims.unwrap_or(Dims::NONE), Kpi::Csat(*score), p);
+                core.measure(t, dims.unwrap_or(Dims::NONE), Kpi::Csat(*score));
                 let input = Input::Csat {
                     score: *score,
                     ticket: ticket.as_deref().map(Into::into),
                     known: dims.is_some(),
                 };
-                Some((Holder::Slot(cust), input))
+                Some((cust, input))
             }
             Body::SurveyNps { score } => {
                 let cust = self.customer(core, &ev.customer, t);
-                core.measure(t, Dims::NONE, Kpi::Nps(*score), p);
-                Some((Holder::Slot(cust), Input::Nps(*score)))
+                core.measure(t, Dims::NONE, Kpi::Nps(*score));
+                Some((cust, Input::Nps(*score)))
             }
             Body::SurveyCes { score, ticket } => {
                 let cust = self.customer(core, &ev.customer, t);
                 let dims = self.survey_dims(core, ticket.as_deref(), &ev.customer);
-                core.measure(t, dims.unwrap_or(Dims::NONE), Kpi::Ces(*score), p);
-                Some((Holder::Slot(cust), Input::Ces(*score)))
+                core.measure(t, dims.unwrap_or(Dims::NONE), Kpi::Ces(*score));
+                Some((cust, Input::Ces(*score)))
             }
             Body::OrderPlaced { amount, .. } => {
                 let cust = self.customer(core, &ev.customer, t);
-                core.measure(t, Dims::NONE, Kpi::OrderPlaced(*amount), p);
-                Some((Holder::Slot(cust), Input::Order))
+                core.measure(t, Dims::NONE, Kpi::OrderPlaced(*amount));
+                Some((cust, Input::Order))
             }
             Body::OrderReturned { .. } => {
                 let cust = self.customer(core, &ev.customer, t);
-                core.measure(t, Dims::NONE, Kpi::Returned, p);
-                Some((Holder::Slot(cust), Input::Return))
+                core.measure(t, Dims::NONE, Kpi::Returned);
+                Some((cust, Input::Return))
             }
             Body::WarrantyClaimed { .. } => {
                 let cust = self.customer(core, &ev.customer, t);
-                core.measure(t, Dims::NONE, Kpi::WarrantyClaim, p);
-                Some((Holder::Slot(cust), Input::WarrantyClaim))
+                core.measure(t, Dims::NONE, Kpi::WarrantyClaim);
+                Some((cust, Input::WarrantyClaim))
             }
             Body::CustomerChurned { .. } => {
                 let cust = self.customer(core, &ev.customer, t);
-                core.measure(t, Dims::NONE, Kpi::Churned, p);
+                core.measure(t, Dims::NONE, Kpi::Churned);
                 if late {
                     // Still counted in cxstream_customers_churned_total (every valid event).
-                    let after_signal = self.customers.get(cust).is_some_and(|c| {
-                        c.signalled_within(t, core.cfg.signals.effectiveness_horizon.0)
-                    });
+                    let horizon = core.cfg.signals.effectiveness_horizon.0;
+                    let after_signal = self
+                        .customers
+                        .get(cust)
+                        .is_some_and(|c| c.signalled_within(t, horizon));
                     core.observe_only(t, Kpi::ChurnOutcome { after_signal });
                 }
-                Some((Holder::Slot(cust), Input::Churn))
+                Some((cust, Input::Churn))
             }
         };
-        if let Some((holder, input)) = held {
+        if let Some((cust, input)) = held {
             if !late {
-                let cust = match holder {
-                    Holder::Slot(c) => c,
-                    // Touched only when the input is held, as the ticket's owner.
-                    Holder::Owner(key) => self.customer(core, &key, t),
-                };
                 self.hold(t, cust, input);
             }
         }
         Ok(())
     }
 
-    /// Dimensions of the ticket a survey names, if it is known and belongs to the survey's
+    /// Dimensions of the ticket a survey names, if it is a known ticket of the survey's
     /// customer (SPEC §5: another customer's ticket counts as unknown).
     fn survey_dims(
         &mut self,
@@ -321,9 +434,8 @@ impl Partition {
         ticket: Option<&str>,
         customer: &str,
     ) -> Option<Dims> {
-        let idx = self.live_ticket(core, ticket?)?;
-        let tk = self.tickets.get(idx)?;
-        (&*tk.customer == customer).then_some(tk.dims)
+        let idx = self.live_ticket(core, customer, ticket?)?;
+        self.tickets.get(idx).map(|tk| tk.dims)
     }
 
     /// Evicts idle state (SPEC §1 retention) and forgets ids past the dedup horizon. The same
@@ -354,41 +466,15 @@ impl Partition {
             .collect();
         for idx in idle {
             if let Some(c) = self.customers.remove(idx) {
-                self.customer_ids.remove(&c.key);
+                let key = text_key(&c.key);
+                self.customer_ids.remove(&key);
+                self.log.customer_gone(key, &c);
                 core.stats.evicted_customers += 1;
             }
         }
         self.dedup
             .retain(|_, seen| w <= seen.saturating_add(horizon));
     }
-
-    /// Reverts this partition's contributions to the current-state gauges (it is revoked).
-    pub fn release_gauges(&self, core: &mut Core) {
-        core.stats.customers_at_risk -= self
-            .customers
-            .iter()
-            .filter(|(_, c)| !c.pending_risks.is_empty())
-            .count() as i64;
-        core.stats.recovery_open_cases -= self
-            .customers
-            .iter()
-            .filter(|(_, c)| c.recovery.is_some())
-            .count() as i64;
-        for (_, t) in self.tickets.iter() {
-            core.gauges(
-                (t.contribution(), t.dims),
-                (Contribution::default(), t.dims),
-            );
-        }
-    }
-}
-
-/// Whose after-sales state a held input goes to.
-pub(super) enum Holder {
-    /// A customer slot already touched by the event.
-    Slot(u32),
-    /// The customer that owns the ticket the event acts on (touched only if it is held).
-    Owner(Box<str>),
 }
 
 /// Events whose application feeds the after-sales logic.

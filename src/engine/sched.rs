@@ -30,6 +30,9 @@ pub enum Input {
     Order,
     /// `customer.contacted` or a public agent `ticket.message`: answers a recovery case.
     Contact,
+    /// An SLA breach found when its clock stopped after the due (a reply or solve that came
+    /// late): the `sla_breach` signal, held at its due like any input (SPEC §5).
+    SlaBreach,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -70,14 +73,21 @@ impl What {
     }
 }
 
-const INPUT: u8 = 0;
-const TIMER: u8 = 1;
+/// Held inputs come before timers at equal times.
+pub const INPUT: u8 = 0;
+/// Timers come after held inputs at equal times.
+pub const TIMER: u8 = 1;
 
+/// One scheduled item.
 #[derive(Debug)]
 pub struct Item {
+    /// When it is due (event time).
     pub time: Millis,
-    class: u8,
-    seq: u64,
+    /// [`INPUT`] or [`TIMER`].
+    pub class: u8,
+    /// Order of setting: ties fire in this order.
+    pub seq: u64,
+    /// What to do.
     pub what: What,
 }
 
@@ -105,6 +115,7 @@ impl Ord for Item {
     }
 }
 
+/// The scheduler of one partition.
 #[derive(Debug, Default)]
 pub struct Scheduler {
     heap: BinaryHeap<Item>,
@@ -112,7 +123,7 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    fn push(&mut self, time: Millis, class: u8, what: What) {
+    fn push(&mut self, time: Millis, class: u8, what: What) -> u64 {
         self.seq += 1;
         self.heap.push(Item {
             time,
@@ -120,14 +131,43 @@ impl Scheduler {
             seq: self.seq,
             what,
         });
+        self.seq
     }
 
-    pub fn push_input(&mut self, time: Millis, customer: u32, input: Input) {
-        self.push(time, INPUT, What::Input { customer, input });
+    /// Holds an after-sales input; returns its sequence number.
+    pub fn push_input(&mut self, time: Millis, customer: u32, input: Input) -> u64 {
+        self.push(time, INPUT, What::Input { customer, input })
     }
 
-    pub fn push_timer(&mut self, due: Millis, what: What) {
-        self.push(due, TIMER, what);
+    /// Sets a timer; returns its sequence number.
+    pub fn push_timer(&mut self, due: Millis, what: What) -> u64 {
+        self.push(due, TIMER, what)
+    }
+
+    /// Puts back an item with the sequence number it had (restore).
+    pub fn push_restored(&mut self, time: Millis, class: u8, seq: u64, what: What) {
+        self.seq = self.seq.max(seq);
+        self.heap.push(Item {
+            time,
+            class,
+            seq,
+            what,
+        });
+    }
+
+    /// The last sequence number handed out.
+    pub fn last_seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Continues numbering after `seq` (restore).
+    pub fn set_last_seq(&mut self, seq: u64) {
+        self.seq = self.seq.max(seq);
+    }
+
+    /// The held inputs, in no particular order (checkpoints).
+    pub fn held_inputs(&self) -> impl Iterator<Item = &Item> {
+        self.heap.iter().filter(|i| i.class == INPUT)
     }
 
     /// The next item with time strictly before `watermark`.
@@ -150,8 +190,14 @@ impl Scheduler {
         }
     }
 
+    /// Items waiting.
     pub fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    /// Whether nothing waits.
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
     }
 }
 

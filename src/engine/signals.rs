@@ -3,17 +3,16 @@
 //! effectiveness, service-recovery cases, and repurchase after service.
 
 use super::core::Core;
-use super::customer::{Cohort, RecoveryCase};
-use super::partition::Partition;
+use super::customer::{Cohort, PendingRisk, RecoveryCase};
+use super::partition::Shard;
 use super::sched::{Input, What};
 use crate::kpi::{Band, Dims, Kpi, Signal, Survey, SurveyVerdict, Trigger};
 use crate::output::Record;
 use crate::ts::Millis;
 
-impl Partition {
+impl Shard {
     /// Applies one after-sales input (SPEC §5) in event-time order.
     pub(super) fn apply_input(&mut self, core: &mut Core, cust: u32, input: Input, t: Millis) {
-        let p = self.partition;
         let cfg = &core.cfg.signals;
         match input {
             Input::Csat {
@@ -22,7 +21,7 @@ impl Partition {
                 known,
             } => {
                 if known {
-                    if let (Some(c), Some(tk)) = (self.customers.get_mut(cust), ticket.as_deref()) {
+                    if let (Some(c), Some(tk)) = (self.customer_mut(cust), ticket.as_deref()) {
                         c.set_csat(tk, score);
                     }
                 }
@@ -36,6 +35,7 @@ impl Partition {
                 self.survey(core, cust, Survey::Ces.verdict(score), score, None, t)
             }
             Input::Reopen => self.signal(core, cust, Signal::Reopen, t),
+            Input::SlaBreach => self.signal(core, cust, Signal::SlaBreach, t),
             Input::Escalation => self.signal(core, cust, Signal::Escalation, t),
             Input::Return => self.signal(core, cust, Signal::Return, t),
             Input::WarrantyClaim => self.signal(core, cust, Signal::WarrantyClaim, t),
@@ -50,23 +50,26 @@ impl Partition {
             }
             Input::FirstSolve(ticket) => {
                 let horizon = cfg.repurchase_horizon.0;
-                let Some(c) = self.customers.get_mut(cust) else {
+                let Some(c) = self.customer_mut(cust) else {
                     return;
                 };
                 let id = c.next_id();
-                c.cohorts.push(Cohort {
-                    id,
-                    ticket,
-                    solved: t,
-                });
                 let what = What::CohortExpiry {
                     customer: cust,
                     cohort: id,
                 };
-                self.timer(t.saturating_add(horizon), what);
+                let seq = self.timer(t.saturating_add(horizon), what);
+                if let Some(c) = self.customer_mut(cust) {
+                    c.cohorts.push(Cohort {
+                        id,
+                        ticket,
+                        solved: t,
+                        seq,
+                    });
+                }
             }
             Input::Order => {
-                let Some(c) = self.customers.get_mut(cust) else {
+                let Some(c) = self.customer_mut(cust) else {
                     return;
                 };
                 // Converted at the customer's first order in (t_solve, t_solve + horizon].
@@ -79,30 +82,30 @@ impl Partition {
                             band,
                             converted: true,
                         };
-                        core.measure(t, Dims::NONE, m, p);
+                        core.measure(t, Dims::NONE, m);
                     } else {
                         i += 1;
                     }
                 }
             }
             Input::Churn => {
-                let Some(c) = self.customers.get_mut(cust) else {
+                let Some(c) = self.customer_mut(cust) else {
                     return;
                 };
                 let after_signal = c.signalled_within(t, cfg.effectiveness_horizon.0);
-                core.measure(t, Dims::NONE, Kpi::ChurnOutcome { after_signal }, p);
+                core.measure(t, Dims::NONE, Kpi::ChurnOutcome { after_signal });
                 // Each pending churn.risk record is confirmed by the first churn in [s, s + 90 d].
-                let confirmed = c.pending_risks.iter().filter(|(_, s)| *s <= t).count();
-                c.pending_risks.retain(|(_, s)| *s > t);
+                let confirmed = c.pending_risks.iter().filter(|r| r.time <= t).count();
+                c.pending_risks.retain(|r| r.time > t);
                 if confirmed > 0 && c.pending_risks.is_empty() {
                     core.stats.customers_at_risk -= 1;
                 }
                 for _ in 0..confirmed {
-                    core.measure(t, Dims::NONE, Kpi::ChurnConfirmed, p);
+                    core.measure(t, Dims::NONE, Kpi::ChurnConfirmed);
                 }
             }
             Input::Contact => {
-                let Some(c) = self.customers.get_mut(cust) else {
+                let Some(c) = self.customer_mut(cust) else {
                     return;
                 };
                 if let Some(case) = c.recovery.as_ref() {
@@ -110,7 +113,7 @@ impl Partition {
                         let opened = case.opened;
                         c.recovery = None;
                         core.stats.recovery_open_cases -= 1;
-                        core.measure(t, Dims::NONE, Kpi::RecoveryAnswered(t - opened), p);
+                        core.measure(t, Dims::NONE, Kpi::RecoveryAnswered(t - opened));
                     }
                 }
             }
@@ -143,16 +146,12 @@ impl Partition {
     pub(super) fn signal(&mut self, core: &mut Core, cust: u32, signal: Signal, t: Millis) {
         let cfg = &core.cfg.signals;
         let w = signal.weight(&cfg.weights);
-        let Some(c) = self.customers.get_mut(cust) else {
+        let Some(c) = self.customer_mut(cust) else {
             return;
         };
         c.risk.apply(signal, w, t, cfg.half_life.0);
         if w > 0.0 && c.risk_due(t, cfg) {
             let id = c.next_id();
-            if c.pending_risks.is_empty() {
-                core.stats.customers_at_risk += 1;
-            }
-            c.pending_risks.push((id, t));
             c.last_risk = Some(t);
             let record = Record::ChurnRisk {
                 time: t,
@@ -162,12 +161,18 @@ impl Partition {
             };
             let expiry = t.saturating_add(cfg.effectiveness_horizon.0);
             core.emit(record);
-            core.measure(t, Dims::NONE, Kpi::ChurnSignalled, self.partition);
+            core.measure(t, Dims::NONE, Kpi::ChurnSignalled);
             let what = What::RiskExpiry {
                 customer: cust,
                 risk: id,
             };
-            self.timer(expiry, what);
+            let seq = self.timer(expiry, what);
+            if let Some(c) = self.customer_mut(cust) {
+                if c.pending_risks.is_empty() {
+                    core.stats.customers_at_risk += 1;
+                }
+                c.pending_risks.push(PendingRisk { id, time: t, seq });
+            }
         }
     }
 
@@ -182,7 +187,7 @@ impl Partition {
         t: Millis,
     ) {
         let due_in = core.cfg.signals.recovery_due.0;
-        let Some(c) = self.customers.get_mut(cust) else {
+        let Some(c) = self.customer_mut(cust) else {
             return;
         };
         if c.recovery.is_some() {
@@ -190,13 +195,6 @@ impl Partition {
         }
         let id = c.next_id();
         let due = t.saturating_add(due_in);
-        c.recovery = Some(RecoveryCase {
-            id,
-            opened: t,
-            due,
-            trigger,
-        });
-        core.stats.recovery_open_cases += 1;
         let record = Record::RecoveryNeeded {
             time: t,
             customer: c.key.to_string(),
@@ -206,17 +204,27 @@ impl Partition {
             ticket: ticket.map(|t| t.to_string()),
         };
         core.emit(record);
-        core.measure(t, Dims::NONE, Kpi::RecoveryOpened, self.partition);
+        core.measure(t, Dims::NONE, Kpi::RecoveryOpened);
         let what = What::RecoveryDue {
             customer: cust,
             case: id,
         };
-        self.timer(due, what);
+        let seq = self.timer(due, what);
+        core.stats.recovery_open_cases += 1;
+        if let Some(c) = self.customer_mut(cust) {
+            c.recovery = Some(RecoveryCase {
+                id,
+                opened: t,
+                due,
+                trigger,
+                seq,
+            });
+        }
     }
 
     /// A recovery case reached its due unanswered: `recovery.overdue`.
     pub(super) fn recovery_due(&mut self, core: &mut Core, cust: u32, case: u64, due: Millis) {
-        let Some(c) = self.customers.get_mut(cust) else {
+        let Some(c) = self.customer_mut(cust) else {
             return;
         };
         let Some(open) = c.recovery.as_ref().filter(|r| r.id == case) else {
@@ -232,28 +240,28 @@ impl Partition {
             trigger,
         };
         core.emit(record);
-        core.measure(due, Dims::NONE, Kpi::RecoveryOverdue, self.partition);
+        core.measure(due, Dims::NONE, Kpi::RecoveryOverdue);
     }
 
     /// A `churn.risk` record reached its horizon without a churn: `expired_without_churn`.
     pub(super) fn risk_expiry(&mut self, core: &mut Core, cust: u32, risk: u64, time: Millis) {
-        let Some(c) = self.customers.get_mut(cust) else {
+        let Some(c) = self.customer_mut(cust) else {
             return;
         };
         let before = c.pending_risks.len();
-        c.pending_risks.retain(|(id, _)| *id != risk);
+        c.pending_risks.retain(|r| r.id != risk);
         if c.pending_risks.len() < before {
             if c.pending_risks.is_empty() {
                 core.stats.customers_at_risk -= 1;
             }
-            core.measure(time, Dims::NONE, Kpi::ChurnExpired, self.partition);
+            core.measure(time, Dims::NONE, Kpi::ChurnExpired);
         }
     }
 
     /// A repurchase cohort entry reached its horizon without an order: `expired`, in the band
     /// of the ticket's latest CSAT.
     pub(super) fn cohort_expiry(&mut self, core: &mut Core, cust: u32, cohort: u64, time: Millis) {
-        let Some(c) = self.customers.get_mut(cust) else {
+        let Some(c) = self.customer_mut(cust) else {
             return;
         };
         if let Some(i) = c.cohorts.iter().position(|k| k.id == cohort) {
@@ -263,7 +271,7 @@ impl Partition {
                 band,
                 converted: false,
             };
-            core.measure(time, Dims::NONE, m, self.partition);
+            core.measure(time, Dims::NONE, m);
         }
     }
 }

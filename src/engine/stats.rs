@@ -39,6 +39,29 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// Adds another set of counters (totals over partitions).
+    pub fn add(&mut self, o: &Stats) {
+        for (a, b) in self.events.iter_mut().zip(o.events) {
+            *a += b;
+        }
+        for (a, b) in self.invalid.iter_mut().zip(o.invalid) {
+            *a += b;
+        }
+        self.ticket_exists += o.ticket_exists;
+        self.duplicates += o.duplicates;
+        self.orphans += o.orphans;
+        self.late_events += o.late_events;
+        self.late_contributions += o.late_contributions;
+        self.late_signal_inputs += o.late_signal_inputs;
+        self.evicted_tickets += o.evicted_tickets;
+        self.evicted_customers += o.evicted_customers;
+        for (k, v) in &o.records {
+            *self.records.entry(k).or_default() += v;
+        }
+        self.customers_at_risk += o.customers_at_risk;
+        self.recovery_open_cases += o.recovery_open_cases;
+    }
+
     /// Applied events of every type.
     pub fn events_total(&self) -> u64 {
         self.events.iter().sum()

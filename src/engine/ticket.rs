@@ -1,4 +1,7 @@
 //! Per-ticket state (SPEC §3): dimensions, SLA clocks, public agent messages, solves.
+//!
+//! A ticket belongs to the customer that created it and is identified by (customer, ticket
+//! id) (SPEC §2): see [`ticket_key`].
 
 use crate::kpi::{Dims, SlaKind};
 use crate::ts::Millis;
@@ -6,47 +9,86 @@ use crate::ts::Millis;
 /// Where an SLA clock stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClockState {
-    /// Still running: the customer is waiting.
+    /// Still running: the customer is waiting; its timer reports a breach at the due.
     Running,
-    /// Stopped after its due, before the watermark passed the due: the outcome is a breach,
-    /// reported (at the due) when the timer fires.
-    StoppedLate,
+    /// Stopped at or before its due.
     Achieved,
+    /// Breached: the timer fired with the clock running, or it stopped after its due.
     Breached,
 }
 
-#[derive(Debug, Clone, Copy)]
-pub struct Clock {
-    pub due: Millis,
-    pub state: ClockState,
-}
+impl ClockState {
+    /// The state's code in checkpoints.
+    pub fn code(self) -> u8 {
+        match self {
+            ClockState::Running => 0,
+            ClockState::Achieved => 1,
+            ClockState::Breached => 2,
+        }
+    }
 
-impl Clock {
-    /// The outcome is not decided yet (its timer still has work to do).
-    pub fn pending(&self) -> bool {
-        matches!(self.state, ClockState::Running | ClockState::StoppedLate)
+    /// The state of a checkpoint code.
+    pub fn from_code(c: u8) -> Option<ClockState> {
+        Some(match c {
+            0 => ClockState::Running,
+            1 => ClockState::Achieved,
+            2 => ClockState::Breached,
+            _ => return None,
+        })
     }
 }
 
+/// One SLA clock of a ticket.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// created + target(priority).
+    pub due: Millis,
+    /// Where it stands.
+    pub state: ClockState,
+    /// The scheduler sequence number of its timer (ties fire in the order set, also after a
+    /// restore).
+    pub seq: u64,
+    /// The ticket's team as it was at the due: after its events with time ≤ due (in arrival
+    /// order) and before any with a later time (SPEC §3: a breach takes these dimensions).
+    pub team_at_due: u32,
+    /// The due was already behind the watermark when the ticket was created (a late
+    /// `ticket.created`): its breach is a late after-sales input, not applied (SPEC §5).
+    pub late5: bool,
+}
+
+/// The state of one ticket.
 #[derive(Debug, Clone)]
 pub struct Ticket {
+    /// The ticket id.
     pub id: Box<str>,
+    /// The customer that created it (its owner).
     pub customer: Box<str>,
+    /// Its dimensions now (team changes with escalations).
     pub dims: Dims,
+    /// `ticket.created` time.
     pub created: Millis,
+    /// Time of its latest event (retention).
     pub last_event: Millis,
+    /// Public agent messages so far (FCR).
     pub public_agent_messages: u32,
+    /// A public agent message was seen (first response measured).
     pub first_response_seen: bool,
+    /// Solved at least once (first solve measured).
     pub solved_once: bool,
     /// Not currently solved.
     pub open: bool,
+    /// The first-response SLA clock.
     pub first_response: Clock,
+    /// The resolution SLA clock.
     pub resolution: Clock,
+    /// Checkpoint bookkeeping (see `engine::snapshot`).
+    pub ck: super::snapshot::Durable,
 }
 
 /// What a ticket contributes to the current-state gauges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Contribution {
+    /// Counted in `cxstream_open_tickets`.
     pub open: bool,
     /// Open, first-response SLA breached, still no public agent reply.
     pub first_response_breached_waiting: bool,
@@ -54,7 +96,23 @@ pub struct Contribution {
     pub resolution_breached_open: bool,
 }
 
+/// The state key of a ticket: a 128-bit hash of (customer, ticket id), unambiguous (0xff
+/// never occurs in UTF-8) and stable across processes (xxh3).
+pub fn ticket_key(customer: &str, ticket: &str) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    h.update(customer.as_bytes());
+    h.update(&[0xff]);
+    h.update(ticket.as_bytes());
+    h.digest128()
+}
+
+/// The state key of a customer (or of an event id in the dedup memory).
+pub fn text_key(s: &str) -> u128 {
+    xxhash_rust::xxh3::xxh3_128(s.as_bytes())
+}
+
 impl Ticket {
+    /// One of its clocks.
     pub fn clock_mut(&mut self, kind: SlaKind) -> &mut Clock {
         match kind {
             SlaKind::FirstResponse => &mut self.first_response,
@@ -62,6 +120,7 @@ impl Ticket {
         }
     }
 
+    /// One of its clocks.
     pub fn clock(&self, kind: SlaKind) -> &Clock {
         match kind {
             SlaKind::FirstResponse => &self.first_response,
@@ -69,6 +128,7 @@ impl Ticket {
         }
     }
 
+    /// Its contribution to the current-state gauges.
     pub fn contribution(&self) -> Contribution {
         Contribution {
             open: self.open,
@@ -80,7 +140,7 @@ impl Ticket {
     }
 
     /// Ticket state is kept `solved_retention` after its last event once solved,
-    /// `open_retention` while open, and never while an SLA outcome is pending.
+    /// `open_retention` while open, and never while an SLA clock is running.
     pub fn expired(
         &self,
         watermark: Millis,
@@ -93,7 +153,7 @@ impl Ticket {
             solved_retention
         };
         watermark > self.last_event.saturating_add(keep)
-            && !self.first_response.pending()
-            && !self.resolution.pending()
+            && self.first_response.state != ClockState::Running
+            && self.resolution.state != ClockState::Running
     }
 }

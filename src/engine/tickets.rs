@@ -1,25 +1,26 @@
 //! Ticket events (SPEC §3): creation, messages, solves, reopens, escalations, and the SLA
 //! clocks with their timers.
 //!
-//! The events that act on an existing ticket share one preamble ([`Partition::on_ticket`]):
-//! find the live ticket (or reject the event as an orphan), touch the event's customer, note
-//! the ticket's last event, and move the ticket's contribution to the current-state gauges
-//! from before the change to after it. Each handler then measures and returns the
-//! after-sales input it holds (SPEC §5), if any.
+//! A ticket belongs to the customer that created it: an event naming a ticket of another
+//! customer names an unknown ticket (SPEC §2). The events that act on an existing ticket share
+//! one preamble ([`Shard::on_ticket`]): find the live ticket (or reject the event as an
+//! orphan), touch the event's customer, note the ticket's last event, and move the ticket's
+//! contribution to the current-state gauges from before the change to after it. Each handler
+//! then measures and returns the after-sales input it holds (SPEC §5), if any.
 
 use super::core::Core;
-use super::partition::{Holder, Partition};
+use super::partition::Shard;
 use super::sched::{Input, What};
-use super::ticket::{Clock, ClockState, Contribution, Ticket};
+use super::ticket::{ticket_key, Clock, ClockState, Contribution, Ticket};
 use crate::event::{Author, Category, Channel, Event, Priority, DEFAULT_TEAM};
 use crate::kpi::{self, Dims, Kpi, Signal, SlaKind};
 use crate::output::{Record, Rejection};
 use crate::ts::Millis;
 
-/// What a ticket event holds for the after-sales logic: the customer and the input.
-type Held = Option<(Holder, Input)>;
+/// What a ticket event holds for the after-sales logic: the customer slot and the input.
+type Held = Option<(u32, Input)>;
 
-impl Partition {
+impl Shard {
     /// `ticket.created`: a new ticket with both SLA clocks running and their timers set.
     pub(super) fn ticket_created(
         &mut self,
@@ -30,7 +31,7 @@ impl Partition {
         team: Option<&str>,
     ) -> Result<Held, Rejection> {
         let t = ev.time;
-        if self.live_ticket(core, ticket).is_some() {
+        if self.live_ticket(core, &ev.customer, ticket).is_some() {
             return Err(Rejection::TicketExists);
         }
         let cust = self.customer(core, &ev.customer, t);
@@ -42,9 +43,17 @@ impl Partition {
             category: Some(category),
         };
         let sla = &core.cfg.sla;
-        let fr_due = t.saturating_add(sla.first_response.get(priority));
-        let res_due = t.saturating_add(sla.resolution.get(priority));
-        let tk = Ticket {
+        let w = core.watermark.get();
+        let clock = |due: Millis| Clock {
+            due,
+            state: ClockState::Running,
+            seq: 0,
+            team_at_due: team,
+            // A due already behind the watermark (a late ticket) makes its breach a late
+            // after-sales input (SPEC §5).
+            late5: due < w,
+        };
+        let mut tk = Ticket {
             id: ticket.into(),
             customer: ev.customer.as_ref().into(),
             dims,
@@ -54,45 +63,45 @@ impl Partition {
             first_response_seen: false,
             solved_once: false,
             open: true,
-            first_response: Clock {
-                due: fr_due,
-                state: ClockState::Running,
-            },
-            resolution: Clock {
-                due: res_due,
-                state: ClockState::Running,
-            },
+            first_response: clock(t.saturating_add(sla.first_response.get(priority))),
+            resolution: clock(t.saturating_add(sla.resolution.get(priority))),
+            ck: Default::default(),
         };
         core.gauges((Contribution::default(), dims), (tk.contribution(), dims));
-        let (idx, generation) = self.tickets.insert(tk);
-        self.ticket_ids.insert(ticket.into(), idx);
-        for (due, kind) in [
-            (fr_due, SlaKind::FirstResponse),
-            (res_due, SlaKind::Resolution),
-        ] {
+        let key = ticket_key(&ev.customer, ticket);
+        let (idx, generation) = self.tickets.insert(tk.clone());
+        for kind in SlaKind::ALL {
             let what = What::Sla {
                 ticket: idx,
                 generation,
                 kind,
             };
-            self.timer(due, what);
+            tk.clock_mut(kind).seq = self.timer(tk.clock(kind).due, what);
         }
-        core.measure(t, dims, Kpi::Created, self.partition);
-        Ok(Some((Holder::Slot(cust), Input::TicketCreated)))
+        if let Some(slot) = self.tickets.get_mut(idx) {
+            slot.first_response.seq = tk.first_response.seq;
+            slot.resolution.seq = tk.resolution.seq;
+            self.log.touch_ticket(key, slot);
+        }
+        self.ticket_ids.insert(key, idx);
+        core.measure(t, dims, Kpi::Created);
+        Ok(Some((cust, Input::TicketCreated)))
     }
 
     /// The preamble shared by the events that act on an existing ticket (see the module
-    /// docs); `change` updates the ticket. Returns what it returned and the ticket's owner.
+    /// docs); `change` updates the ticket. Returns what it returned and the customer's slot.
     fn on_ticket<R>(
         &mut self,
         core: &mut Core,
         ev: &Event<'_>,
         id: &str,
         change: impl FnOnce(&mut Ticket, &mut Core) -> R,
-    ) -> Result<(R, Box<str>), Rejection> {
+    ) -> Result<(R, u32), Rejection> {
         let t = ev.time;
-        let idx = self.live_ticket(core, id).ok_or(Rejection::UnknownTicket)?;
-        self.customer(core, &ev.customer, t);
+        let idx = self
+            .live_ticket(core, &ev.customer, id)
+            .ok_or(Rejection::UnknownTicket)?;
+        let cust = self.customer(core, &ev.customer, t);
         let tk = self.tickets.get_mut(idx).ok_or(Rejection::UnknownTicket)?;
         tk.last_event = tk.last_event.max(t);
         let before = (tk.contribution(), tk.dims);
@@ -101,7 +110,8 @@ impl Partition {
         if before != after {
             core.gauges(before, after);
         }
-        Ok((r, tk.customer.clone()))
+        self.log.touch_ticket(ticket_key(&ev.customer, id), tk);
+        Ok((r, cust))
     }
 
     /// `ticket.message`: only a public agent message counts (SPEC §3) — the first one is the
@@ -120,7 +130,7 @@ impl Partition {
             self.on_ticket(core, ev, ticket, |_, _| ())?;
             return Ok(None);
         }
-        let ((first, created, dims, stop), owner) = self.on_ticket(core, ev, ticket, |tk, _| {
+        let ((first, created, dims, stop), cust) = self.on_ticket(core, ev, ticket, |tk, _| {
             tk.public_agent_messages += 1;
             let first = !tk.first_response_seen;
             tk.first_response_seen = true;
@@ -128,13 +138,10 @@ impl Partition {
             (first, tk.created, tk.dims, stop)
         })?;
         if first {
-            let m = Kpi::FirstResponse(kpi::elapsed(created, t));
-            core.measure(t, dims, m, self.partition);
+            core.measure(t, dims, Kpi::FirstResponse(kpi::elapsed(created, t)));
         }
-        if let Some(m) = stop {
-            core.measure(t, dims, m, self.partition);
-        }
-        Ok(Some((Holder::Owner(owner), Input::Contact)))
+        self.stopped(core, ev, ticket, dims, SlaKind::FirstResponse, stop, t);
+        Ok(Some((cust, Input::Contact)))
     }
 
     /// `ticket.solved`: every solve is measured; the first also decides FCR and stops both
@@ -146,7 +153,7 @@ impl Partition {
         ticket: &str,
     ) -> Result<Held, Rejection> {
         let t = ev.time;
-        let ((first, solved, stops, dims, id), owner) =
+        let ((first, solved, stops, dims, id), cust) =
             self.on_ticket(core, ev, ticket, |tk, _| {
                 let first = !tk.solved_once;
                 let solved = Kpi::Solved {
@@ -154,7 +161,7 @@ impl Partition {
                     first,
                     fcr: first && kpi::is_fcr(tk.public_agent_messages),
                 };
-                let mut stops = [None, None];
+                let mut stops = [Stop::None, Stop::None];
                 if first {
                     tk.solved_once = true;
                     stops = [
@@ -165,11 +172,11 @@ impl Partition {
                 tk.open = false;
                 (first, solved, stops, tk.dims, tk.id.clone())
             })?;
-        core.measure(t, dims, solved, self.partition);
-        for m in stops.into_iter().flatten() {
-            core.measure(t, dims, m, self.partition);
+        core.measure(t, dims, solved);
+        for (kind, stop) in SlaKind::ALL.into_iter().zip(stops) {
+            self.stopped(core, ev, ticket, dims, kind, stop, t);
         }
-        Ok(first.then_some((Holder::Owner(owner), Input::FirstSolve(id))))
+        Ok(first.then_some((cust, Input::FirstSolve(id))))
     }
 
     /// `ticket.reopened`: the ticket is open again.
@@ -179,16 +186,17 @@ impl Partition {
         ev: &Event<'_>,
         ticket: &str,
     ) -> Result<Held, Rejection> {
-        let (dims, owner) = self.on_ticket(core, ev, ticket, |tk, _| {
+        let (dims, cust) = self.on_ticket(core, ev, ticket, |tk, _| {
             tk.open = true;
             tk.dims
         })?;
-        core.measure(ev.time, dims, Kpi::Reopened, self.partition);
-        Ok(Some((Holder::Owner(owner), Input::Reopen)))
+        core.measure(ev.time, dims, Kpi::Reopened);
+        Ok(Some((cust, Input::Reopen)))
     }
 
     /// `ticket.escalated`: counted under the team the ticket had before; the new team, when
-    /// given, applies afterwards.
+    /// given, applies afterwards — and to a running clock's dimensions at its due only if the
+    /// escalation's time is at or before that due (SPEC §3).
     pub(super) fn ticket_escalated(
         &mut self,
         core: &mut Core,
@@ -196,19 +204,62 @@ impl Partition {
         ticket: &str,
         team: Option<&str>,
     ) -> Result<Held, Rejection> {
-        let (old_dims, owner) = self.on_ticket(core, ev, ticket, |tk, core| {
+        let t = ev.time;
+        let (old_dims, cust) = self.on_ticket(core, ev, ticket, |tk, core| {
             let old = tk.dims;
             if let Some(tm) = team {
-                tk.dims.team = Some(core.teams.intern(tm));
+                let id = core.teams.intern(tm);
+                tk.dims.team = Some(id);
+                for kind in SlaKind::ALL {
+                    let c = tk.clock_mut(kind);
+                    if c.state == ClockState::Running && t <= c.due {
+                        c.team_at_due = id;
+                    }
+                }
             }
             old
         })?;
-        core.measure(ev.time, old_dims, Kpi::Escalated, self.partition);
-        Ok(Some((Holder::Owner(owner), Input::Escalation)))
+        core.measure(t, old_dims, Kpi::Escalated);
+        Ok(Some((cust, Input::Escalation)))
     }
 
-    /// An SLA timer: the clock's due has passed with the clock still running (or stopped
-    /// after its due) — a breach at the due, reported now, while the customer still waits.
+    /// After a clock stopped: achieved is measured at the stop; a stop after the due is a
+    /// breach found now — measured and reported at the due, its `sla_breach` signal held at
+    /// the due like any after-sales input (SPEC §3, §5).
+    #[allow(clippy::too_many_arguments)]
+    fn stopped(
+        &mut self,
+        core: &mut Core,
+        ev: &Event<'_>,
+        ticket: &str,
+        dims: Dims,
+        kind: SlaKind,
+        stop: Stop,
+        t: Millis,
+    ) {
+        match stop {
+            Stop::None => {}
+            Stop::Achieved => core.measure(
+                t,
+                dims,
+                Kpi::Sla {
+                    kind,
+                    breached: false,
+                },
+            ),
+            Stop::Late(clock) => {
+                let dims = Dims {
+                    team: Some(clock.team_at_due),
+                    ..dims
+                };
+                let cust = self.customer(core, &ev.customer, t);
+                self.breach(core, &ev.customer, ticket, dims, kind, clock, cust, false);
+            }
+        }
+    }
+
+    /// An SLA timer: the clock's due has passed with the clock still running — a breach at
+    /// the due, reported now, while the customer still waits.
     pub(super) fn sla_due(
         &mut self,
         core: &mut Core,
@@ -220,59 +271,91 @@ impl Partition {
         let Some(tk) = self.tickets.get_gen_mut(idx, generation) else {
             return;
         };
-        let clock = tk.clock(kind);
-        if !clock.pending() || clock.due != due {
+        let clock = *tk.clock(kind);
+        if clock.state != ClockState::Running || clock.due != due {
             return;
         }
         let before = (tk.contribution(), tk.dims);
         tk.clock_mut(kind).state = ClockState::Breached;
         let after = (tk.contribution(), tk.dims);
-        let dims = tk.dims;
-        let record = Record::SlaBreached {
+        let dims = Dims {
+            team: Some(clock.team_at_due),
+            ..tk.dims
+        };
+        let (customer, id) = (tk.customer.clone(), tk.id.clone());
+        self.log.touch_ticket(ticket_key(&customer, &id), tk);
+        core.gauges(before, after);
+        let cust = self.customer_at(core, &customer, due, false);
+        self.breach(core, &customer, &id, dims, kind, clock, cust, true);
+    }
+
+    /// A breach (SPEC §3): measured at the due with the dimensions at the due, reported as
+    /// `sla.breached`, and a `sla_breach` churn signal of the customer at the due (SPEC §5) —
+    /// applied now when it comes from the timer (in the scheduler's order), held otherwise;
+    /// not at all when the due was already late for the after-sales logic.
+    #[allow(clippy::too_many_arguments)]
+    fn breach(
+        &mut self,
+        core: &mut Core,
+        customer: &str,
+        ticket: &str,
+        dims: Dims,
+        kind: SlaKind,
+        clock: Clock,
+        cust: u32,
+        from_timer: bool,
+    ) {
+        let due = clock.due;
+        core.measure(
             due,
-            customer: tk.customer.to_string(),
-            ticket: tk.id.to_string(),
+            dims,
+            Kpi::Sla {
+                kind,
+                breached: true,
+            },
+        );
+        core.emit(Record::SlaBreached {
+            due,
+            customer: customer.to_string(),
+            ticket: ticket.to_string(),
             sla: kind,
             priority: dims.priority.unwrap_or(Priority::Normal),
             team: core.teams.name(dims.team.unwrap_or(0)).to_string(),
             channel: dims.channel.unwrap_or(Channel::Email),
-        };
-        let owner = tk.customer.clone();
-        core.gauges(before, after);
-        let m = Kpi::Sla {
-            kind,
-            breached: true,
-        };
-        core.measure(due, dims, m, self.partition);
-        core.emit(record);
-        // SPEC §5: each SLA breach of the customer's ticket is a signal at its due, applied in
-        // event-time order. A breach due before after-sales time already applied (a late
-        // ticket) is late for that logic.
-        if due >= self.s5_clock {
-            self.s5_clock = due;
-            let cust = self.customer(core, &owner, due);
+        });
+        if clock.late5 {
+            core.stats.late_signal_inputs += 1;
+        } else if from_timer {
             self.signal(core, cust, Signal::SlaBreach, due);
         } else {
-            core.stats.late_signal_inputs += 1;
+            self.hold(due, cust, Input::SlaBreach);
         }
     }
 }
 
-/// Stops an SLA clock at `t` if it is running: achieved if at or before its due (a
-/// measurement at the stop); otherwise the breach is left for the timer to report at the due.
-fn stop_clock(tk: &mut Ticket, kind: SlaKind, t: Millis) -> Option<Kpi> {
+/// What stopping a clock did.
+#[derive(Debug, Clone, Copy)]
+enum Stop {
+    /// It was not running.
+    None,
+    /// Stopped at or before its due.
+    Achieved,
+    /// Stopped after its due: breached (the clock as it was).
+    Late(Clock),
+}
+
+/// Stops an SLA clock at `t` if it is running: achieved if at or before its due, breached
+/// otherwise.
+fn stop_clock(tk: &mut Ticket, kind: SlaKind, t: Millis) -> Stop {
     let clock = tk.clock_mut(kind);
     if clock.state != ClockState::Running {
-        return None;
+        return Stop::None;
     }
     if kpi::sla_achieved(t, clock.due) {
         clock.state = ClockState::Achieved;
-        Some(Kpi::Sla {
-            kind,
-            breached: false,
-        })
+        Stop::Achieved
     } else {
-        clock.state = ClockState::StoppedLate;
-        None
+        clock.state = ClockState::Breached;
+        Stop::Late(*clock)
     }
 }

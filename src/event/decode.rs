@@ -8,6 +8,7 @@ use std::fmt;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::{
     Author, Body, Category, Channel, DecodeError, Event, EventType, InvalidReason, Priority,
@@ -122,13 +123,13 @@ struct Raw<'a> {
     #[serde(borrow)]
     public: Option<Loose<'a>>,
     #[serde(borrow)]
-    handle_seconds: Option<Loose<'a>>,
+    handle_seconds: Option<&'a RawValue>,
     #[serde(borrow)]
-    score: Option<Loose<'a>>,
+    score: Option<&'a RawValue>,
     #[serde(borrow)]
     order: Option<Loose<'a>>,
     #[serde(borrow)]
-    amount: Option<Loose<'a>>,
+    amount: Option<&'a RawValue>,
     #[serde(borrow)]
     reason: Option<Loose<'a>>,
     #[serde(borrow)]
@@ -226,42 +227,96 @@ fn enum_value<T>(
     })
 }
 
-fn score(slot: &mut Option<Loose<'_>>, lo: u8, hi: u8) -> Result<u8, DecodeError> {
-    match required(slot, "score")? {
-        Loose::Int(n) if n >= lo as i128 && n <= hi as i128 => Ok(n as u8),
-        Loose::Int(n) => Err(err(
-            InvalidReason::OutOfRange,
-            format!("field \"score\" is {n}, outside {lo}..={hi}"),
+/// A numeric field as written: numbers are classified from their JSON text, so that an
+/// integer too large for 64 bits (`99999999999999999999`) or a float beyond `f64`
+/// (`1e400`) is out of range rather than unreadable, and `4.0` stays a non-integer.
+enum Num {
+    /// Written as an integer (`None`: too large for i128).
+    Int(Option<i128>),
+    /// Written with a fraction or an exponent.
+    Float(f64),
+    /// Not a number at all: what it is, for the error.
+    Not(&'static str),
+}
+
+fn num(raw: &RawValue) -> Num {
+    let t = raw.get();
+    match t.as_bytes().first() {
+        Some(b'"') => Num::Not("a string"),
+        Some(b't' | b'f') => Num::Not("a boolean"),
+        Some(b'[') => Num::Not("an array"),
+        Some(b'{') => Num::Not("an object"),
+        Some(b'n') => Num::Not("null"),
+        _ if t.contains(['.', 'e', 'E']) => Num::Float(t.parse().unwrap_or(f64::NAN)),
+        _ => Num::Int(t.parse().ok()),
+    }
+}
+
+/// A required numeric field.
+fn required_num(slot: &mut Option<&RawValue>, name: &str) -> Result<Num, DecodeError> {
+    match slot.take() {
+        None => Err(err(
+            InvalidReason::MissingField,
+            format!("missing required field \"{name}\""),
         )),
-        other => Err(err(
-            InvalidReason::WrongType,
+        Some(raw) => match num(raw) {
+            // `null` means absent (SPEC §1).
+            Num::Not("null") => Err(err(
+                InvalidReason::MissingField,
+                format!("missing required field \"{name}\""),
+            )),
+            n => Ok(n),
+        },
+    }
+}
+
+fn score(slot: &mut Option<&RawValue>, lo: u8, hi: u8) -> Result<u8, DecodeError> {
+    match required_num(slot, "score")? {
+        Num::Int(Some(n)) if n >= lo as i128 && n <= hi as i128 => Ok(n as u8),
+        Num::Int(n) => Err(err(
+            InvalidReason::OutOfRange,
             format!(
-                "field \"score\" must be a JSON integer, got {}",
-                other.kind()
+                "field \"score\" is {}, outside {lo}..={hi}",
+                n.map_or("an integer beyond 128 bits".to_string(), |n| n.to_string())
             ),
+        )),
+        Num::Float(_) => Err(err(
+            InvalidReason::WrongType,
+            "field \"score\" must be a JSON integer, got a non-integer number".to_string(),
+        )),
+        Num::Not(kind) => Err(err(
+            InvalidReason::WrongType,
+            format!("field \"score\" must be a JSON integer, got {kind}"),
         )),
     }
 }
 
-fn non_negative(slot: &mut Option<Loose<'_>>, name: &str) -> Result<f64, DecodeError> {
-    let v = match required(slot, name)? {
-        Loose::Int(n) => n as f64,
-        Loose::Float(f) => f,
-        other => {
+/// A number in `0..=max` (finite, SPEC §1).
+fn bounded_number(slot: &mut Option<&RawValue>, name: &str, max: f64) -> Result<f64, DecodeError> {
+    let v = match required_num(slot, name)? {
+        Num::Int(Some(n)) => n as f64,
+        Num::Int(None) => f64::INFINITY,
+        Num::Float(f) => f,
+        Num::Not(kind) => {
             return Err(err(
                 InvalidReason::WrongType,
-                format!("field \"{name}\" must be a number, got {}", other.kind()),
+                format!("field \"{name}\" must be a number, got {kind}"),
             ))
         }
     };
-    if !(v >= 0.0 && v.is_finite()) {
+    if !(v >= 0.0 && v <= max) {
         return Err(err(
             InvalidReason::OutOfRange,
-            format!("field \"{name}\" must be a number >= 0, got {v}"),
+            format!("field \"{name}\" must be a finite number in 0..={max}, got {v}"),
         ));
     }
     Ok(v)
 }
+
+/// The largest `handle_seconds`: 7 days (SPEC §1).
+pub const MAX_HANDLE_SECONDS: f64 = 604_800.0;
+/// The largest `amount`: 10^12, so that no sum can overflow (SPEC §1).
+pub const MAX_AMOUNT: f64 = 1e12;
 
 /// Decodes one input (a Kafka message value or a JSON Lines line) into an event.
 pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
@@ -282,8 +337,15 @@ pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
             },
         ));
     }
-    let mut raw: Raw<'_> = serde_json::from_str(text)
-        .map_err(|e| err(InvalidReason::InvalidJson, format!("invalid JSON: {e}")))?;
+    let mut raw: Raw<'_> = serde_json::from_str(text).map_err(|e| {
+        // A number beyond f64 in a field read as a value is a bound, not bad syntax.
+        let reason = if e.to_string().starts_with("number out of range") {
+            InvalidReason::OutOfRange
+        } else {
+            InvalidReason::InvalidJson
+        };
+        err(reason, format!("invalid JSON: {e}"))
+    })?;
 
     let ty = as_str(required(&mut raw.ty, "type")?, "type")?;
     let ty = EventType::parse(&ty).ok_or_else(|| {
@@ -364,7 +426,11 @@ pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
         EventType::ContactHandled => Body::ContactHandled {
             agent: req_id(&mut raw.agent, "agent")?,
             channel: channel(&mut raw)?,
-            handle_seconds: non_negative(&mut raw.handle_seconds, "handle_seconds")?,
+            handle_seconds: bounded_number(
+                &mut raw.handle_seconds,
+                "handle_seconds",
+                MAX_HANDLE_SECONDS,
+            )?,
             ticket: opt_id(&mut raw.ticket, "ticket")?,
         },
         EventType::CustomerContacted => Body::CustomerContacted {
@@ -384,7 +450,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
         },
         EventType::OrderPlaced => Body::OrderPlaced {
             order: req_id(&mut raw.order, "order")?,
-            amount: non_negative(&mut raw.amount, "amount")?,
+            amount: bounded_number(&mut raw.amount, "amount", MAX_AMOUNT)?,
         },
         EventType::OrderReturned => Body::OrderReturned {
             order: req_id(&mut raw.order, "order")?,

@@ -223,6 +223,10 @@ impl MetricsObserver {
 }
 
 impl Observer for MetricsObserver {
+    fn fork(&self) -> Option<Box<dyn Observer>> {
+        Some(Box::new(MetricsObserver::new(Arc::clone(&self.m))))
+    }
+
     fn measurement(&mut self, mm: &Measurement, names: &Interner) {
         match mm.kpi {
             Kpi::Created => self.ticket(mm, names, |f, s, l| {

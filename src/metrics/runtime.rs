@@ -115,7 +115,7 @@ impl Metrics {
     /// Counters advance by what the engine's cumulative [`crate::engine::Stats`] gained since
     /// the previous call, so calling it often is cheap and exact. One engine per `Metrics`.
     pub fn sync_engine(&self, engine: &Engine) {
-        let s = engine.stats();
+        let s = &engine.stats();
         let mut sync = self.engine.lock().unwrap_or_else(|e| e.into_inner());
         let sync = &mut *sync;
         for (f, cur) in sync.events.iter_mut().zip(&s.events) {

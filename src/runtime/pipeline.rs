@@ -15,7 +15,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use super::commit::{window_end, Tracker};
 use super::{Consumer, Progress, RunSummary, IDLE_AFTER, METADATA_TIMEOUT};
 use crate::config::Config;
-use crate::engine::{Disposition, Engine};
+use crate::engine::{Completion, Disposition, Engine};
 use crate::logs::LogLimiter;
 use crate::metrics::Metrics;
 use crate::output::Record;
@@ -121,7 +121,6 @@ impl Pipeline {
             metrics,
             progress,
             cfg,
-            owns_all,
             ..
         } = self;
         for r in engine.drain() {
@@ -129,24 +128,14 @@ impl Pipeline {
                 m.record(&r);
             }
             let line = r.to_line();
-            let mut key = r.key();
+            let key = r.key();
             let topic = match (&r, Destination::of(&r)) {
                 (_, Destination::DeadLetter) => {
                     progress.deadletters.fetch_add(1, Ordering::Relaxed);
                     &cfg.kafka.deadletter_topic
                 }
-                (Record::Window(w), _) => {
+                (Record::Window(_), _) => {
                     progress.windows.fetch_add(1, Ordering::Relaxed);
-                    if !*owns_all {
-                        // SPEC §4: a part of the complete KPI, for the partitions it covers.
-                        key.push('|');
-                        for (i, p) in w.window.agg.partitions.iter().enumerate() {
-                            if i > 0 {
-                                key.push(',');
-                            }
-                            key.push_str(&p.to_string());
-                        }
-                    }
                     &cfg.kafka.output_topic
                 }
                 (Record::SlaBreached { .. }, _) => {
@@ -232,8 +221,6 @@ impl Pipeline {
             return;
         }
         self.at_eof.insert(partition, true);
-        // A partition that ends before any event has no backlog to wait for.
-        self.engine.hold_until_data(partition, false);
     }
 
     /// Learns the partition count of the input topics to decide whether this instance owns
@@ -264,6 +251,11 @@ impl Pipeline {
             }
         }
         self.owns_all = !all.is_empty() && all.is_subset(&self.assigned);
+        self.engine.set_completion(if self.owns_all {
+            Completion::Of(all.iter().map(|(_, p)| *p).collect())
+        } else {
+            Completion::Parts
+        });
         self.metadata_dirty = false;
     }
 
@@ -276,8 +268,9 @@ impl Pipeline {
             return;
         }
         let w = now_ms().saturating_sub(self.cfg.engine.allowed_lateness.0);
-        if self.engine.watermark().is_none_or(|cur| w > cur) {
-            self.engine.advance_to(w);
+        let parts: Vec<i32> = self.at_eof.keys().copied().collect();
+        for p in parts {
+            self.engine.advance_partition(p, w);
         }
     }
 

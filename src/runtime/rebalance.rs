@@ -74,7 +74,6 @@ impl Pipeline {
             *refs += 1;
             if *refs == 1 {
                 self.engine.assign(p);
-                self.engine.hold_until_data(p, true);
             }
             self.at_eof.insert(p, false);
         }
@@ -152,7 +151,6 @@ impl Pipeline {
                 *refs += 1;
                 if *refs == 1 {
                     self.engine.assign(k.1);
-                    self.engine.hold_until_data(k.1, true);
                 }
                 self.at_eof.insert(k.1, false);
             }

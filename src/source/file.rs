@@ -1,5 +1,6 @@
 //! The JSON Lines source of `replay`: one input per line, with its file name and line number
-//! as source position. A file is partition 0 (SPEC §2).
+//! as source position. A file is partition 0 (SPEC §2), or is split over N partitions by
+//! customer ([`Route::ByCustomer`]).
 //!
 //! Line ends (`\n`, `\r\n`) are not part of the input. A blank line carries no event, but
 //! nothing is silently dropped: it is fed like any other input and dead-lettered as "not a
@@ -7,7 +8,7 @@
 
 use std::io::{self, BufRead};
 
-use super::{feed, Fed};
+use super::{feed_routed, Admission, Fed, Route};
 use crate::engine::Engine;
 use crate::event::SourcePos;
 
@@ -23,6 +24,10 @@ pub struct LineSource<R> {
     pub lines: u64,
     /// Blank lines read so far.
     pub blank: u64,
+    /// Which partition each line goes to.
+    route: Route,
+    /// Size and time bounds, judged against `replay --now`.
+    admission: Admission,
 }
 
 impl<R: BufRead> LineSource<R> {
@@ -34,10 +39,24 @@ impl<R: BufRead> LineSource<R> {
             buf: Vec::with_capacity(4096),
             lines: 0,
             blank: 0,
+            route: Route::Fixed(0),
+            admission: Admission::unbounded(),
         }
     }
 
-    /// Feeds the next line to `engine` (as partition 0); `None` at the end of the input.
+    /// Judges inputs by `admission` (SPEC §1 size and time bounds).
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
+    }
+
+    /// Splits the lines over partitions as `route` says.
+    pub fn with_route(mut self, route: Route) -> Self {
+        self.route = route;
+        self
+    }
+
+    /// Feeds the next line to `engine`; `None` at the end of the input.
     pub fn feed_next(&mut self, engine: &mut Engine) -> io::Result<Option<Fed>> {
         self.buf.clear();
         if self.input.read_until(b'\n', &mut self.buf)? == 0 {
@@ -55,10 +74,11 @@ impl<R: BufRead> LineSource<R> {
             self.blank += 1;
         }
         let (file, n) = (&self.file, self.lines);
-        let fed = feed(engine, 0, line, || SourcePos::File {
+        let pos = || SourcePos::File {
             file: file.clone(),
             line: n,
-        });
+        };
+        let fed = feed_routed(engine, self.route, line, pos, &self.admission);
         Ok(Some(fed))
     }
 }

@@ -9,8 +9,15 @@
 //! output.rs     the KPI fields of a `kpi.window` record, as JSON
 //! ```
 //!
-//! The store is a plain hash map owned by the engine: nothing reads open windows while the
-//! engine writes them (sinks and the metrics endpoint see closed windows only), so a
+//! Each input partition has its own store: its *parts* of the windows (SPEC §2). A part is
+//! open until the partition's watermark reaches the window's end; then it is *sealed* (no
+//! more contributions; later ones are late) and waits in the store until the engine's merge
+//! step has emitted the complete window, i.e. until every partition has sealed its part. Keeping
+//! sealed parts in the partition's state until then is what makes a merge survive a restart:
+//! a checkpoint holds them.
+//!
+//! The store is a plain hash map owned by its partition: nothing reads open windows while the
+//! engine writes them (sinks and the metrics endpoint see emitted windows only), so a
 //! concurrent map would only cost.
 
 pub mod aggregate;
@@ -65,18 +72,42 @@ pub struct ClosedWindow {
 
 type Map = std::collections::HashMap<WindowKey, Aggregate, BuildHasherDefault<FxHasher>>;
 
-/// The open window × group aggregates of an engine, keyed by [`WindowKey`], with the order
-/// in which they close.
+/// A window: (end, size index, start) — the order in which windows close.
+pub type WindowId = (Millis, u8, Millis);
+
+/// The window parts of one partition, keyed by [`WindowKey`], with the order in which they
+/// close.
 pub struct WindowStore {
+    /// Window sizes by size index.
     sizes: Vec<Millis>,
+    /// Group-by sets by group index.
     groups: Vec<Vec<Dim>>,
+    /// Open parts.
     map: Map,
-    /// Open windows by (end, size, start) → the group keys that have data, to close in order.
-    open: BTreeMap<(Millis, u8, Millis), Vec<(u8, GroupValues)>>,
-    /// Windows ending at or before this have closed.
+    /// Open windows → the group keys that have data, to close in order.
+    open: BTreeMap<WindowId, Vec<(u8, GroupValues)>>,
+    /// Sealed parts awaiting the merge step, by window, in group order.
+    sealed: BTreeMap<WindowId, Vec<ClosedWindow>>,
+    /// Windows ending at or before this have closed (the partition's watermark at its last
+    /// close).
     closed_through: Millis,
     /// Window contributions dropped because their window had already closed.
     pub late_contributions: u64,
+    /// Parts changed since the last checkpoint (`None`: not tracked, e.g. in replay).
+    touched: Option<FxSet<WindowKey>>,
+}
+
+type FxSet<K> = std::collections::HashSet<K, BuildHasherDefault<FxHasher>>;
+
+/// Where a part stands, for a checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub enum PartRef<'a> {
+    /// Open, with what it accumulated so far.
+    Open(&'a Aggregate),
+    /// Sealed, awaiting the merge.
+    Sealed(&'a ClosedWindow),
+    /// Gone (merged and emitted).
+    Gone,
 }
 
 /// The value of one dimension of a measurement, if it carries it.
@@ -102,9 +133,95 @@ impl WindowStore {
             groups,
             map: Map::default(),
             open: BTreeMap::new(),
+            sealed: BTreeMap::new(),
             closed_through: Millis::MIN,
             late_contributions: 0,
+            touched: None,
         }
+    }
+
+    /// Tracks the parts that change, for incremental checkpoints.
+    pub fn track_changes(&mut self) {
+        self.touched.get_or_insert_with(FxSet::default);
+    }
+
+    /// The parts changed since the last call (and forgets them).
+    pub fn take_touched(&mut self) -> Vec<WindowKey> {
+        match &mut self.touched {
+            Some(t) => {
+                let mut v: Vec<WindowKey> = t.drain().collect();
+                v.sort_unstable();
+                v
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Marks a part changed (it must be written again).
+    pub fn touch(&mut self, key: WindowKey) {
+        if let Some(t) = &mut self.touched {
+            t.insert(key);
+        }
+    }
+
+    /// Where the part `key` stands now.
+    pub fn part(&self, key: &WindowKey) -> PartRef<'_> {
+        if let Some(a) = self.map.get(key) {
+            return PartRef::Open(a);
+        }
+        let size = self.sizes.get(key.size_idx as usize).copied().unwrap_or(0);
+        let id = (key.start + size, key.size_idx, key.start);
+        match self
+            .sealed
+            .get(&id)
+            .and_then(|v| v.iter().find(|c| c.key == *key))
+        {
+            Some(c) => PartRef::Sealed(c),
+            None => PartRef::Gone,
+        }
+    }
+
+    /// Every part, open or sealed (a full checkpoint).
+    pub fn all_parts(&self) -> Vec<WindowKey> {
+        let mut v: Vec<WindowKey> = self.map.keys().copied().collect();
+        v.extend(self.sealed.values().flatten().map(|c| c.key));
+        v.sort_unstable();
+        v
+    }
+
+    /// The partition's close position (restored from a checkpoint).
+    pub fn closed_through(&self) -> Millis {
+        self.closed_through
+    }
+
+    /// Puts a restored part back: open, or sealed as `sealed` says.
+    pub fn restore_part(&mut self, key: WindowKey, agg: Aggregate, sealed: Option<bool>) {
+        let size = self.sizes.get(key.size_idx as usize).copied().unwrap_or(0);
+        let id = (key.start + size, key.size_idx, key.start);
+        match sealed {
+            None => {
+                self.open
+                    .entry(id)
+                    .or_default()
+                    .push((key.group_idx, key.values));
+                self.map.insert(key, agg);
+            }
+            Some(partial) => {
+                let parts = self.sealed.entry(id).or_default();
+                parts.push(ClosedWindow {
+                    key,
+                    size,
+                    agg,
+                    partial,
+                });
+                parts.sort_unstable_by_key(|c| (c.key.group_idx, c.key.values));
+            }
+        }
+    }
+
+    /// Sets the close position (on restore).
+    pub fn set_closed_through(&mut self, w: Millis) {
+        self.closed_through = w;
     }
 
     /// The window sizes, indexed by [`WindowKey::size_idx`].
@@ -143,6 +260,9 @@ impl WindowStore {
                     group_idx: gi as u8,
                     values,
                 };
+                if let Some(t) = &mut self.touched {
+                    t.insert(key);
+                }
                 match self.map.get_mut(&key) {
                     Some(agg) => agg.apply(&m.kpi, partition),
                     None => {
@@ -161,38 +281,38 @@ impl WindowStore {
         dropped
     }
 
-    /// Removes and returns every window × group whose end is at or before `watermark`
-    /// (SPEC §2: a window is closed when the watermark reaches its end), in order of end,
-    /// size, start and group.
-    pub fn close(&mut self, watermark: Millis, out: &mut Vec<ClosedWindow>) {
+    /// Seals every part whose window ends at or before `watermark` (SPEC §2: a part closes
+    /// when its partition's watermark reaches the window's end). Returns the windows sealed,
+    /// in order of end, size and start.
+    pub fn close(&mut self, watermark: Millis) -> Vec<WindowId> {
         self.closed_through = self.closed_through.max(watermark);
+        let mut done = Vec::new();
         while let Some(entry) = self.open.first_entry() {
             if entry.key().0 > watermark {
                 break;
             }
-            let ((_, si, start), groups) = entry.remove_entry();
-            self.take(si, start, groups, false, out);
+            let (id, groups) = entry.remove_entry();
+            self.seal(id, groups, false);
+            done.push(id);
         }
+        done
     }
 
-    /// Removes and returns every remaining window with data, marked partial unless its end
-    /// is at or before `watermark` (end of a replay).
-    pub fn flush_all(&mut self, watermark: Millis, out: &mut Vec<ClosedWindow>) {
-        self.close(watermark, out);
-        while let Some(((_, si, start), groups)) = self.open.pop_first() {
-            self.take(si, start, groups, true, out);
+    /// Seals every remaining part, partial unless its end is at or before `watermark` (end of
+    /// a finite input). Returns the windows sealed.
+    pub fn flush_all(&mut self, watermark: Millis) -> Vec<WindowId> {
+        let mut done = self.close(watermark);
+        while let Some((id, groups)) = self.open.pop_first() {
+            self.seal(id, groups, true);
+            done.push(id);
         }
+        done
     }
 
-    fn take(
-        &mut self,
-        si: u8,
-        start: Millis,
-        mut groups: Vec<(u8, GroupValues)>,
-        partial: bool,
-        out: &mut Vec<ClosedWindow>,
-    ) {
+    fn seal(&mut self, id: WindowId, mut groups: Vec<(u8, GroupValues)>, partial: bool) {
+        let (_, si, start) = id;
         groups.sort_unstable();
+        let mut parts = Vec::with_capacity(groups.len());
         for (gi, values) in groups {
             let key = WindowKey {
                 size_idx: si,
@@ -201,7 +321,10 @@ impl WindowStore {
                 values,
             };
             if let Some(agg) = self.map.remove(&key) {
-                out.push(ClosedWindow {
+                if let Some(t) = &mut self.touched {
+                    t.insert(key);
+                }
+                parts.push(ClosedWindow {
                     key,
                     size: self.sizes[si as usize],
                     agg,
@@ -209,11 +332,29 @@ impl WindowStore {
                 });
             }
         }
+        if !parts.is_empty() {
+            self.sealed.entry(id).or_default().extend(parts);
+        }
     }
 
-    /// Number of window × group aggregates currently open.
+    /// The windows with sealed parts, in close order.
+    pub fn sealed_windows(&self) -> impl Iterator<Item = WindowId> + '_ {
+        self.sealed.keys().copied()
+    }
+
+    /// Removes and returns the sealed parts of window `id` (the merge step emitted it), in
+    /// group order.
+    pub fn take_sealed(&mut self, id: WindowId) -> Vec<ClosedWindow> {
+        let parts = self.sealed.remove(&id).unwrap_or_default();
+        if let Some(t) = &mut self.touched {
+            t.extend(parts.iter().map(|c| c.key));
+        }
+        parts
+    }
+
+    /// Number of window × group parts open or sealed.
     pub fn open_aggregates(&self) -> usize {
-        self.map.len()
+        self.map.len() + self.sealed.values().map(Vec::len).sum::<usize>()
     }
 
     /// One open aggregate (for inspection and tests).

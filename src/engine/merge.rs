@@ -1,0 +1,150 @@
+//! The merge step (SPEC §2): a window is complete when every partition has sealed its part —
+//! when the minimum of the partitions' watermarks has reached the window's end — and its
+//! `kpi.window` record is the merge of the parts, emitted once.
+//!
+//! Sealed parts stay in their partition's state (and checkpoints) until the merge has emitted
+//! the window; every partition then notes the completion point (`merged_through`), so that a
+//! restore, which may bring partitions back from checkpoints of different moments, knows
+//! which sealed parts are already out.
+//!
+//! Emission order within one step: by window end, size and start; within a window, the
+//! groups in the order of the one partition that had data (a single-partition replay keeps
+//! its order of old), or by group and names when several contributed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::partition::Partition;
+use crate::output::{Record, WindowRecord};
+use crate::ts::Millis;
+use crate::window::{ClosedWindow, WindowId};
+
+/// Which partitions a window waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// Every partition the engine has (replay: the parts of the file).
+    Present,
+    /// These partitions (from the input topics' metadata), whether or not this engine has
+    /// them yet: a missing one holds completion back.
+    Of(BTreeSet<i32>),
+    /// Each sealed part is emitted on its own, for its partition (several instances share
+    /// the input; the key ends with `|<partition>`).
+    Parts,
+}
+
+/// The completion point of `partitions` under `mode`: the minimum watermark of the
+/// partitions it waits for (`None` while one of them has none).
+pub(super) fn completion_point(
+    partitions: &BTreeMap<i32, Partition>,
+    mode: &Completion,
+) -> Option<Millis> {
+    let wm = |p: &Partition| p.core.watermark.value();
+    match mode {
+        Completion::Present => partitions.values().map(wm).min().flatten(),
+        Completion::Of(set) => set
+            .iter()
+            .map(|p| partitions.get(p).and_then(wm))
+            .min()
+            .flatten(),
+        Completion::Parts => None,
+    }
+}
+
+/// Emits every window complete at the current watermarks (or, with `all`, every sealed
+/// window: the partial ones at the end of a finite input).
+pub(super) fn merge(
+    partitions: &mut BTreeMap<i32, Partition>,
+    mode: &Completion,
+    all: bool,
+    out: &mut Vec<Record>,
+) {
+    if *mode == Completion::Parts {
+        for p in partitions.values_mut() {
+            let ids: Vec<WindowId> = p.core.windows.sealed_windows().collect();
+            for id in ids {
+                for part in p.core.windows.take_sealed(id) {
+                    let group = p
+                        .core
+                        .windows
+                        .group_names(&part.key, |t| p.core.teams.name(t));
+                    out.push(record(part, group, true));
+                }
+            }
+        }
+        return;
+    }
+    let limit = if all {
+        Millis::MAX
+    } else {
+        match completion_point(partitions, mode) {
+            Some(m) => m,
+            None => return,
+        }
+    };
+    let mut ids = BTreeSet::new();
+    for p in partitions.values() {
+        ids.extend(
+            p.core
+                .windows
+                .sealed_windows()
+                .take_while(|(end, _, _)| *end <= limit),
+        );
+    }
+    for id in ids {
+        let mut parts: Vec<(u8, Vec<(crate::config::Dim, String)>, ClosedWindow)> = Vec::new();
+        let mut contributors = 0;
+        for p in partitions.values_mut() {
+            let sealed = p.core.windows.take_sealed(id);
+            contributors += !sealed.is_empty() as usize;
+            for part in sealed {
+                let group = p
+                    .core
+                    .windows
+                    .group_names(&part.key, |t| p.core.teams.name(t));
+                parts.push((part.key.group_idx, group, part));
+            }
+        }
+        if contributors > 1 {
+            parts.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        }
+        let mut merged: Option<(u8, Vec<(crate::config::Dim, String)>, ClosedWindow)> = None;
+        for (gi, group, part) in parts {
+            match &mut merged {
+                Some((mg, mgroup, m)) if *mg == gi && *mgroup == group => {
+                    m.agg.merge(&part.agg);
+                    m.partial |= part.partial;
+                }
+                _ => {
+                    if let Some((_, g, m)) = merged.take() {
+                        out.push(record(m, g, false));
+                    }
+                    merged = Some((gi, group, part));
+                }
+            }
+        }
+        if let Some((_, g, m)) = merged {
+            out.push(record(m, g, false));
+        }
+    }
+    if limit != Millis::MAX {
+        for p in partitions.values_mut() {
+            p.core.merged_through = p.core.merged_through.max(limit);
+        }
+    }
+}
+
+fn record(window: ClosedWindow, group: Vec<(crate::config::Dim, String)>, part: bool) -> Record {
+    Record::Window(Box::new(WindowRecord {
+        window,
+        group,
+        part,
+    }))
+}
+
+/// Windows with sealed parts waiting for other partitions.
+pub(super) fn pending_windows(partitions: &BTreeMap<i32, Partition>) -> usize {
+    let mut ids = BTreeSet::new();
+    for p in partitions.values() {
+        ids.extend(p.core.windows.sealed_windows());
+    }
+    ids.len()
+}

@@ -36,5 +36,6 @@ pub mod runtime;
 pub mod shutdown;
 pub mod sink;
 pub mod source;
+pub mod state;
 pub mod ts;
 pub mod window;

@@ -18,6 +18,9 @@ use crate::output::{Record, WindowRecord};
 use crate::ts::Millis;
 use crate::window::{ClosedWindow, WindowId};
 
+/// A part with its group index and group names.
+type Named = (u8, Vec<(crate::config::Dim, String)>, ClosedWindow);
+
 /// Which partitions a window waits for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Completion {
@@ -90,7 +93,7 @@ pub(super) fn merge(
         );
     }
     for id in ids {
-        let mut parts: Vec<(u8, Vec<(crate::config::Dim, String)>, ClosedWindow)> = Vec::new();
+        let mut parts: Vec<Named> = Vec::new();
         let mut contributors = 0;
         for p in partitions.values_mut() {
             let sealed = p.core.windows.take_sealed(id);
@@ -106,7 +109,7 @@ pub(super) fn merge(
         if contributors > 1 {
             parts.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         }
-        let mut merged: Option<(u8, Vec<(crate::config::Dim, String)>, ClosedWindow)> = None;
+        let mut merged: Option<Named> = None;
         for (gi, group, part) in parts {
             match &mut merged {
                 Some((mg, mgroup, m)) if *mg == gi && *mgroup == group => {

@@ -41,6 +41,7 @@ pub use customer::RiskScore;
 pub use intern::Interner;
 pub use merge::Completion;
 pub use observer::Observer;
+pub use snapshot::{Checkpoint, CheckpointMeta};
 pub use stats::{Disposition, Stats};
 
 use std::collections::BTreeMap;
@@ -49,6 +50,7 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::event::{DecodeError, Event, SourcePos};
 use crate::output::Record;
+use crate::state::{Restored, StateError, StateRecord};
 use crate::ts::Millis;
 
 use partition::Partition;
@@ -291,6 +293,75 @@ impl Engine {
         for r in &self.out[before..] {
             *self.retired.records.entry(r.type_name()).or_default() += 1;
         }
+    }
+
+    /// Tracks the changes of `partition` from now on: checkpoints of it will be taken.
+    pub fn track_changes(&mut self, partition: i32) {
+        self.partition(partition).track_changes();
+    }
+
+    /// Takes a checkpoint of `partition` (SPEC §7) at its current state; `None` if the engine
+    /// does not have it.
+    pub fn begin_checkpoint(
+        &mut self,
+        partition: i32,
+        meta: &CheckpointMeta,
+    ) -> Option<Checkpoint> {
+        self.partitions
+            .get_mut(&partition)
+            .map(|p| p.begin_checkpoint(meta))
+    }
+
+    /// A checkpoint is complete: returns the tombstones for what it made obsolete.
+    pub fn complete_checkpoint(&mut self, ck: Checkpoint) -> Vec<StateRecord> {
+        match self.partitions.get_mut(&ck.partition) {
+            Some(p) => p.complete_checkpoint(ck),
+            None => Vec::new(),
+        }
+    }
+
+    /// A checkpoint will never be complete: the next one writes what it wrote again.
+    pub fn abandon_checkpoint(&mut self, ck: Checkpoint) {
+        if let Some(p) = self.partitions.get_mut(&ck.partition) {
+            p.abandon_checkpoint(ck);
+        }
+    }
+
+    /// Replaces the state of `partition` with a restored checkpoint (SPEC §7), its changes
+    /// tracked from there. Sealed parts of windows that the merge step already emitted —
+    /// according to any partition's record of it — are dropped.
+    pub fn restore_partition(&mut self, partition: i32, r: &Restored) -> Result<(), StateError> {
+        let obs = self.observer.as_ref().and_then(|o| o.fork());
+        let mut p = Partition::new(std::sync::Arc::clone(&self.cfg), partition, obs);
+        p.track_changes();
+        p.restore(r)?;
+        if let Some(mut old) = self.partitions.insert(partition, p) {
+            old.release_gauges();
+            let mut s = std::mem::take(&mut old.core.stats);
+            s.customers_at_risk = 0;
+            s.recovery_open_cases = 0;
+            self.retired.add(&s);
+        }
+        let emitted = self
+            .partitions
+            .values()
+            .map(|p| p.core.merged_through)
+            .max()
+            .unwrap_or(Millis::MIN);
+        for p in self.partitions.values_mut() {
+            p.core.merged_through = p.core.merged_through.max(emitted);
+            let done: Vec<_> = p
+                .core
+                .windows
+                .sealed_windows()
+                .take_while(|(end, _, _)| *end <= emitted)
+                .collect();
+            for id in done {
+                p.core.windows.take_sealed(id);
+            }
+        }
+        self.merge(false);
+        Ok(())
     }
 
     /// End of a finite input (SPEC §2): every partition's watermark moves to M, the largest

@@ -1,11 +1,9 @@
 //! Event-time progress (SPEC §2): what each partition has applied, and the watermark derived
 //! from it.
 //!
-//! Each partition keeps its [`PartitionClock`]: the largest event time applied from it, and in
-//! live mode whether it holds the watermark back until its first event (a newly assigned
-//! partition may hold a backlog older than what the others delivered first). The watermark
-//! is the minimum over the partitions with data of their clock minus the allowed lateness,
-//! never moving back ([`Watermark`]).
+//! Each partition keeps its [`PartitionClock`] (the largest event time applied from it) and
+//! its [`Watermark`]: that time minus the allowed lateness, never moving back, and in live
+//! mode also moved forward by idle advances.
 
 use crate::ts::Millis;
 
@@ -14,19 +12,12 @@ use crate::ts::Millis;
 pub struct PartitionClock {
     /// Largest event time of an event applied from this partition.
     pub max_time: Option<Millis>,
-    /// Live mode: assigned but no event seen yet — hold the watermark where it is.
-    pub hold: bool,
 }
 
 impl PartitionClock {
     /// Notes an applied event's time.
     pub fn observe(&mut self, t: Millis) {
         self.max_time = Some(self.max_time.map_or(t, |m| m.max(t)));
-    }
-
-    /// Holds the watermark: assigned, waiting for its first event.
-    pub fn holding(&self) -> bool {
-        self.hold && self.max_time.is_none()
     }
 }
 
@@ -59,18 +50,5 @@ impl Watermark {
         } else {
             false
         }
-    }
-
-    /// The candidate of SPEC §2 over `clocks`: min over those with data of (max event time −
-    /// `lateness`), or `None` while a partition holds it or none has data.
-    pub fn candidate<'a>(
-        clocks: impl Iterator<Item = &'a PartitionClock> + Clone,
-        lateness: Millis,
-    ) -> Option<Millis> {
-        if clocks.clone().any(PartitionClock::holding) {
-            return None;
-        }
-        let min_max = clocks.filter_map(|c| c.max_time).min()?;
-        Some(min_max.saturating_sub(lateness))
     }
 }

@@ -24,8 +24,8 @@ fn err(reason: InvalidReason, message: String) -> DecodeError {
 enum Loose<'a> {
     Null,
     Bool(bool),
-    Int(i128),
-    Float(f64),
+    Int,
+    Float,
     Str(Cow<'a, str>),
     Array,
     Object,
@@ -36,8 +36,8 @@ impl Loose<'_> {
         match self {
             Loose::Null => "null",
             Loose::Bool(_) => "a boolean",
-            Loose::Int(_) => "an integer",
-            Loose::Float(_) => "a non-integer number",
+            Loose::Int => "an integer",
+            Loose::Float => "a non-integer number",
             Loose::Str(_) => "a string",
             Loose::Array => "an array",
             Loose::Object => "an object",
@@ -62,14 +62,14 @@ impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
             fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
                 Ok(Loose::Bool(v))
             }
-            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(Loose::Int(v as i128))
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Loose::Int)
             }
-            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(Loose::Int(v as i128))
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Loose::Int)
             }
-            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(Loose::Float(v))
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Loose::Float)
             }
             fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
                 Ok(Loose::Str(Cow::Borrowed(v)))

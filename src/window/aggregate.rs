@@ -5,6 +5,7 @@
 
 use super::duration::DurationAgg;
 use crate::kpi::{csat_satisfied, Band, Kpi, NpsClass, SlaKind};
+use crate::state::codec::{CodecError, Reader, Writer};
 
 /// The `tickets` block of `kpi.window` (SPEC §3, §4).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -211,6 +212,139 @@ impl Aggregate {
                 }
             }
         }
+    }
+
+    /// Writes the aggregate for a checkpoint.
+    pub fn encode(&self, w: &mut Writer) {
+        let t = &self.tickets;
+        for v in [
+            t.created,
+            t.solved,
+            t.first_solved,
+            t.fcr,
+            t.reopened,
+            t.escalated,
+        ] {
+            w.u64(v);
+        }
+        self.first_response.encode(w);
+        self.resolution.encode(w);
+        self.handle.encode(w);
+        for v in [
+            self.csat_responses,
+            self.csat_satisfied,
+            self.csat_sum,
+            self.nps_promoters,
+            self.nps_passives,
+            self.nps_detractors,
+            self.ces_responses,
+            self.ces_sum,
+        ] {
+            w.u64(v);
+        }
+        for c in &self.sla {
+            w.u64(c.achieved);
+            w.u64(c.breached);
+        }
+        w.u64(self.orders_placed);
+        w.f64(self.revenue);
+        for v in [self.returned, self.warranty_claims, self.churned] {
+            w.u64(v);
+        }
+        let c = &self.churn_signals;
+        for v in [
+            c.signalled,
+            c.confirmed,
+            c.expired_without_churn,
+            c.churned,
+            c.churned_after_signal,
+        ] {
+            w.u64(v);
+        }
+        for v in [
+            self.recovery_opened,
+            self.recovery_answered,
+            self.recovery_overdue,
+        ] {
+            w.u64(v);
+        }
+        self.recovery_answer.encode(w);
+        for o in &self.repurchase {
+            w.u64(o.converted);
+            w.u64(o.expired);
+        }
+        w.len(self.partitions.len());
+        for p in &self.partitions {
+            w.i64(i64::from(*p));
+        }
+    }
+
+    /// Reads what [`Self::encode`] wrote.
+    pub fn decode(r: &mut Reader<'_>) -> Result<Aggregate, CodecError> {
+        let mut a = Aggregate::default();
+        let t = &mut a.tickets;
+        for v in [
+            &mut t.created,
+            &mut t.solved,
+            &mut t.first_solved,
+            &mut t.fcr,
+            &mut t.reopened,
+            &mut t.escalated,
+        ] {
+            *v = r.u64()?;
+        }
+        a.first_response = DurationAgg::decode(r)?;
+        a.resolution = DurationAgg::decode(r)?;
+        a.handle = DurationAgg::decode(r)?;
+        for v in [
+            &mut a.csat_responses,
+            &mut a.csat_satisfied,
+            &mut a.csat_sum,
+            &mut a.nps_promoters,
+            &mut a.nps_passives,
+            &mut a.nps_detractors,
+            &mut a.ces_responses,
+            &mut a.ces_sum,
+        ] {
+            *v = r.u64()?;
+        }
+        for c in &mut a.sla {
+            c.achieved = r.u64()?;
+            c.breached = r.u64()?;
+        }
+        a.orders_placed = r.u64()?;
+        a.revenue = r.f64()?;
+        for v in [&mut a.returned, &mut a.warranty_claims, &mut a.churned] {
+            *v = r.u64()?;
+        }
+        let c = &mut a.churn_signals;
+        for v in [
+            &mut c.signalled,
+            &mut c.confirmed,
+            &mut c.expired_without_churn,
+            &mut c.churned,
+            &mut c.churned_after_signal,
+        ] {
+            *v = r.u64()?;
+        }
+        for v in [
+            &mut a.recovery_opened,
+            &mut a.recovery_answered,
+            &mut a.recovery_overdue,
+        ] {
+            *v = r.u64()?;
+        }
+        a.recovery_answer = DurationAgg::decode(r)?;
+        for o in &mut a.repurchase {
+            o.converted = r.u64()?;
+            o.expired = r.u64()?;
+        }
+        let n = r.len()?;
+        for _ in 0..n {
+            let p = i32::try_from(r.i64()?).map_err(|_| CodecError("partition".into()))?;
+            a.partitions.push(p);
+        }
+        Ok(a)
     }
 
     /// Adds another aggregate of the same window × group (counts add, histograms merge).

@@ -3,7 +3,10 @@
 //! while small (most window × group summaries), as an HDR histogram (3 significant digits)
 //! beyond that.
 
+use hdrhistogram::serialization::Serializer as _;
 use hdrhistogram::Histogram;
+
+use crate::state::codec::{CodecError, Reader, Writer};
 
 /// Significant digits of every duration histogram (SPEC §4: at least 3).
 pub const SIGFIG: u8 = 3;
@@ -124,6 +127,61 @@ impl DurationAgg {
     /// The values (ms) while the summary has at most [`SMALL`] of them.
     pub fn small(&self) -> &[u64] {
         &self.small
+    }
+
+    /// Writes the summary for a checkpoint: exact fields, and the kept values or the
+    /// histogram (its V2 encoding: counts and bounds, exactly).
+    pub fn encode(&self, w: &mut Writer) {
+        w.u64(self.count);
+        w.f64(self.sum);
+        w.f64(self.min);
+        w.f64(self.max);
+        match &self.hist {
+            None => {
+                w.u8(0);
+                w.len(self.small.len());
+                for v in &self.small {
+                    w.u64(*v);
+                }
+            }
+            Some(h) => {
+                w.u8(1);
+                let mut b = Vec::new();
+                // Serializing an in-memory histogram into a Vec cannot fail.
+                let _ = hdrhistogram::serialization::V2Serializer::new().serialize(h, &mut b);
+                w.bytes(&b);
+            }
+        }
+    }
+
+    /// Reads what [`Self::encode`] wrote.
+    pub fn decode(r: &mut Reader<'_>) -> Result<DurationAgg, CodecError> {
+        let mut d = DurationAgg {
+            count: r.u64()?,
+            sum: r.f64()?,
+            min: r.f64()?,
+            max: r.f64()?,
+            ..DurationAgg::default()
+        };
+        match r.u8()? {
+            0 => {
+                let n = r.len()?;
+                d.small.reserve(n);
+                for _ in 0..n {
+                    d.small.push(r.u64()?);
+                }
+            }
+            1 => {
+                let b = r.bytes()?;
+                let mut h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
+                    .deserialize(&mut std::io::Cursor::new(b))
+                    .map_err(|e| CodecError(format!("histogram: {e:?}")))?;
+                h.auto(true);
+                d.hist = Some(h);
+            }
+            t => return Err(CodecError(format!("duration summary tag {t}"))),
+        }
+        Ok(d)
     }
 
     /// The values as an HDR histogram (built from the kept values for small summaries).

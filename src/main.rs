@@ -13,6 +13,7 @@ use cxstream::config::Config;
 use cxstream::engine::Engine;
 use cxstream::generate::{GenerateOptions, Generator};
 use cxstream::replay;
+use cxstream::runtime::{RunOptions, Until};
 use cxstream::shutdown::{self, Trigger};
 use cxstream::sink::file::FileSink;
 use cxstream::source::{Admission, Partitioner, Route};
@@ -77,10 +78,32 @@ enum Command {
     /// Consume events from Kafka and publish KPIs: records to the output topic, dead letters
     /// to the dead-letter topic, Prometheus metrics on the metrics endpoint. Stops cleanly on
     /// SIGINT/SIGTERM (flushes outputs, commits, leaves the group).
+    ///
+    /// Each partition's state is checkpointed to the state topic (kafka.state_topic) and
+    /// restored when the partition is assigned, so a crash, deploy or rebalance loses
+    /// nothing: records derived again are byte-identical to their first emission.
     Run {
         /// Metrics endpoint address (overrides metrics.listen), e.g. 0.0.0.0:9464.
         #[arg(long)]
         metrics_listen: Option<String>,
+        /// Consume up to the input's end offsets as of the start, then finish like replay
+        /// (partial windows flagged), checkpoint and exit 0: exact Kafka backfills and
+        /// reprocessing. Needs every input partition (one instance).
+        #[arg(long)]
+        until_end: bool,
+        /// With --until-end: stop at these offsets instead of the high watermarks, as
+        /// topic:partition=offset,... (for brokers whose high watermark lags).
+        #[arg(long, value_name = "OFFSETS")]
+        until_offsets: Option<String>,
+        /// Partitions without a checkpoint start from the group's committed offsets with empty
+        /// state, instead of stopping: the explicit upgrade from a version without checkpoints.
+        #[arg(long)]
+        from_committed_offsets: bool,
+    },
+    /// Inspect or reset the state a consumer group checkpointed to its state topic.
+    State {
+        #[command(subcommand)]
+        action: StateAction,
     },
     /// The one-command demo: an in-process Kafka-protocol cluster, synthetic events at a
     /// realistic rate, the full `run` pipeline and the metrics endpoint. Ctrl-C stops it.
@@ -146,6 +169,20 @@ enum Command {
     CheckConfig,
 }
 
+#[derive(Subcommand)]
+enum StateAction {
+    /// Per partition: checkpoint generation, input position, age, watermark, tickets,
+    /// customers, open window parts and bytes.
+    Inspect,
+    /// Start the group from scratch: the next run reprocesses the input from the earliest
+    /// offset with empty state. Stop every instance of the group first.
+    Reset {
+        /// Confirm: the group's state and committed offsets are discarded.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
@@ -199,7 +236,36 @@ fn run(cli: Cli) -> Result<()> {
             let adm = Admission::new(&cfg, Some(now));
             cmd_replay(cfg, &input, &output, deadletter, quiet, route, adm)
         }
-        Command::Run { metrics_listen } => cmd_run(cfg, metrics_listen),
+        Command::Run {
+            metrics_listen,
+            until_end,
+            until_offsets,
+            from_committed_offsets,
+        } => {
+            let until = match (until_end, until_offsets) {
+                (false, None) => None,
+                (_, None) => Some(Until::HighWatermarks),
+                (_, Some(o)) => Some(Until::Offsets(parse_offsets(&o)?)),
+            };
+            let opts = RunOptions {
+                until,
+                from_committed: from_committed_offsets,
+            };
+            cmd_run(cfg, metrics_listen, opts)
+        }
+        Command::State { action } => {
+            let out = match action {
+                StateAction::Inspect => cxstream::runtime::admin::inspect(&cfg)?,
+                StateAction::Reset { yes: false } => anyhow::bail!(
+                    "state reset discards group {}'s checkpoints and rewinds its committed offsets \
+                     to the earliest: add --yes to confirm (stop every instance first)",
+                    cfg.kafka.group_id
+                ),
+                StateAction::Reset { yes: true } => cxstream::runtime::admin::reset(&cfg)?,
+            };
+            print!("{out}");
+            Ok(())
+        }
         Command::Demo {
             rate,
             duration,
@@ -333,7 +399,26 @@ async fn stop_on_signal(trigger: Trigger) {
     trigger.fire();
 }
 
-fn cmd_run(cfg: Arc<Config>, metrics_listen: Option<String>) -> Result<()> {
+/// `topic:partition=offset,...`
+fn parse_offsets(s: &str) -> Result<std::collections::BTreeMap<(String, i32), i64>> {
+    let mut out = std::collections::BTreeMap::new();
+    for item in s.split(',').filter(|i| !i.trim().is_empty()) {
+        let parse = || -> Option<((String, i32), i64)> {
+            let (tp, off) = item.trim().rsplit_once('=')?;
+            let (t, p) = tp.rsplit_once(':')?;
+            Some(((t.to_string(), p.parse().ok()?), off.parse().ok()?))
+        };
+        let (k, v) = parse().with_context(|| {
+            format!(
+                "--until-offsets: \"{item}\" is not topic:partition=offset, e.g. cx.events:0=15000"
+            )
+        })?;
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+fn cmd_run(cfg: Arc<Config>, metrics_listen: Option<String>, opts: RunOptions) -> Result<()> {
     let listen = metrics_listen.unwrap_or_else(|| cfg.metrics.listen.clone());
     let metrics = cxstream::metrics::Metrics::new(&cfg);
     let rt = runtime()?;
@@ -351,7 +436,13 @@ fn cmd_run(cfg: Arc<Config>, metrics_listen: Option<String>) -> Result<()> {
         tracing::info!("metrics on http://{addr}/metrics");
     }
     rt.spawn(stop_on_signal(trigger.clone()));
-    let summary = cxstream::runtime::run_pipeline(cfg, Some(metrics), shutdown);
+    let summary = cxstream::runtime::run_pipeline_with(
+        cfg,
+        Some(metrics),
+        shutdown,
+        cxstream::runtime::Progress::new(),
+        opts,
+    );
     // Stops the metrics endpoint too when the pipeline ended on its own (an error).
     trigger.fire();
     rt.shutdown_timeout(std::time::Duration::from_secs(2));

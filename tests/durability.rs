@@ -125,8 +125,10 @@ fn uninterrupted(lines: &[Line], n: i32) -> Vec<(String, String)> {
 /// A step of the crash plan.
 #[derive(Debug, Clone, Copy)]
 enum Step {
-    /// After this many input lines, checkpoint every partition.
-    Checkpoint(usize),
+    /// After this many input lines, checkpoint the partitions in the mask (bit p: partition
+    /// p): partitions checkpoint independently, so a restore brings them back from
+    /// checkpoints of different moments.
+    Checkpoint(usize, u8),
     /// After this many lines, checkpoint and abandon it (its acknowledgement never came).
     Abandon(usize),
     /// After this many lines, crash while writing a checkpoint: only `keep` of its records
@@ -139,7 +141,7 @@ enum Step {
 impl Step {
     fn at(self) -> usize {
         match self {
-            Step::Checkpoint(a) | Step::Abandon(a) | Step::CrashMid(a, _) | Step::Crash(a) => a,
+            Step::Checkpoint(a, _) | Step::Abandon(a) | Step::CrashMid(a, _) | Step::Crash(a) => a,
         }
     }
 }
@@ -251,6 +253,11 @@ fn with_crashes(lines: &[Line], n: i32, plan: &[Step], compact: &[f64]) -> Vec<(
                 plan.next();
                 let mut alive = true;
                 for p in 0..n {
+                    if let Step::Checkpoint(_, mask) = step {
+                        if mask & (1 << p) == 0 {
+                            continue;
+                        }
+                    }
                     alive &= checkpoint(&mut e, &mut logs, &next, p, step);
                 }
                 if matches!(step, Step::Crash(_)) || !alive {
@@ -325,15 +332,16 @@ fn crash_and_restore_at_fixed_points_equal_an_uninterrupted_run() {
     let lines = input(21, 6000, n, 90_000);
     let want = uninterrupted(&lines, n);
     let plan = [
-        Step::Checkpoint(500),
+        Step::Checkpoint(500, 0b111),
         Step::Crash(900),
-        Step::Checkpoint(1500),
+        Step::Checkpoint(1500, 0b111),
         Step::Abandon(2000),
         Step::CrashMid(2600, 7),
-        Step::Checkpoint(3000),
-        Step::Checkpoint(3400),
+        Step::Checkpoint(3000, 0b001),
+        Step::Checkpoint(3400, 0b110),
         Step::Crash(4100),
-        Step::Checkpoint(5000),
+        Step::Checkpoint(4500, 0b011),
+        Step::Checkpoint(5000, 0b100),
         Step::CrashMid(5500, 1),
     ];
     let got = with_crashes(&lines, n, &plan, &[0.0, 0.5, 1.0, 0.9]);
@@ -350,7 +358,7 @@ proptest! {
         seed in 1u64..10_000,
         n in 1i32..4,
         delay in prop_oneof![Just(0i64), Just(45_000i64), Just(120_000i64)],
-        steps in proptest::collection::vec((0usize..2500, 0u8..4, 0usize..30), 1..8),
+        steps in proptest::collection::vec((0usize..2500, 0u8..5, 0usize..30), 1..10),
         compact in proptest::collection::vec(0.0f64..1.0, 1..4),
     ) {
         let lines = input(seed, 2500, n, delay);
@@ -358,7 +366,7 @@ proptest! {
         let plan: Vec<Step> = steps
             .iter()
             .map(|&(at, kind, keep)| match kind {
-                0 => Step::Checkpoint(at),
+                0 | 4 => Step::Checkpoint(at, (keep % 8) as u8),
                 1 => Step::Abandon(at),
                 2 => Step::CrashMid(at, keep),
                 _ => Step::Crash(at),

@@ -3,9 +3,13 @@
 //! `kpi.window` record is the merge of the parts, emitted once.
 //!
 //! Sealed parts stay in their partition's state (and checkpoints) until the merge has emitted
-//! the window; every partition then notes the completion point (`merged_through`), so that a
-//! restore, which may bring partitions back from checkpoints of different moments, knows
-//! which sealed parts are already out.
+//! the window; every partition then notes the completion point (`merged_through`). A restore
+//! may bring partitions back from checkpoints of different moments: one that had deleted its
+//! part of an emitted window carries a completion point at or after the window's end, and
+//! any part of such a window — sealed, open, or derived again from the input after an older
+//! checkpoint of another partition — is dropped instead of emitted again incomplete. A window
+//! after every restored completion point still has all its parts (no partition deleted one),
+//! so it is emitted again byte-identical.
 //!
 //! Emission order within one step: by window end, size and start; within a window, the
 //! groups in the order of the one partition that had data (a single-partition replay keeps
@@ -92,7 +96,21 @@ pub(super) fn merge(
                 .take_while(|(end, _, _)| *end <= limit),
         );
     }
+    // Windows ending at or before the completion point of an earlier merge were emitted
+    // then: after a restore from checkpoints of different moments, what a partition derives
+    // again for them is already out (see the module docs).
+    let emitted = partitions
+        .values()
+        .map(|p| p.core.merged_through)
+        .max()
+        .unwrap_or(Millis::MIN);
     for id in ids {
+        if id.0 <= emitted {
+            for p in partitions.values_mut() {
+                p.core.windows.take_sealed(id);
+            }
+            continue;
+        }
         let mut parts: Vec<Named> = Vec::new();
         let mut contributors = 0;
         for p in partitions.values_mut() {

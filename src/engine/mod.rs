@@ -55,6 +55,29 @@ use crate::ts::Millis;
 
 use partition::Partition;
 
+/// A partition rebuilt from a checkpoint by [`Engine::rebuild`], for [`Engine::install`].
+pub struct RestoredPartition(Partition);
+
+impl RestoredPartition {
+    /// Rebuilds partition `partition` (changes tracked) from `r`.
+    pub fn build(
+        cfg: Arc<Config>,
+        partition: i32,
+        observer: Option<Box<dyn Observer>>,
+        r: &Restored,
+    ) -> Result<RestoredPartition, StateError> {
+        let mut p = Partition::new(cfg, partition, observer);
+        p.track_changes();
+        p.restore(r)?;
+        Ok(RestoredPartition(p))
+    }
+
+    /// The partition number.
+    pub fn partition(&self) -> i32 {
+        self.0.core.partition
+    }
+}
+
 /// The KPI engine: one state per input partition, the merge of their window parts, and the
 /// records produced so far (drained by a sink).
 pub struct Engine {
@@ -89,6 +112,11 @@ impl Engine {
     pub fn set_completion(&mut self, c: Completion) {
         self.completion = c;
         self.merge(false);
+    }
+
+    /// A fork of the observer, for a partition rebuilt elsewhere.
+    pub fn observer_fork(&self) -> Option<Box<dyn Observer>> {
+        self.observer.as_ref().and_then(|o| o.fork())
     }
 
     /// Sends every measurement and gauge change to `o` (the Prometheus layer); each
@@ -300,6 +328,13 @@ impl Engine {
         self.partition(partition).track_changes();
     }
 
+    /// Whether `partition`'s state changed since its last checkpoint.
+    pub fn has_changes(&self, partition: i32) -> bool {
+        self.partitions
+            .get(&partition)
+            .is_some_and(|p| p.has_changes())
+    }
+
     /// Takes a checkpoint of `partition` (SPEC §7) at its current state; `None` if the engine
     /// does not have it.
     pub fn begin_checkpoint(
@@ -331,10 +366,22 @@ impl Engine {
     /// tracked from there. Sealed parts of windows that the merge step already emitted —
     /// according to any partition's record of it — are dropped.
     pub fn restore_partition(&mut self, partition: i32, r: &Restored) -> Result<(), StateError> {
+        let built = self.rebuild(partition, r)?;
+        self.install(built);
+        Ok(())
+    }
+
+    /// A partition rebuilt from a restored checkpoint, not installed yet: the (slow) decoding
+    /// can run off the polling thread; [`Engine::install`] is quick.
+    pub fn rebuild(&self, partition: i32, r: &Restored) -> Result<RestoredPartition, StateError> {
         let obs = self.observer.as_ref().and_then(|o| o.fork());
-        let mut p = Partition::new(std::sync::Arc::clone(&self.cfg), partition, obs);
-        p.track_changes();
-        p.restore(r)?;
+        RestoredPartition::build(std::sync::Arc::clone(&self.cfg), partition, obs, r)
+    }
+
+    /// Installs a rebuilt partition in place of whatever state this engine had for it.
+    pub fn install(&mut self, built: RestoredPartition) {
+        let p = built.0;
+        let partition = p.core.partition;
         if let Some(mut old) = self.partitions.insert(partition, p) {
             old.release_gauges();
             let mut s = std::mem::take(&mut old.core.stats);
@@ -361,7 +408,6 @@ impl Engine {
             }
         }
         self.merge(false);
-        Ok(())
     }
 
     /// End of a finite input (SPEC §2): every partition's watermark moves to M, the largest

@@ -502,6 +502,13 @@ impl Partition {
         self.core.windows.track_changes();
     }
 
+    /// Whether anything changed since the last checkpoint.
+    pub fn has_changes(&self) -> bool {
+        let l = &self.shard.log;
+        !(l.tickets.is_empty() && l.customers.is_empty() && l.gone.is_empty() && l.dedup.is_empty())
+            || self.core.windows.has_touched()
+    }
+
     fn encode_core(&self, segments: &[(u64, u32, Millis)]) -> Vec<u8> {
         let (core, shard) = (&self.core, &self.shard);
         let mut w = Writer::new();

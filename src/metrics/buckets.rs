@@ -37,6 +37,11 @@ pub const PROCESSING: &[f64] = &[
     2.5, 5.0, 10.0,
 ];
 
+/// Checkpoint and restore times: 1 ms … 5 min.
+pub const STATE: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+
 /// `base` plus every duration of `extra_ms` (as seconds), sorted, without duplicates.
 pub fn merge(base: &[f64], extra_ms: impl IntoIterator<Item = Millis>) -> Vec<f64> {
     let mut ms: Vec<i64> = base.iter().map(|s| (s * 1000.0).round() as i64).collect();

@@ -61,6 +61,13 @@ pub(crate) enum Id {
     StateScheduledItems,
     StateWindowAggregates,
     LabelOverflow,
+    CheckpointSeconds,
+    CheckpointBytes,
+    RestoreSeconds,
+    RestoredPartitions,
+    MergePendingWindows,
+    PartitionWatermark,
+    CheckpointAge,
 }
 
 /// What a family is built as. Every plain kind is a labelled vector; a family without labels
@@ -91,6 +98,7 @@ pub(crate) enum Bounds {
     Handle,
     Recovery,
     Processing,
+    State,
 }
 
 impl Bounds {
@@ -102,6 +110,7 @@ impl Bounds {
             Bounds::Handle => buckets::HANDLE_BASE.to_vec(),
             Bounds::Recovery => buckets::recovery(cfg),
             Bounds::Processing => buckets::PROCESSING.to_vec(),
+            Bounds::State => buckets::STATE.to_vec(),
         }
     }
 }
@@ -302,6 +311,23 @@ pub(crate) const DEFS: &[Def] = &[
     def(Id::LabelOverflow, Counter, "cxstream_label_overflow_total", &["label"],
         "Label values folded into \"__other__\" because the label already had \
          metrics.label_limit distinct values; one per folded metric update."),
+    // --- Durability and scale-out (SPEC §7).
+    def(Id::CheckpointSeconds, Histogram(B::State), "cxstream_checkpoint_seconds", NO_LABELS,
+        "Time from taking a partition's checkpoint to its manifest being acknowledged, in \
+         seconds."),
+    def(Id::CheckpointBytes, Counter, "cxstream_checkpoint_bytes_total", NO_LABELS,
+        "Bytes written to the state topic by complete checkpoints."),
+    def(Id::RestoreSeconds, Histogram(B::State), "cxstream_restore_seconds", NO_LABELS,
+        "Time to restore an assigned partition's state from the state topic, in seconds."),
+    def(Id::RestoredPartitions, Counter, "cxstream_restored_partitions_total", NO_LABELS,
+        "Partitions restored on assignment (from a checkpoint, or empty)."),
+    def(Id::MergePendingWindows, Gauge, "cxstream_merge_pending_windows", NO_LABELS,
+        "Windows whose parts are sealed on some partitions and wait for others."),
+    def(Id::PartitionWatermark, FloatGauge, "cxstream_partition_watermark_seconds",
+        &["partition"],
+        "Each assigned input partition's watermark, in seconds since the UNIX epoch."),
+    def(Id::CheckpointAge, FloatGauge, "cxstream_checkpoint_age_seconds", &["partition"],
+        "Seconds since each assigned partition's latest complete checkpoint."),
 ];
 
 /// `DEFS[id as usize].id == id` for every row, so [`Id`] indexes the table.
@@ -312,7 +338,7 @@ const _: () = {
         i += 1;
     }
     assert!(
-        DEFS.len() == Id::LabelOverflow as usize + 1,
+        DEFS.len() == Id::CheckpointAge as usize + 1,
         "one DEFS row per Id"
     );
 };

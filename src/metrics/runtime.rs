@@ -199,4 +199,64 @@ impl Metrics {
                 .observe(seconds);
         }
     }
+
+    /// A complete checkpoint: how long it took and the bytes it wrote (SPEC §7).
+    pub fn observe_checkpoint(&self, seconds: f64, bytes: u64) {
+        if seconds.is_finite() && seconds >= 0.0 {
+            self.families
+                .histogram(Id::CheckpointSeconds)
+                .with_label_values(NO_LABELS)
+                .observe(seconds);
+        }
+        self.families
+            .counter(Id::CheckpointBytes)
+            .with_label_values(NO_LABELS)
+            .inc_by(bytes);
+    }
+
+    /// A partition restored, and how long it took (SPEC §7).
+    pub fn observe_restore(&self, seconds: f64) {
+        if seconds.is_finite() && seconds >= 0.0 {
+            self.families
+                .histogram(Id::RestoreSeconds)
+                .with_label_values(NO_LABELS)
+                .observe(seconds);
+        }
+        self.families
+            .counter(Id::RestoredPartitions)
+            .with_label_values(NO_LABELS)
+            .inc();
+    }
+
+    /// `cxstream_partition_watermark_seconds{partition}`.
+    pub fn set_partition_watermark(&self, partition: i32, w: crate::ts::Millis) {
+        self.families
+            .float_gauge(Id::PartitionWatermark)
+            .with_label_values(&[&partition.to_string()])
+            .set(w as f64 / 1000.0);
+    }
+
+    /// `cxstream_checkpoint_age_seconds{partition}`.
+    pub fn set_checkpoint_age(&self, partition: i32, seconds: f64) {
+        self.families
+            .float_gauge(Id::CheckpointAge)
+            .with_label_values(&[&partition.to_string()])
+            .set(seconds);
+    }
+
+    /// `cxstream_merge_pending_windows`.
+    pub fn set_merge_pending(&self, n: usize) {
+        self.families
+            .gauge(Id::MergePendingWindows)
+            .with_label_values(NO_LABELS)
+            .set(n as i64);
+    }
+
+    /// Removes the per-partition series of a partition this instance no longer owns.
+    pub fn remove_partition(&self, partition: i32) {
+        let p = partition.to_string();
+        for id in [Id::PartitionWatermark, Id::CheckpointAge] {
+            let _ = self.families.float_gauge(id).remove_label_values(&[&p]);
+        }
+    }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, Context as _, Result};
 use rdkafka::mocking::MockCluster;
 
-use super::{run_pipeline_with, Progress};
+use super::{run_pipeline_with, Progress, RunOptions};
 use crate::config::Config;
 use crate::generate::{GenerateOptions, Generator};
 use crate::metrics::{self, Metrics};
@@ -105,6 +105,7 @@ fn run(cfg: Arc<Config>, opts: DemoOptions, outer: Shutdown) -> Result<()> {
     }
     cluster.create_topic(&k.output_topic, opts.partitions, 1)?;
     cluster.create_topic(&k.deadletter_topic, 1, 1)?;
+    cluster.create_topic(&k.state_topic(), opts.partitions, 1)?;
 
     let mut c = (*cfg).clone();
     c.kafka.bootstrap_servers = bootstrap.clone();
@@ -117,6 +118,8 @@ fn run(cfg: Arc<Config>, opts: DemoOptions, outer: Shutdown) -> Result<()> {
             .entry(key.into())
             .or_insert_with(|| v.into());
     }
+    // Event time runs ahead of the wall clock here, by design: nothing is "from the future".
+    c.input.max_future = crate::config::Dur(3650 * crate::ts::DAY);
     let cfg = Arc::new(c);
     let metrics = Metrics::new(&cfg);
 
@@ -147,7 +150,7 @@ fn run(cfg: Arc<Config>, opts: DemoOptions, outer: Shutdown) -> Result<()> {
         );
         std::thread::Builder::new()
             .name("cxstream-pipeline".into())
-            .spawn(move || run_pipeline_with(cfg, Some(m), s, p))?
+            .spawn(move || run_pipeline_with(cfg, Some(m), s, p, RunOptions::default()))?
     };
 
     let start_ms = now_ms();

@@ -1,128 +1,83 @@
 //! The Kafka runtime (`cxstream run`, `cxstream demo`): input topics in, SPEC §4 records
-//! out, through the same engine and decode path as replay. It wires the Kafka source
-//! ([`crate::source::kafka`]) to the engine and the Kafka sink ([`crate::sink::kafka`]).
+//! out, through the same engine and decode path as replay, with each partition's state
+//! checkpointed to Kafka (SPEC §7). It wires the Kafka source ([`crate::source::kafka`]) to
+//! the engine and the Kafka sink ([`crate::sink::kafka`]).
 //!
 //! ```text
 //! mod.rs        the poll loop (run_pipeline), run summary, live progress
-//! pipeline.rs   engine + producer + commit bookkeeping: process, drain, commit, idle advance
-//! rebalance.rs  what assignments and revocations do to engine state
-//! commit.rs     which input offsets are safe to commit
+//! pipeline.rs   each partition's life cycle: restoring, active, checkpointed; idle advances
+//! restore.rs    reading a partition's checkpoint back, off the polling thread
+//! rebalance.rs  what assignments and revocations do
+//! topics.rs     input partition count, the state topic
 //! demo.rs       `cxstream demo`: an in-process mock cluster + generator + this pipeline
 //! ```
 //!
 //! # Data path
 //!
-//! [`run_pipeline`] runs one rdkafka `BaseConsumer` in group `kafka.group_id`, subscribed to
-//! `kafka.input_topics`, polled from one thread; each message goes to
-//! [`Engine`](crate::engine::Engine) with its `SourcePos::Kafka` position (a message without
-//! a value is decoded as an empty payload and dead-lettered like any invalid input). After
-//! each poll batch the engine's records are produced: dead letters to `kafka.deadletter_topic`,
-//! everything else to `kafka.output_topic`, keyed by [`Record::key`](crate::output::Record::key).
-//! When this instance does not own every partition of the input topics, a `kpi.window` key
-//! gets `|<partitions>` appended, e.g. `1m|2026-11-22T10:00:00Z|{}|0,2,4`, where
-//! `<partitions>` is the record's own `partitions` field. (This departs from the revised
-//! SPEC §4, whose key is always `<size>|<start>|<group>` with parts merged per §7.)
+//! One rdkafka `BaseConsumer` in group `kafka.group_id`, subscribed to `kafka.input_topics`,
+//! polled from one thread; each message goes through the decode path with its
+//! `SourcePos::Kafka` position and its timestamp as the reference clock of SPEC §1. Records
+//! go to `kafka.output_topic` (dead letters to `kafka.deadletter_topic`) through one
+//! idempotent producer (`acks=all`), which also writes the state topic. The engine state of a
+//! message is its partition number: several input topics must be co-partitioned by customer
+//! (and their interleaving within a partition is then not deterministic across restarts;
+//! one input topic gives the guarantees below exactly).
 //!
-//! **Shards.** The engine shard of a message is its partition number. With several input
-//! topics, partition *p* of every topic feeds shard *p*: produce all topics keyed by customer
-//! with the same partition count (co-partitioned) and keep librdkafka's default `range`
-//! assignor, which gives one member partition *p* of every topic. A shard exists while at
-//! least one `(topic, p)` is assigned and is dropped when the last one is revoked. The
-//! end-of-partition signal (for the idle advance below) names only the partition number, so
-//! with several topics it is tracked per shard as well.
+//! # Checkpoints (SPEC §7)
 //!
-//! Every `kafka.librdkafka` property is passed to consumer and producer. The consumer then
-//! gets `group.id`, `enable.auto.commit=false`, `enable.auto.offset.store=false` and
-//! `enable.partition.eof=true` (the protocol below needs them) and
-//! `auto.offset.reset=earliest` unless set; the producer `enable.idempotence=true` and
-//! `acks=all`.
+//! Every `kafka.checkpoint_interval` (default 10 s), on revoke and at shutdown, each active
+//! partition with anything new is checkpointed to partition *p* of the state topic
+//! (`<group_id>.state`, created compacted with the input's partition count): its changed
+//! tickets, customers and window parts, deletions, new dedup ids, and its core (watermark,
+//! team names, held after-sales inputs), with its input position. The layout and why a
+//! restore never sees a partial checkpoint are in [`crate::state`]. The manifest that makes a
+//! checkpoint complete is written only once its records *and every output record sent before
+//! it* are acknowledged; then the group offsets are committed to its position (for
+//! monitoring and tools: a restore starts from the checkpoint's position).
 //!
-//! # Commit protocol (at-least-once; nothing lost)
+//! # Restore and re-emission
 //!
-//! An input offset is committed only after (1) the event is reflected in the engine and
-//! (2) every output record derived from events up to it has been acknowledged by the broker.
-//!
-//! - Dead letters are emitted while their event is processed; an event's after-sales effects
-//!   (`churn.risk`, `recovery.needed`, …) once the watermark passes its time; its window
-//!   contributions when its windows close, which is last. So per partition the
-//!   [`commit::PartitionTrack`] keeps runs of `(first offset, end of the latest window
-//!   holding the event's time)` and drops a run once the watermark (windows closed through
-//!   it) reaches its end. The *safe offset* is the first offset of the oldest remaining run,
-//!   or the last processed offset + 1. (Timer records — SLA breaches, expiries, overdue
-//!   recoveries — come from state, not from one offset: see "State that a restart loses".)
-//! - Every `kafka.commit_interval`, before a partition is released on revoke, and at
-//!   shutdown: drain the engine, produce, **flush** the producer until every record is
-//!   acknowledged (a failed delivery is sent again, never dropped; see
-//!   [`crate::sink::kafka`]), then commit
-//!   the safe offsets (synchronously; a failed commit is retried at the next occasion). If the
-//!   flush does not finish in time (broker down), nothing is committed that time.
-//! - Consequence: with the default `1m`/`1h` windows the committed offset trails the input by
-//!   up to one hour of event time plus the allowed lateness.
-//!
-//! # What a crash (or a kill without graceful shutdown) re-emits
-//!
-//! The group resumes from the last committed offsets, so the events after them are
-//! processed again. Re-emitted are:
-//! - the `kpi.window` records of windows that closed after the last commit (all their
-//!   contributions come from events at or after the committed offsets, so their counts are
-//!   complete again — but see the state caveat below);
-//! - alerts (`sla.breached`, `churn.risk`, `recovery.*`) and dead letters derived from
-//!   events after the last commit, and alerts whose timers fire again;
-//! - records that were produced but whose acknowledgement had not been seen.
-//!
-//! Nothing is lost from the output topics' point of view: a record is either acknowledged
-//! before the offsets of its inputs are committed, or its inputs are processed again.
-//!
-//! # Rebalances
-//!
-//! Before partitions are released the pipeline drains, flushes and commits the safe offsets
-//! of everything it owns (not when the assignment was lost: another member may own it). The
-//! open windows are shared by all of an instance's partitions and cannot be split by
-//! partition, so:
-//! - if the partitions that leave still have contributions in open windows, the engine
-//!   restarts empty and every partition it keeps resumes from its just-committed offset (the
-//!   cooperative protocol rewinds them; the eager one revokes everything anyway). The new
-//!   owner re-derives the departed partitions' part of those windows from the same commit,
-//!   so no window is counted twice; [`RunSummary::engine_restarts`] counts these restarts;
-//! - otherwise (eager protocol: every partition with open windows comes back, e.g. after a
-//!   lost session or a member joining that took nothing from this one) the state is kept
-//!   and the partitions continue from this instance's own positions, not from the commit.
-//!
-//! # State that a restart loses (until the durability work checkpoints shards)
-//!
-//! Shards are rebuilt only from the events after the committed offset. Ticket and customer
-//! state from earlier events is gone: `ticket.message`/`solved`/`reopened`/`escalated` for
-//! tickets created before the resume point become `unknown ticket` dead letters; their first
-//! response, resolution and FCR are not measured; SLA clocks of those tickets never breach;
-//! after-sales state (churn score, open recovery cases, repurchase cohorts, dedup memory) starts
-//! empty. A re-emitted window can therefore differ from the first emission. The same holds for
-//! a partition that moves to another member in a rebalance, and for the partitions an
-//! instance keeps when its engine restarts (above).
+//! On assignment (start, crash, rebalance, on any instance) a partition is paused and its
+//! state restored from the latest complete checkpoint off the polling thread; `/readyz` is
+//! false meanwhile. Its input resumes at the checkpoint's position. Processing is a
+//! deterministic function of a partition's own input (SPEC §2), so every record derived
+//! again is byte-identical to its first emission: window records by key, alerts and dead
+//! letters by `id`. After any number of crashes, restarts and rebalances, nothing is lost
+//! or counted twice. Prometheus counters are per process and start at 0 after a restart.
 //!
 //! # Live watermark
 //!
-//! A newly assigned partition holds the watermark until its first event arrives (or it reaches
-//! its end empty), so a backlog read unevenly across partitions does not turn into late events.
-//! When every assigned partition has reached its end (`enable.partition.eof`) and no message
-//! arrived for [`IDLE_AFTER`], the watermark advances to `now − allowed_lateness` (SPEC §2:
-//! never past it, only forward), so SLA timers fire and windows close on a quiet stream.
+//! When a partition is caught up (`enable.partition.eof`) and no message arrived on it for
+//! [`IDLE_AFTER`], its watermark advances to `now − allowed_lateness`, so SLA timers fire on
+//! a quiet stream. The advance is recorded in the state topic with its input position and
+//! applied only once acknowledged (the partition paused meanwhile); a restore replays it at
+//! the same position, so what it made late stays late. A partition with a backlog holds back
+//! the completion of windows, not the other partitions' timers.
+//!
+//! # Several instances
+//!
+//! An instance that owns every input partition emits complete windows (`Completion::Of`).
+//! While the group is shared, each partition's sealed window parts go out on their own, keyed
+//! `<size>|<start>|<group>|<partition>` (consumers merge them by summing the parts).
 //!
 //! Consumer lag is read from librdkafka's statistics (`hi_offset − app_offset` per partition,
 //! every `statistics.interval.ms`, default 5 s here when metrics are on); it is only reported,
 //! never used to decide "caught up" (Tansu's high watermark can be wrong).
 
-pub mod commit;
+pub mod admin;
 pub mod demo;
 mod pipeline;
 mod rebalance;
+mod restore;
+pub mod topics;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
+use anyhow::{Context as _, Result};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::error::KafkaError;
 
 use crate::config::Config;
@@ -145,38 +100,59 @@ type Consumer = BaseConsumer<SourceContext<Pipeline>>;
 const MAX_BATCH: usize = 4096;
 /// How long a poll waits for the first message of a batch.
 const POLL_WAIT: Duration = Duration::from_millis(100);
-/// Budgets for the producer flush that precedes a commit.
-const FLUSH_INTERVAL_BUDGET: Duration = Duration::from_secs(5);
-const FLUSH_REVOKE_BUDGET: Duration = Duration::from_secs(15);
+/// Budget for the checkpoint of a revoked partition.
+const FLUSH_REVOKE_BUDGET: Duration = Duration::from_secs(20);
+/// Budget for the checkpoints at shutdown.
 const FLUSH_SHUTDOWN_BUDGET: Duration = Duration::from_secs(30);
-/// Timeout of a metadata request for the input topics.
-const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long the input must be quiet (with every partition at its end) before the watermark
-/// follows the wall clock.
+/// How long a partition must be caught up and quiet before its watermark follows the wall
+/// clock.
 pub const IDLE_AFTER: Duration = Duration::from_secs(1);
+
+/// Where a bounded run (`run --until-end`) stops.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Until {
+    /// The high watermarks of the input partitions when the run starts.
+    HighWatermarks,
+    /// These next offsets per input `(topic, partition)` (when the broker's high watermark
+    /// cannot be trusted).
+    Offsets(BTreeMap<(String, i32), i64>),
+}
+
+/// How a run ends and starts.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// A bounded run (`run --until-end`): consume up to the end offsets, then finish like
+    /// replay (every watermark to the largest event time, partial windows flagged), flush,
+    /// checkpoint (without the final jump) and exit. Needs every partition.
+    pub until: Option<Until>,
+    /// Partitions without a checkpoint start from the group's committed offsets with empty
+    /// state (an upgrade from a version without checkpoints) instead of stopping.
+    pub from_committed: bool,
+}
 
 /// What a pipeline run did, returned when it stops.
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
     /// Input messages processed (valid or not).
     pub events: u64,
-    /// Output records acknowledged by the broker (output and dead-letter topics).
+    /// Records acknowledged by the broker (output, dead-letter and state topics).
     pub records_produced: u64,
-    /// Output records given up on because the broker can never take them (each logged).
+    /// Records given up on because the broker can never take them (each logged).
     pub records_dropped: u64,
-    /// Output records sent again after a failed delivery (broker outage, producer replaced).
+    /// Records sent again after a failed delivery (broker outage, producer replaced).
     pub records_resent: u64,
-    /// Output records still unacknowledged at exit (their inputs were not committed).
+    /// Records still unacknowledged at exit.
     pub records_unacknowledged: u64,
     /// Successful offset commits.
     pub commits: u64,
-    /// Times the engine restarted from the committed offsets because a rebalance moved
-    /// partitions with open windows to another member.
-    pub engine_restarts: u64,
+    /// Complete checkpoints.
+    pub checkpoints: u64,
+    /// Partitions restored (from a checkpoint or empty).
+    pub restores: u64,
     /// The last offset committed per input `(topic, partition)`.
     pub committed: BTreeMap<(String, i32), i64>,
-    /// First and last offset processed per input `(topic, partition)`.
+    /// First and last offset processed per input `(topic, partition)` still assigned.
     pub processed: BTreeMap<(String, i32), (i64, i64)>,
     /// The engine's counters at exit.
     pub stats: Stats,
@@ -253,39 +229,62 @@ impl Progress {
     }
 }
 
-/// Runs the Kafka pipeline until `shutdown` starts, then stops fetching, drains, flushes,
-/// commits, leaves the group and returns what it did. Blocking: call it in a thread.
-/// See the module documentation for the protocol.
+/// Runs the Kafka pipeline until `shutdown` starts, then stops fetching, checkpoints every
+/// partition, commits, leaves the group and returns what it did. Blocking: call it in a
+/// thread. See the module documentation for the protocol.
 pub fn run_pipeline(
     cfg: Arc<Config>,
     metrics: Option<Arc<Metrics>>,
     shutdown: Shutdown,
 ) -> Result<RunSummary> {
-    run_pipeline_with(cfg, metrics, shutdown, Progress::new())
+    run_pipeline_with(
+        cfg,
+        metrics,
+        shutdown,
+        Progress::new(),
+        RunOptions::default(),
+    )
 }
 
-/// [`run_pipeline`] with live [`Progress`] counters.
+/// [`run_pipeline`] with live [`Progress`] counters and [`RunOptions`].
 pub fn run_pipeline_with(
     cfg: Arc<Config>,
     metrics: Option<Arc<Metrics>>,
     shutdown: Shutdown,
     progress: Arc<Progress>,
+    opts: RunOptions,
 ) -> Result<RunSummary> {
     let k = &cfg.kafka;
+    // The input's partition count and the state topic, before joining the group.
+    let probe: BaseConsumer = k.client_config().create().context(
+        "cannot create a Kafka client (check kafka.bootstrap_servers and kafka.librdkafka)",
+    )?;
+    let input_partitions = topics::input_partitions(&probe, &cfg)?;
+    topics::ensure_state_topic(&probe, &cfg, input_partitions)?;
+    let ends = match &opts.until {
+        None => None,
+        Some(Until::Offsets(o)) => Some(o.clone()),
+        Some(Until::HighWatermarks) => Some(topics::end_offsets(&probe, &cfg, input_partitions)?),
+    };
+    if let Some(e) = &ends {
+        tracing::info!(ends = ?e, "bounded run: consuming up to these offsets");
+    }
+    drop(probe);
     let sink = Sink::new(k.client_config(), shutdown.clone())?;
     let pipe = Arc::new(Mutex::new(Pipeline::new(
         Arc::clone(&cfg),
         sink,
         metrics.clone(),
         Arc::clone(&progress),
+        opts.clone(),
+        ends,
+        input_partitions,
     )));
-
     let consumer = source::kafka::consumer(&cfg, Arc::clone(&pipe), metrics.clone())?;
 
-    let commit_every = Duration::from_millis(k.commit_interval.0.max(1) as u64);
-    let mut last_commit = Instant::now();
-    let mut ready = false;
     let warn = LogLimiter::default();
+    let mut metadata_at = Instant::now();
+    let mut until_done = false;
     while !shutdown.is_triggered() {
         let mut got = 0usize;
         let mut wait = POLL_WAIT;
@@ -298,10 +297,7 @@ pub fn run_pipeline_with(
             match item {
                 Ok(msg) => {
                     let t0 = Instant::now();
-                    let mut p = lock(&pipe);
-                    p.refresh_metadata(&consumer);
-                    p.process(&msg);
-                    drop(p);
+                    lock(&pipe).process(&msg);
                     busy += t0.elapsed();
                     got += 1;
                 }
@@ -320,54 +316,74 @@ pub fn run_pipeline_with(
         }
         let t0 = Instant::now();
         let mut p = lock(&pipe);
-        tracing::trace!(got, ?busy, "batch");
-        if got > 0 {
-            p.last_message = Instant::now();
+        p.poll_restores(&consumer);
+        if let Some(e) = p.fatal.take() {
+            drop(p);
+            consumer.unsubscribe();
+            return Err(e);
         }
-        p.refresh_metadata(&consumer);
-        p.idle_advance();
+        p.check_advances(&consumer);
+        p.idle_advance(&consumer);
         p.drain();
+        p.maybe_checkpoint();
+        p.progress_checkpoints(&consumer, CommitMode::Async);
+        if metadata_at.elapsed() >= Duration::from_secs(30) {
+            metadata_at = Instant::now();
+            p.check_metadata(&consumer);
+        }
+        p.sync_metrics();
         if let Some(m) = &metrics {
-            m.sync_engine(&p.engine);
             if got > 0 {
                 m.observe_processing((busy + t0.elapsed()).as_secs_f64());
             }
-            if !ready && !p.assigned.is_empty() {
-                m.set_ready(true);
-                ready = true;
-            }
+            m.set_ready(p.ready());
         }
-        if last_commit.elapsed() >= commit_every {
-            p.commit(&consumer, None, FLUSH_INTERVAL_BUDGET);
-            last_commit = Instant::now();
+        if p.until_reached() {
+            until_done = true;
+            break;
         }
     }
 
-    // Graceful shutdown: stop fetching, drain, flush, commit, leave the group.
-    tracing::info!("stopping: flushing outputs and committing offsets");
+    // Stop fetching, checkpoint everything, commit, leave the group.
+    tracing::info!("stopping: checkpointing every partition and committing offsets");
     if let Some(m) = &metrics {
         m.set_ready(false);
     }
     {
         let mut p = lock(&pipe);
         p.closing = true;
-        if !p.commit(&consumer, None, FLUSH_SHUTDOWN_BUDGET) {
-            tracing::warn!(
-                "final commit incomplete: the events after the last commit will be processed again"
-            );
+        p.drain();
+        let parts: Vec<i32> = p.parts.keys().copied().collect();
+        for part in parts {
+            if !p.checkpoint_now(&consumer, part, FLUSH_SHUTDOWN_BUDGET) {
+                tracing::warn!(
+                    partition = part,
+                    "final checkpoint incomplete: the input after the previous one will be processed again"
+                );
+            }
+        }
+        if until_done {
+            // SPEC §2 end of a finite input: every watermark to M, partial windows flagged.
+            // Not checkpointed: a later live run continues from the last real position.
+            p.finished = true;
+            p.engine.finish();
+            p.drain();
+        }
+        if !p.sink.flush(FLUSH_SHUTDOWN_BUDGET) {
+            tracing::warn!("outputs not all acknowledged at exit");
         }
     }
     consumer.unsubscribe();
-    // Closing the consumer serves the final revoke (a no-op commit by now) and leaves the group.
+    // Closing the consumer serves the final revoke (nothing left to checkpoint) and leaves
+    // the group.
     drop(consumer);
     let p = lock(&pipe);
     let summary = p.summary();
-    if let Some(m) = &metrics {
-        m.sync_engine(&p.engine);
-    }
+    p.sync_metrics();
     tracing::info!(
         events = summary.events,
         records = summary.records_produced,
+        checkpoints = summary.checkpoints,
         commits = summary.commits,
         "stopped"
     );

@@ -13,7 +13,7 @@
 //! [`Sink::flush`] returns `true` only when every record handed to it has been acknowledged;
 //! the commit protocol commits offsets only after such a flush.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,9 +30,13 @@ use crate::shutdown::Shutdown;
 
 /// A record to send again.
 struct Failed {
+    /// Its sequence number (kept across resends).
+    seq: u64,
     topic: String,
+    partition: Option<i32>,
     key: Option<Vec<u8>>,
-    payload: Vec<u8>,
+    /// `None`: a tombstone.
+    payload: Option<Vec<u8>>,
     error: KafkaError,
 }
 
@@ -41,6 +45,8 @@ struct Failed {
 #[derive(Default)]
 struct Shared {
     failed: Mutex<Vec<Failed>>,
+    /// Sequence numbers handed to the producer and not acknowledged yet.
+    outstanding: Mutex<BTreeSet<u64>>,
     acked: AtomicU64,
     delivery_errors: AtomicU64,
     warn: LogLimiter,
@@ -64,19 +70,24 @@ impl ClientContext for SinkContext {
 }
 
 impl ProducerContext for SinkContext {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
         match result {
             Ok(_) => {
                 self.shared.acked.fetch_add(1, Ordering::Relaxed);
+                if let Ok(mut o) = self.shared.outstanding.lock() {
+                    o.remove(&(seq as u64));
+                }
             }
             Err((error, msg)) => {
                 self.shared.delivery_errors.fetch_add(1, Ordering::Relaxed);
                 let f = Failed {
+                    seq: seq as u64,
                     topic: msg.topic().to_string(),
+                    partition: (msg.partition() >= 0).then_some(msg.partition()),
                     key: msg.key().map(<[u8]>::to_vec),
-                    payload: msg.payload().unwrap_or_default().to_vec(),
+                    payload: msg.payload().map(<[u8]>::to_vec),
                     error: error.clone(),
                 };
                 if let Ok(mut v) = self.shared.failed.lock() {
@@ -100,6 +111,21 @@ pub struct Sink {
     unsent: u64,
     /// Shutdown: retry loops stop waiting for a broker that does not come back.
     shutdown: Shutdown,
+    /// The last sequence number handed out.
+    seq: u64,
+}
+
+/// A record to send: where, and what.
+#[derive(Debug, Clone, Copy)]
+pub struct Out<'a> {
+    /// The topic.
+    pub topic: &'a str,
+    /// An explicit partition (state topic), or `None` for the key's partition.
+    pub partition: Option<i32>,
+    /// The key.
+    pub key: Option<&'a [u8]>,
+    /// The value; `None` is a tombstone.
+    pub payload: Option<&'a [u8]>,
 }
 
 /// How long a send waits for queue space once shutdown has started.
@@ -142,6 +168,7 @@ impl Sink {
             dropped: 0,
             unsent: 0,
             shutdown,
+            seq: 0,
         })
     }
 
@@ -187,17 +214,66 @@ impl Sink {
 
     /// Hands one record to the producer, waiting (with backoff) while its queue is full or the
     /// producer is being replaced. Never drops a record, except one the broker can never take.
-    pub fn send(&mut self, topic: &str, key: Option<&[u8]>, payload: &[u8]) {
-        self.send_inner(topic, key, payload);
+    pub fn send(&mut self, topic: &str, key: Option<&[u8]>, payload: &[u8]) -> u64 {
+        self.send_to(Out {
+            topic,
+            partition: None,
+            key,
+            payload: Some(payload),
+        })
     }
 
-    fn send_inner(&mut self, topic: &str, key: Option<&[u8]>, payload: &[u8]) {
+    /// [`Sink::send`] of any record; returns its sequence number: once
+    /// [`Sink::acked_through`] reaches it, it and everything sent before are acknowledged.
+    pub fn send_to(&mut self, out: Out<'_>) -> u64 {
+        self.seq += 1;
+        let seq = self.seq;
+        if let Ok(mut o) = self.shared.outstanding.lock() {
+            o.insert(seq);
+        }
+        self.send_inner(seq, out);
+        seq
+    }
+
+    /// The last sequence number handed out.
+    pub fn last_seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Every record with a sequence number up to this is acknowledged (or given up on).
+    pub fn acked_through(&self) -> u64 {
+        match self.shared.outstanding.lock() {
+            Ok(o) => o.first().map_or(self.seq, |f| f - 1),
+            Err(_) => 0,
+        }
+    }
+
+    fn forget(&self, seq: u64) {
+        if let Ok(mut o) = self.shared.outstanding.lock() {
+            o.remove(&seq);
+        }
+    }
+
+    fn send_inner(&mut self, seq: u64, out: Out<'_>) {
+        let Out {
+            topic,
+            partition,
+            key,
+            payload,
+        } = out;
         let mut backoff = Duration::from_millis(5);
         let mut given_up_at = None;
         loop {
-            let mut rec: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::to(topic).payload(payload);
+            let mut rec: BaseRecord<'_, [u8], [u8], usize> =
+                BaseRecord::with_opaque_to(topic, seq as usize);
+            if let Some(p) = payload {
+                rec = rec.payload(p);
+            }
             if let Some(k) = key {
                 rec = rec.key(k);
+            }
+            if let Some(p) = partition {
+                rec = rec.partition(p);
             }
             let err = match self.producer.send(rec) {
                 Ok(()) => return,
@@ -206,10 +282,11 @@ impl Sink {
             match classify(&err) {
                 Action::Drop => {
                     self.dropped += 1;
+                    self.forget(seq);
                     tracing::error!(
                         topic,
                         key = %String::from_utf8_lossy(key.unwrap_or_default()),
-                        bytes = payload.len(),
+                        bytes = payload.map_or(0, <[u8]>::len),
                         "output record dropped: the broker cannot take it: {err}"
                     );
                     return;
@@ -222,6 +299,7 @@ impl Sink {
                         let since = *given_up_at.get_or_insert_with(Instant::now);
                         if since.elapsed() >= SHUTDOWN_SEND_BUDGET {
                             self.unsent += 1;
+                            self.forget(seq);
                             tracing::warn!(
                                 topic,
                                 "shutting down with the producer queue still full: record left for the next run"
@@ -294,16 +372,23 @@ impl Sink {
         for f in failed {
             if let Action::Drop = classify(&f.error) {
                 self.dropped += 1;
+                self.forget(f.seq);
                 tracing::error!(
                     topic = f.topic,
-                    bytes = f.payload.len(),
+                    bytes = f.payload.as_ref().map_or(0, Vec::len),
                     "output record dropped: the broker refused it: {}",
                     f.error
                 );
                 continue;
             }
             self.resent += 1;
-            self.send_inner(&f.topic, f.key.as_deref(), &f.payload);
+            let out = Out {
+                topic: &f.topic,
+                partition: f.partition,
+                key: f.key.as_deref(),
+                payload: f.payload.as_deref(),
+            };
+            self.send_inner(f.seq, out);
         }
         n
     }

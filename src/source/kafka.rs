@@ -21,7 +21,7 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 
-use super::{feed, Fed};
+use super::{feed_routed, Admission, Fed, Route};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::event::SourcePos;
@@ -32,6 +32,13 @@ use crate::metrics::Metrics;
 pub trait Rebalance: Send + Sized + 'static {
     /// Partitions were assigned; the handler may set their start offsets in `tpl`.
     fn assigned(&mut self, tpl: &mut TopicPartitionList);
+    /// The assignment took effect (e.g. to pause partitions until their state is restored).
+    fn after_assign(
+        &mut self,
+        _consumer: &BaseConsumer<SourceContext<Self>>,
+        _tpl: &TopicPartitionList,
+    ) {
+    }
     /// Partitions are about to be released (or were lost).
     fn revoked(
         &mut self,
@@ -101,12 +108,17 @@ impl<H: Rebalance> ConsumerContext for SourceContext<H> {
         );
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                lock(&self.handler).assigned(tpl);
-                if cooperative {
+                let mut h = lock(&self.handler);
+                h.assigned(tpl);
+                let r = if cooperative {
                     consumer.incremental_assign(tpl)
                 } else {
                     consumer.assign(tpl)
+                };
+                if r.is_ok() {
+                    h.after_assign(consumer, tpl);
                 }
+                r
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
                 lock(&self.handler).revoked(consumer, tpl, cooperative);
@@ -173,14 +185,21 @@ pub fn consumer<H: Rebalance>(
 
 /// One input message into the engine, through the one decode path. The engine state of a
 /// message is its partition number; a message without a value is an empty payload (and is
-/// dead-lettered like any invalid input).
-pub fn feed_message(engine: &mut Engine, msg: &BorrowedMessage<'_>) -> Fed {
+/// dead-lettered like any invalid input). Time from the future is judged against the
+/// message's own timestamp (SPEC §1), so a re-read decides the same.
+pub fn feed_message(engine: &mut Engine, msg: &BorrowedMessage<'_>, adm: &Admission) -> Fed {
     let partition = msg.partition();
-    feed(engine, partition, msg.payload().unwrap_or_default(), || {
-        SourcePos::Kafka {
-            topic: msg.topic().to_string(),
-            partition,
-            offset: msg.offset(),
-        }
-    })
+    let adm = adm.at(msg.timestamp().to_millis());
+    let pos = || SourcePos::Kafka {
+        topic: msg.topic().to_string(),
+        partition,
+        offset: msg.offset(),
+    };
+    feed_routed(
+        engine,
+        Route::Fixed(partition),
+        msg.payload().unwrap_or_default(),
+        pos,
+        &adm,
+    )
 }

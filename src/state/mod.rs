@@ -625,6 +625,55 @@ pub fn restore(image: &LogImage) -> Result<Option<Restored>, StateError> {
     Ok(Some(out))
 }
 
+/// What a partition without a complete checkpoint has in the state topic: versions of
+/// checkpoints that never completed (to void before anything new is written), sentinels, and
+/// the idle advances of a run that started from the same position (to replay).
+#[derive(Debug, Clone, Default)]
+pub struct Leftovers {
+    /// Voids and tombstones to write first.
+    pub cleanup: Vec<StateRecord>,
+    /// Idle advances, in order: (sequence, value).
+    pub advances: Vec<(u64, Vec<u8>)>,
+    /// The highest generation seen.
+    pub max_gen: u64,
+    /// The highest advance sequence seen.
+    pub max_advance: u64,
+}
+
+/// The [`Leftovers`] of an image without a manifest.
+pub fn leftovers(image: &LogImage) -> Result<Leftovers, CodecError> {
+    let mut out = Leftovers::default();
+    for (k, v) in &image.records {
+        match Key::parse(k) {
+            Some(Key::Core { gen, .. }) | Some(Key::Dedup { gen, .. }) => {
+                out.max_gen = out.max_gen.max(gen);
+                out.cleanup.push(StateRecord {
+                    key: k.clone(),
+                    value: None,
+                });
+            }
+            Some(Key::Entity { .. }) => {
+                let (g, _, _) = gen_and_count(v)?;
+                out.max_gen = out.max_gen.max(g);
+                if g > 0 {
+                    out.cleanup.push(void(k.clone()));
+                }
+            }
+            Some(Key::Advance(seq)) => {
+                out.max_advance = out.max_advance.max(seq);
+                out.advances.push((seq, v.clone()));
+            }
+            Some(Key::Sentinel(_)) => out.cleanup.push(StateRecord {
+                key: k.clone(),
+                value: None,
+            }),
+            _ => {}
+        }
+    }
+    out.advances.sort_by_key(|(s, _)| *s);
+    Ok(out)
+}
+
 /// An idle advance record's value: the input position (next offset per topic) at which it
 /// happened, and the watermark it moved to.
 pub fn encode_advance(positions: &[(String, i64)], watermark: Millis) -> Vec<u8> {

@@ -157,6 +157,11 @@ impl WindowStore {
         }
     }
 
+    /// Whether parts changed since the last [`Self::take_touched`].
+    pub fn has_touched(&self) -> bool {
+        self.touched.as_ref().is_some_and(|t| !t.is_empty())
+    }
+
     /// Marks a part changed (it must be written again).
     pub fn touch(&mut self, key: WindowKey) {
         if let Some(t) = &mut self.touched {

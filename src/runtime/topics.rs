@@ -1,0 +1,134 @@
+//! Topic metadata the runtime needs: the partition count of the input topics (the partitions a
+//! window waits for, SPEC §2), and the state topic, created if missing with the input's
+//! partition count and `cleanup.policy=compact` (SPEC §7).
+
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+
+use crate::config::Config;
+
+/// Timeout of a metadata request.
+pub const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The partition count of `topic`, if it exists.
+pub fn partition_count<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+) -> Result<Option<i32>> {
+    let md = consumer
+        .fetch_metadata(Some(topic), METADATA_TIMEOUT)
+        .with_context(|| format!("cannot read the metadata of topic {topic}"))?;
+    Ok(md
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic && t.error().is_none())
+        .map(|t| t.partitions().len() as i32)
+        .filter(|n| *n > 0))
+}
+
+/// The partition count of the input topics; they must all have the same (co-partitioned by
+/// customer).
+pub fn input_partitions<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    cfg: &Config,
+) -> Result<i32> {
+    let mut n = None;
+    for t in &cfg.kafka.input_topics {
+        let Some(c) = partition_count(consumer, t)? else {
+            bail!("input topic {t} does not exist (create it, keyed by customer id)");
+        };
+        match n {
+            Some(m) if m != c => bail!(
+                "input topics must have the same partition count (co-partitioned by customer): {t} has {c}, another has {m}"
+            ),
+            _ => n = Some(c),
+        }
+    }
+    n.context("kafka.input_topics is empty")
+}
+
+/// The high watermark of every input partition (where a bounded run stops).
+pub fn end_offsets<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    cfg: &Config,
+    partitions: i32,
+) -> Result<std::collections::BTreeMap<(String, i32), i64>> {
+    let mut out = std::collections::BTreeMap::new();
+    for t in &cfg.kafka.input_topics {
+        for p in 0..partitions {
+            let (_, high) = consumer
+                .fetch_watermarks(t, p, METADATA_TIMEOUT)
+                .with_context(|| format!("cannot read the end offset of {t}/{p}"))?;
+            out.insert((t.clone(), p), high);
+        }
+    }
+    Ok(out)
+}
+
+/// Makes sure the state topic exists with `partitions` partitions (SPEC §7): created if
+/// missing (compacted); an existing one with another count is an error that says what to do.
+pub fn ensure_state_topic<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    cfg: &Config,
+    partitions: i32,
+) -> Result<()> {
+    let topic = cfg.kafka.state_topic();
+    match partition_count(consumer, &topic)? {
+        Some(n) if n == partitions => return Ok(()),
+        Some(n) => bail!(
+            "the state topic {topic} has {n} partitions but the input has {partitions}: \
+             the input's partition count changed (customers now hash to other partitions); \
+             run `cxstream state reset` to start the group from scratch, or restore the old partition count"
+        ),
+        None => {}
+    }
+    tracing::info!(
+        topic,
+        partitions,
+        "creating the state topic (cleanup.policy=compact)"
+    );
+    let admin: AdminClient<DefaultClientContext> = cfg
+        .kafka
+        .client_config()
+        .create()
+        .context("cannot create a Kafka admin client")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start a runtime for the admin client")?;
+    let new = NewTopic::new(&topic, partitions, TopicReplication::Fixed(-1))
+        .set("cleanup.policy", "compact");
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let res = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(15), admin.create_topics([&new], &opts)).await
+    });
+    match res {
+        Ok(Ok(results)) => {
+            for r in results {
+                if let Err((t, e)) = r {
+                    if e != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
+                        bail!("cannot create the state topic {t}: {e} (create it with {partitions} partitions and cleanup.policy=compact)");
+                    }
+                }
+            }
+        }
+        Ok(Err(e)) => bail!(
+            "cannot create the state topic {topic}: {e} (create it with {partitions} partitions and cleanup.policy=compact)"
+        ),
+        Err(_) => bail!(
+            "creating the state topic {topic} timed out (create it with {partitions} partitions and cleanup.policy=compact)"
+        ),
+    }
+    // Wait until the metadata shows it.
+    for _ in 0..50 {
+        if partition_count(consumer, &topic)? == Some(partitions) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("the state topic {topic} was created but does not show in the metadata")
+}

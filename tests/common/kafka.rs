@@ -1,0 +1,523 @@
+//! Helpers shared by the Kafka tests (mock cluster and real broker): generated input keyed
+//! by customer, producing it, reading topics, running the pipeline in a thread or as a child
+//! process, and what replay says the output must be.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use cxstream::config::{Config, Dim, Dur};
+use cxstream::engine::Engine;
+use cxstream::generate::{GenerateOptions, Generator};
+use cxstream::runtime::{run_pipeline_with, Progress, RunOptions, RunSummary};
+use cxstream::shutdown::{self, Trigger};
+use cxstream::sink::file::FileSink;
+use cxstream::source::{Admission, Partitioner, Route};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{DeliveryResult, Message};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::ClientContext;
+use serde_json::Value;
+
+/// One input line: its bytes and Kafka key (the customer id; none for lines without one).
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub bytes: Vec<u8>,
+    pub key: Option<String>,
+}
+
+/// Generated events with invalid lines, duplicates and orphans, keyed by customer.
+pub fn generated(events: u64, seed: u64) -> Vec<Line> {
+    Generator::new(GenerateOptions {
+        events,
+        seed,
+        customers: 300,
+        tickets_per_hour: 600.0,
+        invalid_ratio: 0.01,
+        duplicate_ratio: 0.005,
+        orphan_ratio: 0.005,
+        ..GenerateOptions::default()
+    })
+    .map(|l| Line {
+        bytes: l.line.into_bytes(),
+        key: (!l.key.is_empty()).then_some(l.key),
+    })
+    .collect()
+}
+
+/// The lines reordered as producers with up to `delay_ms` of delay would deliver them.
+pub fn disordered(lines: &[Line], delay_ms: i64, seed: u64) -> Vec<Line> {
+    let mut x = seed | 1;
+    let mut last = 0i64;
+    let mut keyed: Vec<(i64, usize, Line)> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if let Ok(e) = cxstream::event::decode(&l.bytes) {
+                last = e.time;
+            }
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (last + (x % delay_ms as u64) as i64, i, l.clone())
+        })
+        .collect();
+    keyed.sort_by_key(|(t, i, _)| (*t, *i));
+    keyed.into_iter().map(|(_, _, l)| l).collect()
+}
+
+/// The lines as a JSON Lines file.
+pub fn jsonl(lines: &[Line]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in lines {
+        out.extend_from_slice(&l.bytes);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The partition librdkafka's default partitioner puts a line on.
+pub fn partition_of(l: &Line, n: i32) -> i32 {
+    match &l.key {
+        Some(k) => Partitioner::Crc32.partition(k.as_bytes(), n),
+        None => 0,
+    }
+}
+
+/// The config of a Kafka test: topics `input`, `output`, `deadletter`, group `group`.
+pub fn config(bootstrap: &str, group: &str) -> Config {
+    let mut c = Config::default();
+    c.kafka.bootstrap_servers = bootstrap.to_string();
+    c.kafka.group_id = group.to_string();
+    c.kafka.input_topics = vec!["input".into()];
+    c.kafka.output_topic = "output".into();
+    c.kafka.deadletter_topic = "deadletter".into();
+    c.kafka.checkpoint_interval = Dur(500);
+    // Fewer groups than the default: window records are costly to serialise in debug builds.
+    c.engine.group_by = vec![vec![], vec![Dim::Team], vec![Dim::Priority]];
+    for (k, v) in [
+        ("session.timeout.ms", "6000"),
+        ("heartbeat.interval.ms", "1000"),
+    ] {
+        c.kafka.librdkafka.insert(k.into(), v.into());
+    }
+    c
+}
+
+struct Delivered(Mutex<Vec<(usize, i32, i64)>>);
+impl ClientContext for Delivered {}
+impl ProducerContext for Delivered {
+    type DeliveryOpaque = usize;
+    fn delivery(&self, r: &DeliveryResult<'_>, i: usize) {
+        let m = r.as_ref().expect("test input delivered");
+        self.0.lock().unwrap().push((i, m.partition(), m.offset()));
+    }
+}
+
+/// Produces the lines in order to `topic`, keyed (librdkafka's default partitioner); returns
+/// each line's (partition, offset).
+pub fn produce(bootstrap: &str, topic: &str, lines: &[Line]) -> Vec<(i32, i64)> {
+    let p: BaseProducer<Delivered> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create_with_context(Delivered(Mutex::new(Vec::new())))
+        .unwrap();
+    for (i, l) in lines.iter().enumerate() {
+        let mut r = BaseRecord::with_opaque_to(topic, i).payload(&l.bytes[..]);
+        if let Some(k) = &l.key {
+            r = r.key(k.as_bytes());
+        }
+        loop {
+            match p.send(r) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    r = back;
+                    p.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    p.flush(Duration::from_secs(60)).expect("flush test input");
+    let mut v = p.context().0.lock().unwrap().clone();
+    v.sort();
+    assert_eq!(v.len(), lines.len());
+    v.into_iter().map(|(_, p, o)| (p, o)).collect()
+}
+
+/// One message read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Msg {
+    pub key: String,
+    pub value: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Reads a topic from the beginning (no group) until `done(messages)` or `timeout`.
+pub fn read_until(
+    bootstrap: &str,
+    topic: &str,
+    timeout: Duration,
+    mut done: impl FnMut(&[Msg]) -> bool,
+) -> Vec<Msg> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let n = md.topics()[0].partitions().len() as i32;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..n {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let deadline = Instant::now() + timeout;
+    let mut out = Vec::new();
+    let mut quiet_since = Instant::now();
+    while Instant::now() < deadline {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            quiet_since = Instant::now();
+            out.push(Msg {
+                key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                partition: m.partition(),
+                offset: m.offset(),
+            });
+        }
+        if quiet_since.elapsed() > Duration::from_millis(500) && done(&out) {
+            break;
+        }
+    }
+    out
+}
+
+/// A pipeline running in a thread; stopped (gracefully) on drop.
+pub struct Running {
+    pub shutdown: Trigger,
+    pub progress: Arc<Progress>,
+    pub handle: Option<JoinHandle<anyhow::Result<RunSummary>>>,
+}
+
+impl Running {
+    pub fn start(cfg: Config, opts: RunOptions) -> Running {
+        Self::start_with(cfg, None, opts)
+    }
+
+    pub fn start_with(
+        cfg: Config,
+        metrics: Option<Arc<cxstream::metrics::Metrics>>,
+        opts: RunOptions,
+    ) -> Running {
+        let (shutdown, s) = shutdown::channel();
+        let progress = Progress::new();
+        let p = Arc::clone(&progress);
+        let handle =
+            std::thread::spawn(move || run_pipeline_with(Arc::new(cfg), metrics, s, p, opts));
+        Running {
+            shutdown,
+            progress,
+            handle: Some(handle),
+        }
+    }
+
+    /// Waits for the run to end by itself (a bounded run).
+    pub fn join(mut self) -> anyhow::Result<RunSummary> {
+        self.handle
+            .take()
+            .unwrap()
+            .join()
+            .expect("pipeline thread panicked")
+    }
+
+    /// Stops it gracefully.
+    pub fn stop(mut self) -> RunSummary {
+        self.shutdown.fire();
+        self.handle
+            .take()
+            .unwrap()
+            .join()
+            .expect("pipeline thread panicked")
+            .expect("pipeline failed")
+    }
+
+    pub fn wait_assigned(&self, timeout: Duration) {
+        wait_for(timeout, "partition assignment", || {
+            !self.progress.assigned().is_empty()
+        });
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.fire();
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `cxstream` as a child process, with the config as environment overrides (so it is a real
+/// process that can be SIGKILLed).
+pub struct Proc {
+    pub child: Child,
+    pub log: std::path::PathBuf,
+}
+
+impl Proc {
+    pub fn start(cfg_file: &Path, args: &[&str], log: &Path) -> Proc {
+        let out = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_cxstream"))
+            .arg("--config")
+            .arg(cfg_file)
+            .args(args)
+            .env("CXSTREAM_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start cxstream");
+        Proc {
+            child,
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// SIGKILL: no flush, no checkpoint, no goodbye.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for it to exit by itself; its exit status and log.
+    pub fn wait(&mut self, timeout: Duration) -> (bool, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return (
+                    st.success(),
+                    std::fs::read_to_string(&self.log).unwrap_or_default(),
+                );
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                return (
+                    false,
+                    std::fs::read_to_string(&self.log).unwrap_or_default(),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Writes `cfg`'s Kafka-related settings as a TOML file the child process reads.
+pub fn write_config(cfg: &Config, path: &Path) {
+    let k = &cfg.kafka;
+    let mut f = std::fs::File::create(path).unwrap();
+    let groups: Vec<String> = cfg
+        .engine
+        .group_by
+        .iter()
+        .map(|g| {
+            let d: Vec<String> = g.iter().map(|d| format!("\"{}\"", d.as_str())).collect();
+            format!("[{}]", d.join(", "))
+        })
+        .collect();
+    writeln!(f, "[engine]\ngroup_by = [{}]", groups.join(", ")).unwrap();
+    writeln!(
+        f,
+        "[input]\nmax_future = \"{}\"",
+        cxstream::ts::duration_label(cfg.input.max_future.0)
+    )
+    .unwrap();
+    writeln!(
+        f,
+        "[kafka]\nbootstrap_servers = \"{}\"\ngroup_id = \"{}\"\ninput_topics = [\"{}\"]\noutput_topic = \"{}\"\ndeadletter_topic = \"{}\"\ncheckpoint_interval = \"{}\"",
+        k.bootstrap_servers,
+        k.group_id,
+        k.input_topics[0],
+        k.output_topic,
+        k.deadletter_topic,
+        cxstream::ts::duration_label(k.checkpoint_interval.0)
+    )
+    .unwrap();
+    writeln!(f, "[kafka.librdkafka]").unwrap();
+    for (key, v) in &k.librdkafka {
+        writeln!(f, "\"{key}\" = \"{v}\"").unwrap();
+    }
+    writeln!(f, "[metrics]\nlisten = \"\"").unwrap();
+}
+
+/// What `replay --partitions N` of the same input says: the records by identity.
+pub struct Expected {
+    /// `kpi.window` records by key (complete and partial).
+    pub windows: BTreeMap<String, String>,
+    /// Alert and signal records by id.
+    pub alerts: BTreeMap<String, String>,
+    /// Dead letters by id, with the Kafka position of their line (`deadletter|input|p|o`).
+    pub deadletters: BTreeMap<String, String>,
+}
+
+/// Replays `lines` split over `n` partitions as the Kafka path would see them.
+pub fn expected(cfg: &Config, lines: &[Line], n: i32, positions: &[(i32, i64)]) -> Expected {
+    let mut engine = Engine::new(Arc::new(cfg.clone()));
+    let mut out = Vec::new();
+    let mut sink = FileSink {
+        output: &mut out,
+        deadletter: None,
+    };
+    let route = if n > 1 {
+        Route::ByCustomer(Partitioner::Crc32, n)
+    } else {
+        Route::Fixed(0)
+    };
+    cxstream::replay::replay_routed(
+        &mut engine,
+        &jsonl(lines)[..],
+        "input",
+        route,
+        Admission::new(cfg, None),
+        &mut sink,
+        |_, _| {},
+    )
+    .unwrap();
+    let mut e = Expected {
+        windows: BTreeMap::new(),
+        alerts: BTreeMap::new(),
+        deadletters: BTreeMap::new(),
+    };
+    for line in String::from_utf8(out).unwrap().lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        match v["type"].as_str().unwrap() {
+            "kpi.window" => {
+                e.windows.insert(window_key(&v), line.to_string());
+            }
+            "deadletter" => {
+                // deadletter|input|<line> → the line's Kafka position.
+                let n: usize = v["source"]["line"].as_u64().unwrap() as usize;
+                let (p, o) = positions[n - 1];
+                let mut v = v.clone();
+                v["id"] = Value::String(format!("deadletter|input|{p}|{o}"));
+                v["source"] = serde_json::json!({"topic": "input", "partition": p, "offset": o});
+                e.deadletters
+                    .insert(v["id"].as_str().unwrap().to_string(), v.to_string());
+            }
+            _ => {
+                e.alerts
+                    .insert(v["id"].as_str().unwrap().to_string(), line.to_string());
+            }
+        }
+    }
+    e
+}
+
+/// The key of a window record as the output topic has it.
+pub fn window_key(v: &Value) -> String {
+    let size = cxstream::ts::duration_label(v["window"]["size_seconds"].as_i64().unwrap() * 1000);
+    format!(
+        "{size}|{}|{}",
+        v["window"]["start"].as_str().unwrap(),
+        v["group"]
+    )
+}
+
+/// Checks the output and dead-letter topics against replay (SPEC §7 "Re-emission"): the last
+/// `kpi.window` per key equals replay's; alerts and dead letters equal as sets by id, each
+/// equal to replay's record; every record seen more than once is byte-identical each time.
+pub fn check_against(want: &Expected, output: &[Msg], deadletters: &[Msg]) {
+    let mut windows: BTreeMap<String, String> = BTreeMap::new();
+    let mut alerts: BTreeMap<String, String> = BTreeMap::new();
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut repeats = 0;
+    for m in output.iter().chain(deadletters) {
+        let v: Value = serde_json::from_str(&m.value).unwrap();
+        let ident = match v["type"].as_str().unwrap() {
+            "kpi.window" => {
+                assert_eq!(m.key, window_key(&v), "window key");
+                windows.insert(m.key.clone(), m.value.clone());
+                format!("window {}", m.key)
+            }
+            _ => {
+                let id = v["id"].as_str().expect("an id").to_string();
+                alerts.insert(id.clone(), m.value.clone());
+                id
+            }
+        };
+        match seen.get(&ident) {
+            Some(first) => {
+                repeats += 1;
+                if !m.value.contains("\"partial\":true") {
+                    assert_eq!(first, &m.value, "{ident} re-emitted differently");
+                }
+            }
+            None => {
+                seen.insert(ident, m.value.clone());
+            }
+        }
+    }
+    let diff = |a: &BTreeMap<String, String>, b: &BTreeMap<String, String>| -> Vec<String> {
+        let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        keys.into_iter()
+            .filter(|k| a.get(*k) != b.get(*k))
+            .take(6)
+            .map(|k| format!("{k}:\n  got  {:?}\n  want {:?}", a.get(k), b.get(k)))
+            .collect()
+    };
+    let dw = diff(&windows, &want.windows);
+    assert!(
+        dw.is_empty(),
+        "{} of {} windows differ from replay, e.g.\n{}",
+        windows.len().abs_diff(want.windows.len()).max(dw.len()),
+        want.windows.len(),
+        dw.join("\n")
+    );
+    let mut want_alerts = want.alerts.clone();
+    want_alerts.extend(want.deadletters.clone());
+    let da = diff(&alerts, &want_alerts);
+    assert!(
+        da.is_empty(),
+        "alerts or dead letters differ from replay ({} got, {} wanted), e.g.\n{}",
+        alerts.len(),
+        want_alerts.len(),
+        da.join("\n")
+    );
+    eprintln!(
+        "output equals replay: {} windows, {} alerts and dead letters, {repeats} records re-emitted byte-identically",
+        windows.len(),
+        alerts.len()
+    );
+}

@@ -184,3 +184,459 @@ fn sigkilled_process_restarts_from_its_checkpoints() {
     let (out, dl) = read_all(&bs, &want, Duration::from_secs(60));
     check_against(&want, &out, &dl);
 }
+
+fn live() -> RunOptions {
+    RunOptions::default()
+}
+
+/// Expected windows as merged counts (complete windows only).
+fn want_counts(want: &Expected) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
+    let msgs: Vec<Msg> = want
+        .windows
+        .iter()
+        .map(|(k, v)| Msg {
+            key: k.clone(),
+            value: v.clone(),
+            partition: 0,
+            offset: 0,
+        })
+        .collect();
+    merged_counts(&msgs)
+}
+
+/// A live run stopped gracefully mid-stream (it checkpoints on the way out) and started
+/// again continues exactly at its checkpoint: nothing read twice, nothing skipped, and the
+/// output equals replay.
+#[test]
+fn graceful_restart_continues_from_the_checkpoint() {
+    use std::sync::atomic::Ordering;
+    let group = "g-restart";
+    let mock = cluster(1, 1, &[group]);
+    let bs = mock.bootstrap_servers();
+    let mut cfg = live_config(&bs, group);
+    // Small fetches so that the stop lands in the middle of the input.
+    cfg.kafka
+        .librdkafka
+        .insert("max.partition.fetch.bytes".into(), "20000".into());
+    let lines = future_lines(8000, 3, 1);
+    let (head, tail) = lines.split_at(4000);
+    let mut positions = produce(&bs, "input", head);
+    let want = {
+        let mut all = positions.clone();
+        all.extend((0..tail.len()).map(|i| (0, (head.len() + i) as i64)));
+        expected(&cfg, &lines, 1, &all)
+    };
+    let end = lines.len() as i64;
+
+    let run = Running::start(cfg.clone(), live());
+    wait_for(Duration::from_secs(30), "the first half", || {
+        run.progress.events.load(Ordering::Relaxed) >= head.len() as u64
+    });
+    let first = run.stop();
+    let key = ("input".to_string(), 0);
+    let (a0, a1) = first.processed[&key];
+    let c1 = *first.committed.get(&key).expect("the first run committed");
+    assert_eq!((a0, a1), (0, head.len() as i64 - 1));
+    assert_eq!(c1, a1 + 1, "the shutdown checkpoint covers everything processed");
+
+    positions.extend(produce(&bs, "input", tail));
+    let run = Running::start(cfg.clone(), live());
+    wait_for(Duration::from_secs(40), "the rest of the input", || {
+        run.progress.events.load(Ordering::Relaxed) as i64 >= end - c1
+    });
+    let second = run.stop();
+    let (b0, b1) = second.processed[&key];
+    assert_eq!(b0, c1, "the restart resumes exactly at the checkpoint");
+    assert_eq!(b1, end - 1, "and reads to the end");
+    assert_eq!(second.events as i64, end - c1, "nothing read twice");
+    assert_eq!(second.restores, 1);
+    let out = read_until(&bs, "output", Duration::from_secs(20), |m| {
+        merged_counts(m) == want_counts(&want)
+    });
+    assert_eq!(merged_counts(&out), want_counts(&want));
+    let dl = read_until(&bs, "deadletter", Duration::from_secs(10), |m| {
+        m.len() >= want.deadletters.len()
+    });
+    assert_eq!(dl.len(), want.deadletters.len(), "no dead letter twice, none lost");
+}
+
+/// Two instances in one group: the second joins mid-stream (partitions move to it with their
+/// state, restored from the first's revoke checkpoint), then the first leaves (its partitions
+/// move back). Every window's records (parts while the group is shared, complete records
+/// otherwise) add up to replay's; alerts and dead letters equal replay's by id.
+#[test]
+fn rebalances_move_state_with_the_partitions_eager() {
+    rebalances("g-rebal-eager", None);
+}
+
+/// The same with the cooperative protocol (only the moved partitions are revoked).
+#[test]
+fn rebalances_move_state_with_the_partitions_cooperative() {
+    rebalances("g-rebal-coop", Some("cooperative-sticky"));
+}
+
+fn rebalances(group: &str, strategy: Option<&str>) {
+    use std::sync::atomic::Ordering;
+    let mock = cluster(1, 3, &[group]);
+    let bs = mock.bootstrap_servers();
+    let mut cfg = live_config(&bs, group);
+    if let Some(s) = strategy {
+        cfg.kafka
+            .librdkafka
+            .insert("partition.assignment.strategy".into(), s.into());
+    }
+    cfg.kafka
+        .librdkafka
+        .insert("max.partition.fetch.bytes".into(), "30000".into());
+    let lines = future_lines(6000, 5, 3);
+    let want = {
+        // Positions: produced in three slices below, in order, so as if at once.
+        let mut next = [0i64; 3];
+        let positions: Vec<(i32, i64)> = lines
+            .iter()
+            .map(|l| {
+                let p = partition_of(l, 3);
+                next[p as usize] += 1;
+                (p, next[p as usize] - 1)
+            })
+            .collect();
+        expected(&cfg, &lines, 3, &positions)
+    };
+    let (s1, rest) = lines.split_at(2000);
+    let (s2, s3) = rest.split_at(2000);
+    produce(&bs, "input", s1);
+    let a = Running::start(cfg.clone(), live());
+    wait_for(Duration::from_secs(30), "A reads the first slice", || {
+        a.progress.events.load(Ordering::Relaxed) >= s1.len() as u64
+    });
+    let b = Running::start(cfg.clone(), live());
+    wait_for(Duration::from_secs(40), "B gets partitions", || {
+        !b.progress.assigned().is_empty() && a.progress.assigned().len() < 3
+    });
+    produce(&bs, "input", s2);
+    let events = |x: &Running| x.progress.events.load(Ordering::Relaxed);
+    wait_for(Duration::from_secs(40), "the second slice read", || {
+        events(&a) + events(&b) >= (s1.len() + s2.len()) as u64
+    });
+    let sa = a.stop();
+    wait_for(Duration::from_secs(40), "B owns everything", || {
+        b.progress.assigned().len() == 3
+    });
+    produce(&bs, "input", s3);
+    let out = read_until(&bs, "output", Duration::from_secs(40), |m| {
+        merged_counts(m) == want_counts(&want)
+    });
+    let sb = b.stop();
+    let got = merged_counts(&out);
+    let wc = want_counts(&want);
+    let diff: Vec<_> = wc
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(v))
+        .map(|(k, _)| k.clone())
+        .take(5)
+        .collect();
+    assert!(diff.is_empty(), "{} windows differ, e.g. {diff:?}", diff.len());
+    assert_eq!(got.len(), wc.len());
+    let mut ids = std::collections::BTreeMap::new();
+    for m in &out {
+        let v: serde_json::Value = serde_json::from_str(&m.value).unwrap();
+        if v["type"] != "kpi.window" {
+            let id = v["id"].as_str().unwrap().to_string();
+            if let Some(first) = ids.insert(id.clone(), m.value.clone()) {
+                assert_eq!(first, m.value, "{id} re-emitted differently");
+            }
+        }
+    }
+    let want_ids: std::collections::BTreeMap<String, String> = want.alerts.clone();
+    assert_eq!(
+        ids.keys().collect::<Vec<_>>(),
+        want_ids.keys().collect::<Vec<_>>()
+    );
+    assert!(sa.events > 0 && sb.events > 0 && sb.restores >= 3, "{sa:?} {sb:?}");
+    eprintln!(
+        "{group}: A {} events, B {} events ({} restores)",
+        sa.events, sb.events, sb.restores
+    );
+}
+
+/// Injected Produce and OffsetCommit errors, produce timeouts, and the broker down then up:
+/// no crash, nothing lost, nothing else than replay's records; commits recover.
+#[test]
+fn broker_errors_and_outage_lose_nothing() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    use std::sync::atomic::Ordering;
+    let group = "g-errors";
+    let mock = cluster(1, 1, &[group]);
+    let bs = mock.bootstrap_servers();
+    let mut cfg = live_config(&bs, group);
+    // Deliveries time out quickly so that failed deliveries go through the resend path.
+    cfg.kafka
+        .librdkafka
+        .insert("message.timeout.ms".into(), "1500".into());
+    let lines = future_lines(3000, 9, 1);
+    let (head, tail) = lines.split_at(lines.len() / 2);
+    let positions: Vec<(i32, i64)> = (0..lines.len() as i64).map(|o| (0, o)).collect();
+    let want = expected(&cfg, &lines, 1, &positions);
+    produce(&bs, "input", head);
+    // Phase 1: Produce requests fail for a while (past message.timeout.ms), the first commits
+    // too.
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 40],
+    );
+    mock.request_errors(
+        RDKafkaApiKey::OffsetCommit,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT; 3],
+    );
+    let run = Running::start(cfg.clone(), live());
+    wait_for(Duration::from_secs(40), "the first half processed", || {
+        run.progress.events.load(Ordering::Relaxed) >= head.len() as u64
+    });
+    wait_for(Duration::from_secs(40), "a commit after the errors", || {
+        run.progress.commits.load(Ordering::Relaxed) >= 1
+    });
+    // Phase 2: the broker goes down; the rest is produced meanwhile, then it comes back.
+    mock.broker_down(1).unwrap();
+    let producer = {
+        let (bs, tail) = (bs.clone(), tail.to_vec());
+        std::thread::spawn(move || produce(&bs, "input", &tail))
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    mock.broker_up(1).unwrap();
+    producer.join().unwrap();
+    wait_for(Duration::from_secs(60), "everything processed", || {
+        run.progress.events.load(Ordering::Relaxed) >= lines.len() as u64
+    });
+    let wc = want_counts(&want);
+    let out = read_until(&bs, "output", Duration::from_secs(40), |m| {
+        merged_counts(m) == wc
+    });
+    let summary = run.stop();
+    assert_eq!(merged_counts(&out), wc, "windows equal replay's");
+    let ids: std::collections::BTreeSet<String> = out
+        .iter()
+        .filter(|m| !m.value.contains("\"type\":\"kpi.window\""))
+        .map(|m| serde_json::from_str::<serde_json::Value>(&m.value).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, want.alerts.keys().cloned().collect());
+    assert_eq!(summary.records_dropped, 0);
+    let dl = read_until(&bs, "deadletter", Duration::from_secs(20), |m| {
+        m.len() >= want.deadletters.len()
+    });
+    let dl_ids: std::collections::BTreeSet<String> = dl
+        .iter()
+        .map(|m| serde_json::from_str::<serde_json::Value>(&m.value).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(dl_ids, want.deadletters.keys().cloned().collect());
+    assert_eq!(
+        summary.committed[&("input".to_string(), 0)],
+        lines.len() as i64,
+        "commits recovered"
+    );
+    eprintln!(
+        "errors: {} records, {} resent after failed delivery, {} checkpoints",
+        out.len(),
+        summary.records_resent,
+        summary.checkpoints
+    );
+}
+
+/// SPEC §2 live mode and §7: once caught up and idle, a partition's watermark follows the
+/// wall clock, so an SLA breach is reported on a quiet stream; the advance is recorded in
+/// the state topic before its effects are published, and after a SIGKILL a restart replays it
+/// at the same position — what it made late stays late, and what it emitted is emitted
+/// again byte-identical.
+#[test]
+fn idle_advances_are_history_that_survives_a_crash() {
+    use cxstream::ts::format_ms;
+    let group = "g-idle";
+    let mock = cluster(1, 1, &[group]);
+    let bs = mock.bootstrap_servers();
+    let mut cfg = config(&bs, group);
+    // No periodic checkpoint: the restart replays the advance from the state topic.
+    cfg.kafka.checkpoint_interval = cxstream::config::Dur(3_600_000);
+    let now = cxstream::replay::wall_clock_ms();
+    let created = now - 20 * 60_000;
+    let line = |id: &str, ty: &str, t: i64, extra: &str| Line {
+        bytes: format!(
+            r#"{{"id":"{id}","type":"{ty}","time":"{}","customer":"c1","ticket":"t1"{extra}}}"#,
+            format_ms(t)
+        )
+        .into_bytes(),
+        key: Some("c1".into()),
+    };
+    produce(
+        &bs,
+        "input",
+        &[line("e1", "ticket.created", created, r#","channel":"chat","priority":"urgent""#)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_file = dir.path().join("cxstream.toml");
+    write_config(&cfg, &cfg_file);
+    let mut first = Proc::start(&cfg_file, &["run"], &dir.path().join("run1.log"));
+    // The urgent first response was due 15 min after creation: the advance breaches it.
+    let out1 = read_until(&bs, "output", Duration::from_secs(30), |m| {
+        m.iter().any(|x| x.value.contains("sla.breached"))
+    });
+    assert!(out1.iter().any(|m| m.value.contains("sla.breached")), "{}", first.log_text());
+    first.kill();
+    // A reply within the due arrives after the advance: late, so the breach stands.
+    produce(
+        &bs,
+        "input",
+        &[line("e2", "ticket.message", created + 5 * 60_000, r#","author":"agent""#)],
+    );
+    let mut second = Proc::start(&cfg_file, &["run"], &dir.path().join("run2.log"));
+    let out2 = read_until(&bs, "output", Duration::from_secs(30), |m| {
+        m.len() > out1.len()
+            && m.iter().filter(|x| x.value.contains("sla.breached")).count() >= 2
+    });
+    second.kill();
+    let breaches: Vec<&Msg> = out2.iter().filter(|m| m.value.contains("sla.breached")).collect();
+    assert!(breaches.len() >= 2, "the restart emitted the breach again:\n{}", second.log_text());
+    assert!(
+        breaches.iter().all(|b| b.value == breaches[0].value),
+        "byte-identical re-emission"
+    );
+    // Every window record emitted twice is identical: the late reply changed no closed window.
+    let mut seen = std::collections::BTreeMap::new();
+    for m in out2.iter().filter(|m| m.value.contains("kpi.window")) {
+        if let Some(first) = seen.insert(m.key.clone(), m.value.clone()) {
+            assert_eq!(first, m.value, "window {} re-emitted differently", m.key);
+        }
+    }
+    assert!(
+        !out2.iter().any(|m| m.value.contains(r#""first_response":{"achieved":1"#)),
+        "the late reply did not turn the breach into an achievement"
+    );
+}
+
+/// SPEC §7 upgrade: a group with committed offsets but no checkpoint is not restarted from
+/// empty state silently; `--from-committed-offsets` starts there on purpose.
+#[test]
+fn an_upgrade_without_state_is_explicit() {
+    let group = "g-upgrade";
+    let mock = cluster(1, 1, &[group]);
+    let bs = mock.bootstrap_servers();
+    let cfg = config(&bs, group);
+    let lines = generated(500, 11);
+    produce(&bs, "input", &lines);
+    // An older version committed offset 200.
+    commit_offsets(&bs, group, &[("input", 0, 200)]);
+    let err = Running::start(cfg.clone(), bounded())
+        .join()
+        .expect_err("refused");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("--from-committed-offsets") && msg.contains("state reset"),
+        "{msg}"
+    );
+    let opts = RunOptions {
+        from_committed: true,
+        ..bounded()
+    };
+    let s = Running::start(cfg, opts).join().expect("explicit upgrade");
+    assert_eq!(s.processed[&("input".to_string(), 0)].0, 200, "{s:?}");
+    assert_eq!(s.events as usize, lines.len() - 200);
+}
+
+/// SPEC §7: a checkpoint written under another configuration of what shapes results is not
+/// restored silently; `cxstream state reset` starts the group from scratch; `state inspect`
+/// shows each partition's checkpoint.
+#[test]
+fn a_changed_configuration_needs_a_reset_and_inspect_shows_the_state() {
+    let group = "g-config";
+    let mock = cluster(1, 2, &[group]);
+    let bs = mock.bootstrap_servers();
+    let cfg = config(&bs, group);
+    let lines = generated(1500, 13);
+    let positions = produce(&bs, "input", &lines);
+    let want = expected(&cfg, &lines, 2, &positions);
+    Running::start(cfg.clone(), bounded())
+        .join()
+        .expect("first run");
+    let table = cxstream::runtime::admin::inspect(&cfg).expect("inspect");
+    eprintln!("{table}");
+    for p in 0..2 {
+        assert!(
+            table.lines().any(|l| l.starts_with(&format!("{p} ")) && l.contains("input:")),
+            "partition {p} in:\n{table}"
+        );
+    }
+    let mut changed = cfg.clone();
+    changed.engine.allowed_lateness = cxstream::config::Dur(60_000);
+    let err = Running::start(changed.clone(), bounded())
+        .join()
+        .expect_err("refused");
+    assert!(format!("{err:#}").contains("state reset"), "{err:#}");
+    let report = cxstream::runtime::admin::reset(&changed).expect("reset");
+    assert!(report.contains("reset marker"), "{report}");
+    let s = Running::start(changed.clone(), bounded())
+        .join()
+        .expect("after the reset");
+    assert_eq!(s.events as usize, lines.len(), "reprocessed from the beginning");
+    let table = cxstream::runtime::admin::inspect(&changed).expect("inspect");
+    assert!(!table.contains("another configuration"), "{table}");
+    // The first run's records are what replay says (the second run's differ by lateness).
+    let _ = want;
+}
+
+/// SPEC §7 change of shape: an input whose partition count no longer matches the state topic
+/// (customers would hash to other partitions) is refused with what to do.
+#[test]
+fn a_changed_partition_count_is_refused() {
+    init_log();
+    let mock = MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("input", 3, 1).unwrap();
+    mock.create_topic("g-shape.state", 2, 1).unwrap();
+    let cfg = config(&mock.bootstrap_servers(), "g-shape");
+    let err = Running::start(cfg, bounded()).join().expect_err("refused");
+    let msg = format!("{err:#}");
+    assert!(msg.contains("partition") && msg.contains("state reset"), "{msg}");
+}
+
+/// `cxstream demo`'s engine room: the embedded cluster, the generator and the pipeline run,
+/// the metrics endpoint answers while it runs, and it stops by itself after `duration`.
+#[test]
+fn demo_runs_generates_and_serves_metrics() {
+    use std::io::{Read, Write};
+    init_log();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut cfg = cxstream::config::Config::default();
+    cfg.kafka.checkpoint_interval = cxstream::config::Dur(1000);
+    let opts = cxstream::runtime::DemoOptions {
+        rate: 300.0,
+        duration: Some(Duration::from_secs(9)),
+        metrics_listen: addr,
+        partitions: 2,
+    };
+    let demo = std::thread::spawn(move || {
+        cxstream::runtime::demo(
+            std::sync::Arc::new(cfg),
+            opts,
+            cxstream::shutdown::Shutdown::never(),
+        )
+    });
+    let get = |path: &str| -> Option<String> {
+        let mut c = std::net::TcpStream::connect(addr).ok()?;
+        write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+        let mut body = String::new();
+        c.read_to_string(&mut body).ok()?;
+        Some(body)
+    };
+    wait_for(Duration::from_secs(8), "events in /metrics", || {
+        get("/metrics").is_some_and(|b| {
+            b.lines().any(|l| {
+                l.starts_with("cxstream_events_total{")
+                    && l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) > Some(0.0)
+            })
+        })
+    });
+    demo.join().unwrap().expect("demo ran and stopped cleanly");
+    assert!(get("/metrics").is_none(), "the endpoint stops with the demo");
+}

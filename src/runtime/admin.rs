@@ -113,12 +113,34 @@ pub fn reset(cfg: &Config) -> Result<String> {
                 .context("offsets")?;
         }
     }
+    // Join the group: alone in it, the consumer is assigned every input partition, and its
+    // commit counts as the group's (brokers refuse commits from outside a group that has
+    // members; a member that just left may count until its session times out).
+    let topics: Vec<&str> = cfg.kafka.input_topics.iter().map(String::as_str).collect();
+    group.subscribe(&topics).context("cannot join the group")?;
+    let want = tpl.count();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let _ = group.poll(Duration::from_millis(200));
+        let owned = group.assignment().map(|a| a.count()).unwrap_or(0);
+        if owned == want {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            bail!(
+                "group {} has other members (this reset owns {owned} of {want} input partitions): \
+                 stop every instance of the group first",
+                cfg.kafka.group_id
+            );
+        }
+    }
     group.commit(&tpl, CommitMode::Sync).with_context(|| {
         format!(
             "cannot reset the committed offsets of group {}: stop every instance of the group first",
             cfg.kafka.group_id
         )
     })?;
+    group.unsubscribe();
     let _ = writeln!(
         out,
         "group {}: committed offsets set to the earliest of {} input partition(s)",

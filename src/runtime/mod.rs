@@ -152,7 +152,7 @@ pub struct RunSummary {
     pub restores: u64,
     /// The last offset committed per input `(topic, partition)`.
     pub committed: BTreeMap<(String, i32), i64>,
-    /// First and last offset processed per input `(topic, partition)` still assigned.
+    /// First and last offset processed per input `(topic, partition)` by this run.
     pub processed: BTreeMap<(String, i32), (i64, i64)>,
     /// The engine's counters at exit.
     pub stats: Stats,

@@ -90,8 +90,6 @@ pub(super) struct Part {
     pub checkpointed_at: Option<Instant>,
     /// When its restore started.
     restore_started: Instant,
-    /// First and last offset processed per topic, for the run summary.
-    processed: BTreeMap<String, (i64, i64)>,
 }
 
 /// A checkpoint whose records are in flight.
@@ -140,6 +138,8 @@ pub(crate) struct Pipeline {
     pub checkpoints: u64,
     pub restores: u64,
     committed: BTreeMap<(String, i32), i64>,
+    /// First and last offset processed per input `(topic, partition)`, for the summary.
+    processed: BTreeMap<(String, i32), (i64, i64)>,
     warn: LogLimiter,
 }
 
@@ -184,6 +184,7 @@ impl Pipeline {
             checkpoints: 0,
             restores: 0,
             committed: BTreeMap::new(),
+            processed: BTreeMap::new(),
             warn: LogLimiter::default(),
         }
     }
@@ -229,7 +230,6 @@ impl Pipeline {
                 advances_collected: 0,
                 checkpointed_at: None,
                 restore_started: Instant::now(),
-                processed: BTreeMap::new(),
             };
             self.parts.insert(*p, part);
             restore::spawn(
@@ -320,9 +320,9 @@ impl Pipeline {
             return;
         };
         part.next.insert(topic.to_string(), offset + 1);
-        let range = part
+        let range = self
             .processed
-            .entry(topic.to_string())
+            .entry((topic.to_string(), p))
             .or_insert((offset, offset));
         range.1 = range.1.max(offset);
         part.at_eof = false;
@@ -851,7 +851,7 @@ impl Pipeline {
 
     /// What the run did.
     pub(super) fn summary(&self) -> RunSummary {
-        let mut s = RunSummary {
+        let s = RunSummary {
             events: self.events,
             records_produced: self.sink.acked(),
             records_dropped: self.sink.dropped(),
@@ -861,15 +861,11 @@ impl Pipeline {
             checkpoints: self.checkpoints,
             restores: self.restores,
             committed: self.committed.clone(),
+            processed: self.processed.clone(),
             stats: self.engine.stats(),
             watermark: self.engine.watermark(),
             ..RunSummary::default()
         };
-        for (p, part) in &self.parts {
-            for (t, r) in &part.processed {
-                s.processed.insert((t.clone(), *p), *r);
-            }
-        }
         s
     }
 }

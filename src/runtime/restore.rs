@@ -165,25 +165,7 @@ pub fn read_partition(cfg: &Config, topic: &str, p: i32) -> Result<LogImage> {
         .map_or(0, |d| d.as_nanos() as u64)
         ^ u64::from(std::process::id()) << 32;
     let key = Key::Sentinel(nonce).bytes();
-    let producer: BaseProducer = cfg
-        .kafka
-        .client_config()
-        .set("acks", "all")
-        .create()
-        .context("cannot create a producer for the restore")?;
-    // A non-empty value: some brokers never return records with an empty one (GUIDE §5).
-    producer
-        .send(
-            BaseRecord::<[u8], [u8]>::to(topic)
-                .partition(p)
-                .key(&key)
-                .payload(b"sentinel"),
-        )
-        .map_err(|(e, _)| anyhow!("cannot write to the state topic {topic}: {e}"))?;
-    producer.flush(Duration::from_secs(60)).with_context(|| {
-        format!("the state topic {topic} did not acknowledge a write within 60 s")
-    })?;
-    drop(producer);
+    write_sentinel(cfg, topic, p, &key)?;
     let consumer: BaseConsumer = cfg
         .kafka
         .client_config()
@@ -217,6 +199,59 @@ pub fn read_partition(cfg: &Config, topic: &str, p: i32) -> Result<LogImage> {
             }
         }
     }
+}
+
+/// Delivery reports of the sentinel producer.
+struct Reports(std::sync::Mutex<Vec<Result<(), String>>>);
+impl rdkafka::ClientContext for Reports {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, msg: &str) {
+        crate::logs::log_librdkafka("restore", &crate::logs::LogLimiter::default(), level, fac, msg);
+    }
+}
+impl rdkafka::producer::ProducerContext for Reports {
+    type DeliveryOpaque = ();
+    fn delivery(&self, r: &rdkafka::message::DeliveryResult<'_>, _: ()) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(r.as_ref().map(|_| ()).map_err(|(e, _)| e.to_string()));
+        }
+    }
+}
+
+/// Writes the sentinel, again until it is acknowledged (brokers fail writes for a while in
+/// an outage) or two minutes have passed.
+fn write_sentinel(cfg: &Config, topic: &str, p: i32, key: &[u8]) -> Result<()> {
+    let producer: BaseProducer<Reports> = cfg
+        .kafka
+        .client_config()
+        .set("acks", "all")
+        .create_with_context(Reports(std::sync::Mutex::new(Vec::new())))
+        .context("cannot create a producer for the restore")?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        // A non-empty value: some brokers never return records with an empty one (GUIDE §5).
+        let sent = producer.send(
+            BaseRecord::<[u8], [u8]>::to(topic)
+                .partition(p)
+                .key(key)
+                .payload(b"sentinel"),
+        );
+        if let Err((e, _)) = sent {
+            last = e.to_string();
+            std::thread::sleep(Duration::from_millis(500));
+            continue;
+        }
+        let _ = producer.flush(Duration::from_secs(60));
+        let reports = std::mem::take(&mut *producer.context().0.lock().map_err(|_| anyhow!("poisoned"))?);
+        match reports.last() {
+            Some(Ok(())) => return Ok(()),
+            Some(Err(e)) => last = e.clone(),
+            None => last = "no delivery report".into(),
+        }
+        tracing::warn!(partition = p, "restore: writing to the state topic failed ({last}); retrying");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    bail!("cannot write to the state topic {topic} partition {p} for two minutes: {last}")
 }
 
 /// The group's committed offsets of partition `p` of the input topics (those set).

@@ -521,3 +521,95 @@ pub fn check_against(want: &Expected, output: &[Msg], deadletters: &[Msg]) {
         alerts.len()
     );
 }
+
+/// Generated events 48 hours in the future (so that the live idle advance, which follows
+/// the wall clock, never reaches them), then one sentinel per partition 100 days later that
+/// closes every data window and fires every timer; for live runs compared with replay. The
+/// config must allow events from the future (`input.max_future`).
+pub fn future_lines(events: u64, seed: u64, partitions: i32) -> Vec<Line> {
+    let hour = 3_600_000;
+    let now = cxstream::replay::wall_clock_ms();
+    let start = (now / hour + 48) * hour;
+    let mut lines: Vec<Line> = Generator::new(GenerateOptions {
+        events,
+        seed,
+        start_ms: start,
+        customers: 300,
+        tickets_per_hour: 600.0,
+        invalid_ratio: 0.01,
+        duplicate_ratio: 0.005,
+        orphan_ratio: 0.005,
+    })
+    .map(|l| Line {
+        bytes: l.line.into_bytes(),
+        key: (!l.key.is_empty()).then_some(l.key),
+    })
+    .collect();
+    let last = lines
+        .iter()
+        .filter_map(|l| cxstream::event::decode(&l.bytes).ok().map(|e| e.time))
+        .max()
+        .unwrap_or(start);
+    let m = (last / hour + 1) * hour + 100 * 24 * hour;
+    for p in 0..partitions {
+        let key = (0..)
+            .map(|i| format!("sentinel-{p}-{i}"))
+            .find(|k| Partitioner::Crc32.partition(k.as_bytes(), partitions) == p)
+            .unwrap();
+        lines.push(Line {
+            bytes: format!(
+                r#"{{"id":"{key}","type":"survey.nps","time":"{}","customer":"{key}","score":8}}"#,
+                cxstream::ts::format_ms(m)
+            )
+            .into_bytes(),
+            key: Some(key),
+        });
+    }
+    lines
+}
+
+/// `config` for live runs over [`future_lines`].
+pub fn live_config(bootstrap: &str, group: &str) -> Config {
+    let mut c = config(bootstrap, group);
+    c.input.max_future = Dur(400 * 24 * 3_600_000);
+    c
+}
+
+/// Commits offsets for `group` as another client would (e.g. an older cxstream).
+pub fn commit_offsets(bootstrap: &str, group: &str, offsets: &[(&str, i32, i64)]) {
+    use rdkafka::consumer::CommitMode;
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for (t, p, o) in offsets {
+        tpl.add_partition_offset(t, *p, Offset::Offset(*o)).unwrap();
+    }
+    c.commit(&tpl, CommitMode::Sync).expect("commit");
+}
+
+/// Windows merged over parts: a consumer of several instances' output sums every distinct
+/// record of a window (parts keyed `…|<partition>`, complete records without suffix).
+pub fn merged_counts(msgs: &[Msg]) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut distinct: BTreeMap<&str, &str> = BTreeMap::new();
+    for m in msgs {
+        if m.value.contains("\"type\":\"kpi.window\"") {
+            distinct.insert(&m.key, &m.value);
+        }
+    }
+    let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for v in distinct.values() {
+        let v: Value = serde_json::from_str(v).unwrap();
+        if v["partial"] == Value::Bool(true) {
+            continue;
+        }
+        let acc = out.entry(window_key(&v)).or_default();
+        for (k, n) in super::counts(&v) {
+            *acc.entry(k).or_default() += n;
+        }
+    }
+    out
+}

@@ -2,11 +2,11 @@
 //! (and their promtool unit tests), the Grafana dashboard and provisioning, docker-compose.yml.
 //!
 //! - Metric names and label names used by every rule and dashboard expression must be those of
-//!   SPEC §6 (histograms through `_bucket`/`_sum`/`_count`), `up`, or a recording rule of
-//!   `config/prometheus/rules/`.
+//!   SPEC §6 and §7 (histograms through `_bucket`/`_sum`/`_count`), `up`, or a recording rule
+//!   of `config/prometheus/rules/`.
 //! - `promtool check config`, `promtool check rules` and `promtool test rules` must pass; every
 //!   dashboard query must parse (checked by promtool as a recording rule).
-//! - A real Prometheus scrapes a synthetic exposition holding every SPEC §6 metric, evaluates
+//! - A real Prometheus scrapes a synthetic exposition holding every SPEC §6/§7 metric, evaluates
 //!   the rules, and answers every dashboard and rule expression through its query API.
 //! - Every alert has severity, summary, description and a runbook section, and promtool tests
 //!   with a firing and a not-firing case.
@@ -31,7 +31,7 @@ use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
 // ------------------------------------------------------------------------------------------
-// SPEC §6
+// SPEC §6 and §7
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
@@ -44,7 +44,7 @@ enum Kind {
 
 const TCP: &[&str] = &["team", "channel", "priority"];
 
-/// Every metric of SPEC §6 with its labels.
+/// Every metric of SPEC §6 and §7 with its labels.
 const SPEC_METRICS: &[(&str, Kind, &[&str])] = &[
     ("cxstream_tickets_created_total", Kind::Counter, TCP),
     ("cxstream_tickets_solved_total", Kind::Counter, TCP),
@@ -131,6 +131,22 @@ const SPEC_METRICS: &[(&str, Kind, &[&str])] = &[
     ("cxstream_state_tickets", Kind::Gauge, &[]),
     ("cxstream_state_customers", Kind::Gauge, &[]),
     ("cxstream_label_overflow_total", Kind::Counter, &["label"]),
+    // SPEC §7: durability and scale-out.
+    ("cxstream_checkpoint_seconds", Kind::Histogram, &[]),
+    ("cxstream_checkpoint_bytes_total", Kind::Counter, &[]),
+    ("cxstream_restore_seconds", Kind::Histogram, &[]),
+    ("cxstream_restored_partitions_total", Kind::Counter, &[]),
+    ("cxstream_merge_pending_windows", Kind::Gauge, &[]),
+    (
+        "cxstream_partition_watermark_seconds",
+        Kind::Gauge,
+        &["partition"],
+    ),
+    (
+        "cxstream_checkpoint_age_seconds",
+        Kind::Gauge,
+        &["partition"],
+    ),
 ];
 
 /// Labels Prometheus attaches to every scraped series.
@@ -549,7 +565,7 @@ fn check_names(
             l
         } else {
             problems.push(format!(
-                "{origin}: `{name}` is neither a SPEC §6 series nor a recording rule"
+                "{origin}: `{name}` is neither a SPEC §6/§7 series nor a recording rule"
             ));
             continue;
         };
@@ -1114,7 +1130,7 @@ fn docker_compose_references_exist() {
 // ------------------------------------------------------------------------------------------
 // A real Prometheus evaluates everything
 
-/// A Prometheus text exposition with every SPEC §6 metric, values growing with `n` (the
+/// A Prometheus text exposition with every SPEC §6/§7 metric, values growing with `n` (the
 /// scrape number) so that rates are non-zero.
 fn synthetic_exposition(n: u64, now_s: f64) -> String {
     let mut s = String::new();
@@ -1380,6 +1396,30 @@ fn synthetic_exposition(n: u64, now_s: f64) -> String {
             10 * n
         ));
     }
+    // SPEC §7. Partition 0 is 20 minutes behind the others.
+    for name in ["cxstream_checkpoint_seconds", "cxstream_restore_seconds"] {
+        s.push_str(&format!("# TYPE {name} histogram\n"));
+        histogram(&mut s, name, "", &[0.01, 0.1, 1.0, 10.0]);
+    }
+    for (name, per) in [
+        ("cxstream_checkpoint_bytes_total", 4096.0),
+        ("cxstream_restored_partitions_total", 1.0),
+    ] {
+        s.push_str(&format!("# TYPE {name} counter\n"));
+        counter(&mut s, name, "", per);
+    }
+    s.push_str("# TYPE cxstream_merge_pending_windows gauge\ncxstream_merge_pending_windows 4\n");
+    s.push_str("# TYPE cxstream_partition_watermark_seconds gauge\n");
+    s.push_str("# TYPE cxstream_checkpoint_age_seconds gauge\n");
+    for p in 0..3 {
+        let behind = if p == 0 { 1200.0 } else { 30.0 };
+        s.push_str(&format!(
+            "cxstream_partition_watermark_seconds{{partition=\"{p}\"}} {}\n\
+             cxstream_checkpoint_age_seconds{{partition=\"{p}\"}} {}\n",
+            now_s - behind,
+            (n + p) % 10
+        ));
+    }
     s.push_str("# TYPE cxstream_processing_seconds histogram\n");
     histogram(
         &mut s,
@@ -1573,12 +1613,19 @@ fn every_expression_evaluates_on_a_real_prometheus() {
     wait_for("two scrapes", Duration::from_secs(60), || {
         query(&a, "count(rate(cxstream_events_total[1m]))").is_ok_and(|n| n > 0)
     });
-    wait_for("recording rules", Duration::from_secs(60), || {
-        query(&a, "cxstream:sla_first_response_breach:ratio_rate5m").is_ok_and(|n| n > 0)
-            && query(&a, "cxstream:nps:score_1d").is_ok_and(|n| n > 0)
-    });
-
     let rules = rules();
+    // Every recording rule evaluated (its group may run after the others); no panic on
+    // timeout: the checks below name the rules without data.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60)
+        && !rules
+            .iter()
+            .filter(|r| !r.is_alert)
+            .all(|r| query(&a, &r.name).is_ok_and(|n| n > 0))
+    {
+        thread::sleep(Duration::from_millis(200));
+    }
+
     let mut problems = Vec::new();
     for r in &rules {
         match query(&a, &r.expr) {

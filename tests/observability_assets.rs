@@ -2,12 +2,14 @@
 //! (and their promtool unit tests), the Grafana dashboard and provisioning, docker-compose.yml.
 //!
 //! - Metric names and label names used by every rule and dashboard expression must be those of
-//!   SPEC §6 (histograms through `_bucket`/`_sum`/`_count`), `up`, or a recording rule of
-//!   `config/prometheus/rules/`.
+//!   SPEC §6 and §7 (histograms through `_bucket`/`_sum`/`_count`), `up`, or a recording rule
+//!   of `config/prometheus/rules/`.
 //! - `promtool check config`, `promtool check rules` and `promtool test rules` must pass; every
 //!   dashboard query must parse (checked by promtool as a recording rule).
-//! - A real Prometheus scrapes a synthetic exposition holding every SPEC §6 metric, evaluates
-//!   the rules, and answers every dashboard and rule expression through its query API.
+//! - A real Prometheus scrapes two synthetic instances (each with every SPEC §6/§7 metric, the
+//!   per-partition series on partitions of its own), evaluates the rules, and answers every
+//!   dashboard and rule expression through its query API: an expression that only works with
+//!   one instance (many-to-many matching) fails there.
 //! - Every alert has severity, summary, description and a runbook section, and promtool tests
 //!   with a firing and a not-firing case.
 //! - Every file docker-compose.yml mounts or builds from exists.
@@ -31,7 +33,7 @@ use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
 // ------------------------------------------------------------------------------------------
-// SPEC §6
+// SPEC §6 and §7
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
@@ -44,7 +46,7 @@ enum Kind {
 
 const TCP: &[&str] = &["team", "channel", "priority"];
 
-/// Every metric of SPEC §6 with its labels.
+/// Every metric of SPEC §6 and §7 with its labels.
 const SPEC_METRICS: &[(&str, Kind, &[&str])] = &[
     ("cxstream_tickets_created_total", Kind::Counter, TCP),
     ("cxstream_tickets_solved_total", Kind::Counter, TCP),
@@ -131,6 +133,22 @@ const SPEC_METRICS: &[(&str, Kind, &[&str])] = &[
     ("cxstream_state_tickets", Kind::Gauge, &[]),
     ("cxstream_state_customers", Kind::Gauge, &[]),
     ("cxstream_label_overflow_total", Kind::Counter, &["label"]),
+    // SPEC §7: durability and scale-out.
+    ("cxstream_checkpoint_seconds", Kind::Histogram, &[]),
+    ("cxstream_checkpoint_bytes_total", Kind::Counter, &[]),
+    ("cxstream_restore_seconds", Kind::Histogram, &[]),
+    ("cxstream_restored_partitions_total", Kind::Counter, &[]),
+    ("cxstream_merge_pending_windows", Kind::Gauge, &[]),
+    (
+        "cxstream_partition_watermark_seconds",
+        Kind::Gauge,
+        &["partition"],
+    ),
+    (
+        "cxstream_checkpoint_age_seconds",
+        Kind::Gauge,
+        &["partition"],
+    ),
 ];
 
 /// Labels Prometheus attaches to every scraped series.
@@ -302,6 +320,14 @@ fn panels(d: &Json) -> Vec<&Json> {
 
 /// (panel title, refId, expr) of every query of the dashboard.
 fn dashboard_queries(d: &Json) -> Vec<(String, String, String)> {
+    dashboard_targets(d)
+        .into_iter()
+        .map(|(title, refid, expr, _)| (title, refid, expr))
+        .collect()
+}
+
+/// (panel title, refId, expr, legendFormat) of every query of the dashboard.
+fn dashboard_targets(d: &Json) -> Vec<(String, String, String, String)> {
     let mut out = Vec::new();
     for p in panels(d) {
         if p["type"] == "row" {
@@ -312,6 +338,7 @@ fn dashboard_queries(d: &Json) -> Vec<(String, String, String)> {
                 p["title"].as_str().unwrap_or("?").to_string(),
                 t["refId"].as_str().unwrap_or("?").to_string(),
                 t["expr"].as_str().unwrap_or("").to_string(),
+                t["legendFormat"].as_str().unwrap_or("").to_string(),
             ));
         }
     }
@@ -549,7 +576,7 @@ fn check_names(
             l
         } else {
             problems.push(format!(
-                "{origin}: `{name}` is neither a SPEC §6 series nor a recording rule"
+                "{origin}: `{name}` is neither a SPEC §6/§7 series nor a recording rule"
             ));
             continue;
         };
@@ -949,8 +976,9 @@ fn dashboard_panels_have_queries() {
         "Tickets, first contact resolution and backlog",
         "Customer experience: CSAT, NPS, CES",
         "After-sales: churn risk, service recovery, repurchase",
-        "Last closed window (all tickets)",
+        "Last minute and last hour (all tickets, all instances)",
         "Pipeline health",
+        "State and recovery",
     ] {
         if !rows.iter().any(|r| r == want) {
             problems.push(format!("missing row {want:?}"));
@@ -1114,9 +1142,10 @@ fn docker_compose_references_exist() {
 // ------------------------------------------------------------------------------------------
 // A real Prometheus evaluates everything
 
-/// A Prometheus text exposition with every SPEC §6 metric, values growing with `n` (the
-/// scrape number) so that rates are non-zero.
-fn synthetic_exposition(n: u64, now_s: f64) -> String {
+/// A Prometheus text exposition with every SPEC §6 and §7 metric, values growing with `n` (the
+/// scrape number) so that rates are non-zero. `instance` (0, 1, …) picks the input partitions
+/// the instance owns (three each), as in a consumer group: its per-partition series are its own.
+fn synthetic_exposition(instance: u64, n: u64, now_s: f64) -> String {
     let mut s = String::new();
     let teams = ["billing", "returns"];
     let channels = ["email", "chat"];
@@ -1373,11 +1402,36 @@ fn synthetic_exposition(n: u64, now_s: f64) -> String {
             s.push_str(&format!("{name}{{window=\"{w}\"}} {v}\n"));
         }
     }
+    let partitions = 3 * instance..3 * instance + 3;
     s.push_str("# TYPE cxstream_consumer_lag gauge\n");
-    for p in 0..3 {
+    for p in partitions.clone() {
         s.push_str(&format!(
             "cxstream_consumer_lag{{topic=\"cx.events\",partition=\"{p}\"}} {}\n",
             10 * n
+        ));
+    }
+    // SPEC §7. The first partition of each instance is 20 minutes behind the others.
+    for name in ["cxstream_checkpoint_seconds", "cxstream_restore_seconds"] {
+        s.push_str(&format!("# TYPE {name} histogram\n"));
+        histogram(&mut s, name, "", &[0.01, 0.1, 1.0, 10.0]);
+    }
+    for (name, per) in [
+        ("cxstream_checkpoint_bytes_total", 4096.0),
+        ("cxstream_restored_partitions_total", 1.0),
+    ] {
+        s.push_str(&format!("# TYPE {name} counter\n"));
+        counter(&mut s, name, "", per);
+    }
+    s.push_str("# TYPE cxstream_merge_pending_windows gauge\ncxstream_merge_pending_windows 4\n");
+    s.push_str("# TYPE cxstream_partition_watermark_seconds gauge\n");
+    s.push_str("# TYPE cxstream_checkpoint_age_seconds gauge\n");
+    for (i, p) in partitions.enumerate() {
+        let behind = if i == 0 { 1200.0 } else { 30.0 };
+        s.push_str(&format!(
+            "cxstream_partition_watermark_seconds{{partition=\"{p}\"}} {}\n\
+             cxstream_checkpoint_age_seconds{{partition=\"{p}\"}} {}\n",
+            now_s - behind,
+            (n + p) % 10
         ));
     }
     s.push_str("# TYPE cxstream_processing_seconds histogram\n");
@@ -1390,14 +1444,14 @@ fn synthetic_exposition(n: u64, now_s: f64) -> String {
     s
 }
 
-/// Serves `synthetic_exposition` on a loopback port until dropped.
+/// Serves `synthetic_exposition` of one instance on a loopback port until dropped.
 struct FakeExporter {
     addr: String,
     stop: Arc<AtomicBool>,
 }
 
 impl FakeExporter {
-    fn start() -> FakeExporter {
+    fn start(instance: u64) -> FakeExporter {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         listener.set_nonblocking(true).unwrap();
@@ -1420,7 +1474,7 @@ impl FakeExporter {
                         }
                         let n = scrapes.fetch_add(1, Ordering::Relaxed) + 1;
                         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-                        let body = synthetic_exposition(n, now.as_secs_f64());
+                        let body = synthetic_exposition(instance, n, now.as_secs_f64());
                         let _ = write!(
                             conn,
                             "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
@@ -1499,6 +1553,12 @@ fn url_encode(s: &str) -> String {
 
 /// Instant query; Ok(number of result series) or Err(error text).
 fn query(addr: &str, expr: &str) -> Result<usize, String> {
+    query_series(addr, expr).map(|v| v.len())
+}
+
+/// Instant query; Ok(the result series: `{"metric": {...}, "value": [...]}`; a scalar or string
+/// result as one element) or Err(error text).
+fn query_series(addr: &str, expr: &str) -> Result<Vec<Json>, String> {
     let (status, body) = http_get(addr, &format!("/api/v1/query?query={}", url_encode(expr)))
         .map_err(|e| e.to_string())?;
     let doc: Json =
@@ -1506,9 +1566,10 @@ fn query(addr: &str, expr: &str) -> Result<usize, String> {
     if doc["status"] != "success" {
         return Err(format!("{}: {}", doc["errorType"], doc["error"]));
     }
-    Ok(match &doc["data"]["result"] {
-        Json::Array(v) => v.len(),
-        _ => 1, // scalar
+    let data = &doc["data"];
+    Ok(match (data["resultType"].as_str(), &data["result"]) {
+        (Some("vector") | Some("matrix"), Json::Array(v)) => v.clone(),
+        (_, r) => vec![r.clone()], // scalar or string
     })
 }
 
@@ -1520,7 +1581,7 @@ fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
-fn start_prometheus(bin: &Path, target: &str) -> Prometheus {
+fn start_prometheus(bin: &Path, targets: &[&str]) -> Prometheus {
     let dir = tempfile::tempdir().unwrap();
     let rule_list: Vec<String> = rule_files()
         .iter()
@@ -1529,8 +1590,13 @@ fn start_prometheus(bin: &Path, target: &str) -> Prometheus {
     let config = format!(
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
          rule_files:\n{}\
-         scrape_configs:\n  - job_name: cxstream\n    static_configs:\n      - targets: [\"{target}\"]\n",
-        rule_list.concat()
+         scrape_configs:\n  - job_name: cxstream\n    static_configs:\n      - targets: [{}]\n",
+        rule_list.concat(),
+        targets
+            .iter()
+            .map(|t| format!("{t:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     let config_path = dir.path().join("prometheus.yml");
     fs::write(&config_path, config).unwrap();
@@ -1559,26 +1625,43 @@ fn start_prometheus(bin: &Path, target: &str) -> Prometheus {
 }
 
 /// The issue's acceptance test for the assets: every expression of the rules and the dashboard
-/// is sent to a running Prometheus and must evaluate without error; with every SPEC §6 metric
-/// present, every dashboard query and recording rule must also return data.
+/// is sent to a running Prometheus and must evaluate without error; with every SPEC §6/§7
+/// metric present on two instances, every dashboard query and recording rule must also return
+/// data.
 #[test]
 fn every_expression_evaluates_on_a_real_prometheus() {
     let Some(bin) = external("CXSTREAM_PROMETHEUS", "prometheus") else {
         return;
     };
-    let exporter = FakeExporter::start();
-    let prom = start_prometheus(&bin, &exporter.addr);
+    // Two instances of one consumer group, so that every expression meets the series of both.
+    let exporters = [FakeExporter::start(0), FakeExporter::start(1)];
+    let prom = start_prometheus(&bin, &[&exporters[0].addr, &exporters[1].addr]);
     let a = prom.addr.clone();
-    // Enough samples for rate() over every range, and the recording rules evaluated.
-    wait_for("two scrapes", Duration::from_secs(60), || {
-        query(&a, "count(rate(cxstream_events_total[1m]))").is_ok_and(|n| n > 0)
-    });
-    wait_for("recording rules", Duration::from_secs(60), || {
-        query(&a, "cxstream:sla_first_response_breach:ratio_rate5m").is_ok_and(|n| n > 0)
-            && query(&a, "cxstream:nps:score_1d").is_ok_and(|n| n > 0)
-    });
-
+    // Enough samples of both instances for rate() over every range, and every recording rule
+    // evaluated (its group may run after the others).
+    wait_for(
+        "two scrapes of both instances",
+        Duration::from_secs(60),
+        || {
+            query(
+                &a,
+                "count(count by (instance) (rate(cxstream_events_total[1m]))) == 2",
+            )
+            .is_ok_and(|n| n > 0)
+        },
+    );
     let rules = rules();
+    // (No panic on timeout: the checks below name the rules without data.)
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60)
+        && !rules
+            .iter()
+            .filter(|r| !r.is_alert)
+            .all(|r| query(&a, &r.name).is_ok_and(|n| n > 0))
+    {
+        thread::sleep(Duration::from_millis(200));
+    }
+
     let mut problems = Vec::new();
     for r in &rules {
         match query(&a, &r.expr) {
@@ -1588,11 +1671,24 @@ fn every_expression_evaluates_on_a_real_prometheus() {
         }
     }
     let d = dashboard();
-    for (title, refid, expr) in dashboard_queries(&d) {
-        match query(&a, &substitute_grafana_vars(&expr)) {
+    // With two instances, a query that does not aggregate over `instance` returns one series
+    // per instance: only panels that show instances on purpose (legend `{{instance}}`) may.
+    for (title, refid, expr, legend) in dashboard_targets(&d) {
+        match query_series(&a, &substitute_grafana_vars(&expr)) {
             Err(e) => problems.push(format!("panel {title:?} {refid}: {e}\n  {expr}")),
-            Ok(0) => problems.push(format!("panel {title:?} {refid}: no data\n  {expr}")),
-            Ok(_) => {}
+            Ok(v) if v.is_empty() => {
+                problems.push(format!("panel {title:?} {refid}: no data\n  {expr}"))
+            }
+            Ok(v) => {
+                if !legend.contains("{{instance}}")
+                    && v.iter().any(|s| s["metric"].get("instance").is_some())
+                {
+                    problems.push(format!(
+                        "panel {title:?} {refid}: one series per instance: aggregate over \
+                         `instance` (sum/max/min without (instance) or by (...))\n  {expr}"
+                    ));
+                }
+            }
         }
     }
     for (name, q) in variable_queries(&d) {

@@ -144,7 +144,9 @@ impl Metrics {
         let Record::Window(w) = r else {
             return;
         };
-        if !w.group.is_empty() || w.window.partial {
+        // Only complete `{}` windows: a part (several instances share the input) is not the
+        // window.
+        if !w.group.is_empty() || w.window.partial || w.part {
             return;
         }
         let label = crate::ts::duration_label(w.window.size);

@@ -273,6 +273,9 @@ impl Pipeline {
             self.parts.remove(p);
             if let Some(m) = &self.metrics {
                 m.remove_partition(*p);
+                for t in &self.cfg.kafka.input_topics {
+                    m.remove_consumer_lag(t, *p);
+                }
             }
         }
         self.drain();
@@ -451,6 +454,8 @@ impl Pipeline {
             }
             let part = self.parts.get_mut(&p).expect("checked above");
             part.phase = Phase::Active;
+            // Its state is durable as of now (restored, or empty and nothing to lose yet).
+            part.checkpointed_at = Some(Instant::now());
             part.at_eof = false;
             part.last_message = Instant::now();
             let positions: Vec<(String, i64)> = part.next.clone().into_iter().collect();
@@ -609,19 +614,21 @@ impl Pipeline {
             return;
         }
         self.last_checkpoint = Instant::now();
-        let due: Vec<i32> = self
-            .parts
-            .iter()
-            .filter(|(p, part)| {
-                part.phase == Phase::Active
-                    && part.awaiting.is_none()
-                    && !self.pending.contains_key(p)
-                    && (part.changed
-                        || self.engine.has_changes(**p)
-                        || part.checkpointed_at.is_none())
-            })
-            .map(|(p, _)| *p)
-            .collect();
+        let mut due = Vec::new();
+        for (p, part) in self.parts.iter_mut() {
+            if part.phase != Phase::Active
+                || part.awaiting.is_some()
+                || self.pending.contains_key(p)
+            {
+                continue;
+            }
+            if part.changed || self.engine.has_changes(*p) {
+                due.push(*p);
+            } else {
+                // Nothing new: the latest checkpoint still holds the whole state.
+                part.checkpointed_at = Some(Instant::now());
+            }
+        }
         for p in due {
             self.start_checkpoint(p);
         }
@@ -851,7 +858,7 @@ impl Pipeline {
 
     /// What the run did.
     pub(super) fn summary(&self) -> RunSummary {
-        let s = RunSummary {
+        RunSummary {
             events: self.events,
             records_produced: self.sink.acked(),
             records_dropped: self.sink.dropped(),
@@ -864,9 +871,7 @@ impl Pipeline {
             processed: self.processed.clone(),
             stats: self.engine.stats(),
             watermark: self.engine.watermark(),
-            ..RunSummary::default()
-        };
-        s
+        }
     }
 }
 

@@ -205,7 +205,13 @@ pub fn read_partition(cfg: &Config, topic: &str, p: i32) -> Result<LogImage> {
 struct Reports(std::sync::Mutex<Vec<Result<(), String>>>);
 impl rdkafka::ClientContext for Reports {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, msg: &str) {
-        crate::logs::log_librdkafka("restore", &crate::logs::LogLimiter::default(), level, fac, msg);
+        crate::logs::log_librdkafka(
+            "restore",
+            &crate::logs::LogLimiter::default(),
+            level,
+            fac,
+            msg,
+        );
     }
 }
 impl rdkafka::producer::ProducerContext for Reports {
@@ -242,13 +248,22 @@ fn write_sentinel(cfg: &Config, topic: &str, p: i32, key: &[u8]) -> Result<()> {
             continue;
         }
         let _ = producer.flush(Duration::from_secs(60));
-        let reports = std::mem::take(&mut *producer.context().0.lock().map_err(|_| anyhow!("poisoned"))?);
+        let reports = std::mem::take(
+            &mut *producer
+                .context()
+                .0
+                .lock()
+                .map_err(|_| anyhow!("poisoned"))?,
+        );
         match reports.last() {
             Some(Ok(())) => return Ok(()),
             Some(Err(e)) => last = e.clone(),
             None => last = "no delivery report".into(),
         }
-        tracing::warn!(partition = p, "restore: writing to the state topic failed ({last}); retrying");
+        tracing::warn!(
+            partition = p,
+            "restore: writing to the state topic failed ({last}); retrying"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     bail!("cannot write to the state topic {topic} partition {p} for two minutes: {last}")

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use cxstream::config::Config;
+use cxstream::config::{secrets, Config};
 use cxstream::engine::Engine;
 use cxstream::generate::{GenerateOptions, Generator};
 use cxstream::replay;
@@ -194,7 +194,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // No secret value in an error, whatever produced it.
+            eprintln!("error: {}", secrets::scrub(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

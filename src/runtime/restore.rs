@@ -20,7 +20,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::config::Config;
+use crate::config::{Config, CreateClient as _};
 use crate::engine::{Observer, RestoredPartition};
 use crate::state::{self, Key, LogImage, Restored};
 
@@ -169,7 +169,7 @@ pub fn read_partition(cfg: &Config, topic: &str, p: i32) -> Result<LogImage> {
         .kafka
         .client_config()
         .set("acks", "all")
-        .create()
+        .create_masked()
         .context("cannot create a producer for the restore")?;
     // A non-empty value: some brokers never return records with an empty one (GUIDE §5).
     producer
@@ -191,7 +191,7 @@ pub fn read_partition(cfg: &Config, topic: &str, p: i32) -> Result<LogImage> {
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .set("auto.offset.reset", "earliest")
-        .create()
+        .create_masked()
         .context("cannot create a consumer for the restore")?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, p, Offset::Beginning)
@@ -226,7 +226,7 @@ fn committed_offsets(cfg: &Config, p: i32) -> Result<Vec<(String, i64)>> {
         .client_config()
         .set("group.id", &cfg.kafka.group_id)
         .set("enable.auto.commit", "false")
-        .create()
+        .create_masked()
         .context("cannot create a consumer to read the committed offsets")?;
     let mut tpl = TopicPartitionList::new();
     for t in &cfg.kafka.input_topics {

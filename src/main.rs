@@ -165,7 +165,9 @@ enum Command {
         #[arg(long)]
         rate: Option<f64>,
     },
-    /// Check a configuration file (and CXSTREAM_* overrides) and print the effective values.
+    /// Check a configuration file (and CXSTREAM_* overrides) and print the effective values,
+    /// secrets masked (***); explains an inconsistent Kafka security setup (protocol, SASL
+    /// mechanism and credentials, SSL files). Exits with failure on an error.
     CheckConfig,
 }
 
@@ -205,9 +207,10 @@ fn run(cli: Cli) -> Result<()> {
     let cfg = Arc::new(Config::load(cli.config.as_deref())?);
     match cli.command {
         Command::CheckConfig => {
-            println!("configuration OK");
-            println!("{cfg:#?}");
-            Ok(())
+            // The effective values with secrets masked, then the security setup's findings.
+            let check = cfg.check();
+            print!("{check}");
+            check.result()
         }
         Command::Replay {
             input,

@@ -303,6 +303,7 @@ pub fn client_error(e: &KafkaError, cc: &ClientConfig) -> ClientError {
         KafkaError::ClientConfig(_, desc, ..) => desc.clone(),
         other => other.to_string(),
     };
+    hidden.retain(|s| s.len() >= MIN_SCRUB_LEN);
     hidden.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let text = scrub_with(&text, hidden.into_iter()).into_owned();
     ClientError(scrub(&text).into_owned())

@@ -226,3 +226,84 @@ fn shipped_config_checks_clean() {
     assert!(o.status.success(), "{out}\n{err}");
     assert!(out.starts_with("configuration OK\n"), "{out}");
 }
+
+/// `cxstream run` against a closed port until it gives up on the broker: its stderr.
+fn run_without_broker(extra_args: &[&str], vars: &[(&str, &str)]) -> (Output, String) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let bootstrap = format!("127.0.0.1:{port}");
+    let mut args = extra_args.to_vec();
+    args.extend(["run", "--metrics-listen", ""]);
+    let mut c = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CXSTREAM_") {
+            c.env_remove(k);
+        }
+    }
+    let mut child = c
+        .args(&args)
+        .env("CXSTREAM_KAFKA__BOOTSTRAP_SERVERS", &bootstrap)
+        .envs(vars.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("cxstream run did not give up on a closed port within 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    (o, err)
+}
+
+#[test]
+fn json_logs_one_object_per_line_without_secrets() {
+    let vars = [
+        (
+            "CXSTREAM_KAFKA__LIBRDKAFKA__SECURITY_PROTOCOL",
+            "SASL_PLAINTEXT",
+        ),
+        (
+            "CXSTREAM_KAFKA__LIBRDKAFKA__SASL_MECHANISMS",
+            "SCRAM-SHA-256",
+        ),
+        ("CXSTREAM_KAFKA__LIBRDKAFKA__SASL_USERNAME", "cx"),
+        ("CXSTREAM_KAFKA__LIBRDKAFKA__SASL_PASSWORD", "hunter2-run"),
+        ("CXSTREAM_KAFKA__LIBRDKAFKA__DEBUG", "conf,security,broker"),
+        ("CXSTREAM_LOG_FORMAT", "json"),
+    ];
+    let (o, err) = run_without_broker(&["--log", "trace"], &vars);
+    assert!(!o.status.success(), "no broker: {err}");
+    assert!(!err.contains("hunter2"), "{err}");
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.len() > 3, "{err}");
+    for l in &lines {
+        for key in ["timestamp", "level", "target", "message"] {
+            assert!(l.get(key).is_some(), "no {key} in {l}");
+        }
+    }
+    // The event's fields are keys of the object (here those of rdkafka's `log` records).
+    assert!(lines.iter().any(|l| l.get("log.target").is_some()), "{err}");
+    // The command's final error is a JSON line too.
+    let last = lines.last().unwrap();
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert!(
+        last["message"].as_str().unwrap().contains("cx.events"),
+        "{last}"
+    );
+
+    // Text stays the default.
+    let (_, err) = run_without_broker(&[], &vars[..5]);
+    assert!(err.lines().last().unwrap().starts_with("error: "), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}

@@ -122,6 +122,31 @@ pub fn apply(root: &mut toml::Table, env: &[(String, String)]) -> Result<()> {
     Ok(())
 }
 
+/// When a deserialization error `message` is an unknown field that an override in `env` set,
+/// names the variable (and, under `[kafka]`, how librdkafka properties are set).
+pub fn hint(message: &str, env: &[(String, String)]) -> String {
+    let Some(field) = message
+        .strip_prefix("unknown field `")
+        .and_then(|m| m.split('`').next())
+    else {
+        return String::new();
+    };
+    for (key, _) in env {
+        if let Ok(Some(Target::Path(parts))) = target(key) {
+            if parts.last().map(String::as_str) == Some(field) {
+                let more = if parts.len() == 2 && parts[0] == "kafka" {
+                    "; librdkafka properties are set with CXSTREAM_KAFKA__LIBRDKAFKA__<NAME>, \
+                     e.g. CXSTREAM_KAFKA__LIBRDKAFKA__SASL_PASSWORD for sasl.password"
+                } else {
+                    ""
+                };
+                return format!(" (from the environment variable {key}{more})");
+            }
+        }
+    }
+    String::new()
+}
+
 fn set_path(root: &mut toml::Table, parts: &[String], value: toml::Value) -> Result<()> {
     let (last, prefix) = parts.split_last().ok_or_else(|| anyhow!("empty key"))?;
     let mut table = root;
@@ -187,6 +212,18 @@ mod tests {
             ]))
         );
         assert!(target("CXSTREAM_ENGINE____X").is_err());
+    }
+
+    #[test]
+    fn unknown_fields_name_their_variable() {
+        let env = vec![("CXSTREAM_KAFKA__SASL_PASSWORD".to_string(), "x".to_string())];
+        let h = hint("unknown field `sasl_password`, expected one of `a`", &env);
+        assert!(h.contains("CXSTREAM_KAFKA__SASL_PASSWORD;"), "{h}");
+        assert!(
+            h.contains("CXSTREAM_KAFKA__LIBRDKAFKA__SASL_PASSWORD"),
+            "{h}"
+        );
+        assert_eq!(hint("unknown field `other`", &env), "");
     }
 
     #[test]

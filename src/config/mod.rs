@@ -363,9 +363,12 @@ impl Config {
         let mut root: toml::Table =
             toml::from_str(text).map_err(|e| secrets::toml_syntax_error(&e, text))?;
         env::apply(&mut root, vars)?;
-        let mut cfg: Config = toml::Value::Table(root)
-            .try_into()
-            .map_err(|e: toml::de::Error| anyhow!("{}", e.message()))?;
+        let mut cfg: Config =
+            toml::Value::Table(root)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    anyhow!("{}{}", e.message(), env::hint(e.message(), vars))
+                })?;
         cfg.kafka.librdkafka.resolve_files()?;
         secrets::register(cfg.kafka.librdkafka.secret_values());
         cfg.validate()?;
@@ -589,6 +592,11 @@ mod tests {
         assert!(!e.contains("hunter2") && e.contains("sasl.password"), "{e}");
         let e =
             Config::from_toml_with_env("[kafka]\nsasl_password = \"hunter2\"\n", &[]).unwrap_err();
+        assert!(!format!("{e:#}").contains("hunter2"), "{e:#}");
+        let e = Config::from_toml_with_env("[kafka]\nlibrdkafka = \"hunter2\"\n", &[]).unwrap_err();
+        assert!(!format!("{e:#}").contains("hunter2"), "{e:#}");
+        let env = vec![var("CXSTREAM_KAFKA__LIBRDKAFKA", "hunter2")];
+        let e = Config::from_toml_with_env("", &env).unwrap_err();
         assert!(!format!("{e:#}").contains("hunter2"), "{e:#}");
     }
 

@@ -191,7 +191,15 @@ impl fmt::Debug for Librdkafka {
 /// Errors name the property, never the value.
 impl<'de> Deserialize<'de> for Librdkafka {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = BTreeMap::<String, toml::Value>::deserialize(d)?;
+        // Not a map straight away: serde's "invalid type" error would quote the value.
+        let toml::Value::Table(raw) = toml::Value::deserialize(d)? else {
+            return Err(serde::de::Error::custom(
+                "kafka.librdkafka must be a table of properties: a [kafka.librdkafka] section \
+                 with \"name\" = \"value\" lines, or CXSTREAM_KAFKA__LIBRDKAFKA__<NAME> \
+                 environment variables (e.g. CXSTREAM_KAFKA__LIBRDKAFKA__SASL_PASSWORD sets \
+                 sasl.password)",
+            ));
+        };
         let mut props = BTreeMap::new();
         for (k, v) in raw {
             let s = match v {

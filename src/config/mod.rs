@@ -456,7 +456,7 @@ impl Config {
             .collect();
         if !errors.is_empty() {
             bail!(
-                "the Kafka security setup in [kafka.librdkafka] cannot work:\n  - {}",
+                "[kafka.librdkafka] cannot work:\n  - {}",
                 errors.join("\n  - ")
             );
         }

@@ -80,7 +80,7 @@ pub fn static_findings(k: &KafkaConfig) -> Vec<Finding> {
     let get = |name: &str| l.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
 
     if let Err(e) = k.client_config().check_properties() {
-        error(format!("kafka.librdkafka: {e}"));
+        error(format!("librdkafka: {e}"));
     }
 
     let protocol = get("security.protocol").unwrap_or("PLAINTEXT");

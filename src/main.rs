@@ -29,13 +29,27 @@ use cxstream::source::{Admission, Partitioner, Route};
 #[command(name = "cxstream", version, propagate_version = true)]
 struct Cli {
     /// Configuration file (TOML). Every option is documented in config/cxstream.toml;
-    /// CXSTREAM_SECTION__KEY environment variables override it.
+    /// CXSTREAM_SECTION__KEY environment variables override it, and
+    /// CXSTREAM_KAFKA__LIBRDKAFKA__SASL_PASSWORD sets the librdkafka property sasl.password
+    /// (`_` for `.`, `__` for `_`).
     #[arg(long, short, global = true, env = "CXSTREAM_CONFIG")]
     config: Option<PathBuf>,
 
     /// Log filter (tracing EnvFilter syntax), e.g. `info`, `cxstream=debug`.
     #[arg(long, global = true, env = "CXSTREAM_LOG", default_value = "info")]
     log: String,
+
+    /// Log lines on stderr: `text` for people, or `json` for containers and log collectors:
+    /// one JSON object per line with `timestamp`, `level`, `target`, `message` and each of
+    /// the event's fields as keys. Secret values show as *** in either.
+    #[arg(
+        long,
+        global = true,
+        env = "CXSTREAM_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: cxstream::logs::LogFormat,
 
     #[command(subcommand)]
     command: Command,
@@ -165,7 +179,9 @@ enum Command {
         #[arg(long)]
         rate: Option<f64>,
     },
-    /// Check a configuration file (and CXSTREAM_* overrides) and print the effective values.
+    /// Check a configuration file (and CXSTREAM_* overrides) and print the effective values,
+    /// secrets masked (***); explains an inconsistent Kafka security setup (protocol, SASL
+    /// mechanism and credentials, SSL files). Exits with failure on an error.
     CheckConfig,
 }
 
@@ -185,16 +201,12 @@ enum StateAction {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .init();
+    cxstream::logs::init(&cli.log, cli.log_format);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // `error: ...` (a JSON line with --log-format json), secrets scrubbed.
+            cxstream::logs::report_error(&format!("{e:#}"));
             ExitCode::FAILURE
         }
     }
@@ -204,9 +216,10 @@ fn run(cli: Cli) -> Result<()> {
     let cfg = Arc::new(Config::load(cli.config.as_deref())?);
     match cli.command {
         Command::CheckConfig => {
-            println!("configuration OK");
-            println!("{cfg:#?}");
-            Ok(())
+            // The effective values with secrets masked, then the security setup's findings.
+            let check = cfg.check();
+            print!("{check}");
+            check.result()
         }
         Command::Replay {
             input,

@@ -190,7 +190,9 @@ fn live() -> RunOptions {
 }
 
 /// Expected windows as merged counts (complete windows only).
-fn want_counts(want: &Expected) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
+fn want_counts(
+    want: &Expected,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
     let msgs: Vec<Msg> = want
         .windows
         .iter()
@@ -237,7 +239,11 @@ fn graceful_restart_continues_from_the_checkpoint() {
     let (a0, a1) = first.processed[&key];
     let c1 = *first.committed.get(&key).expect("the first run committed");
     assert_eq!((a0, a1), (0, head.len() as i64 - 1));
-    assert_eq!(c1, a1 + 1, "the shutdown checkpoint covers everything processed");
+    assert_eq!(
+        c1,
+        a1 + 1,
+        "the shutdown checkpoint covers everything processed"
+    );
 
     positions.extend(produce(&bs, "input", tail));
     let run = Running::start(cfg.clone(), live());
@@ -257,7 +263,11 @@ fn graceful_restart_continues_from_the_checkpoint() {
     let dl = read_until(&bs, "deadletter", Duration::from_secs(10), |m| {
         m.len() >= want.deadletters.len()
     });
-    assert_eq!(dl.len(), want.deadletters.len(), "no dead letter twice, none lost");
+    assert_eq!(
+        dl.len(),
+        want.deadletters.len(),
+        "no dead letter twice, none lost"
+    );
 }
 
 /// Two instances in one group: the second joins mid-stream (partitions move to it with their
@@ -335,7 +345,11 @@ fn rebalances(group: &str, strategy: Option<&str>) {
         .map(|(k, _)| k.clone())
         .take(5)
         .collect();
-    assert!(diff.is_empty(), "{} windows differ, e.g. {diff:?}", diff.len());
+    assert!(
+        diff.is_empty(),
+        "{} windows differ, e.g. {diff:?}",
+        diff.len()
+    );
     assert_eq!(got.len(), wc.len());
     let mut ids = std::collections::BTreeMap::new();
     for m in &out {
@@ -352,7 +366,10 @@ fn rebalances(group: &str, strategy: Option<&str>) {
         ids.keys().collect::<Vec<_>>(),
         want_ids.keys().collect::<Vec<_>>()
     );
-    assert!(sa.events > 0 && sb.events > 0 && sb.restores >= 3, "{sa:?} {sb:?}");
+    assert!(
+        sa.events > 0 && sb.events > 0 && sb.restores >= 3,
+        "{sa:?} {sb:?}"
+    );
     eprintln!(
         "{group}: A {} events, B {} events ({} restores)",
         sa.events, sb.events, sb.restores
@@ -416,7 +433,12 @@ fn broker_errors_and_outage_lose_nothing() {
     let ids: std::collections::BTreeSet<String> = out
         .iter()
         .filter(|m| !m.value.contains("\"type\":\"kpi.window\""))
-        .map(|m| serde_json::from_str::<serde_json::Value>(&m.value).unwrap()["id"].as_str().unwrap().to_string())
+        .map(|m| {
+            serde_json::from_str::<serde_json::Value>(&m.value).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(ids, want.alerts.keys().cloned().collect());
     assert_eq!(summary.records_dropped, 0);
@@ -425,7 +447,12 @@ fn broker_errors_and_outage_lose_nothing() {
     });
     let dl_ids: std::collections::BTreeSet<String> = dl
         .iter()
-        .map(|m| serde_json::from_str::<serde_json::Value>(&m.value).unwrap()["id"].as_str().unwrap().to_string())
+        .map(|m| {
+            serde_json::from_str::<serde_json::Value>(&m.value).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
     assert_eq!(dl_ids, want.deadletters.keys().cloned().collect());
     assert_eq!(
@@ -468,7 +495,12 @@ fn idle_advances_are_history_that_survives_a_crash() {
     produce(
         &bs,
         "input",
-        &[line("e1", "ticket.created", created, r#","channel":"chat","priority":"urgent""#)],
+        &[line(
+            "e1",
+            "ticket.created",
+            created,
+            r#","channel":"chat","priority":"urgent""#,
+        )],
     );
     let dir = tempfile::tempdir().unwrap();
     let cfg_file = dir.path().join("cxstream.toml");
@@ -478,22 +510,41 @@ fn idle_advances_are_history_that_survives_a_crash() {
     let out1 = read_until(&bs, "output", Duration::from_secs(30), |m| {
         m.iter().any(|x| x.value.contains("sla.breached"))
     });
-    assert!(out1.iter().any(|m| m.value.contains("sla.breached")), "{}", first.log_text());
+    assert!(
+        out1.iter().any(|m| m.value.contains("sla.breached")),
+        "{}",
+        first.log_text()
+    );
     first.kill();
     // A reply within the due arrives after the advance: late, so the breach stands.
     produce(
         &bs,
         "input",
-        &[line("e2", "ticket.message", created + 5 * 60_000, r#","author":"agent""#)],
+        &[line(
+            "e2",
+            "ticket.message",
+            created + 5 * 60_000,
+            r#","author":"agent""#,
+        )],
     );
     let mut second = Proc::start(&cfg_file, &["run"], &dir.path().join("run2.log"));
     let out2 = read_until(&bs, "output", Duration::from_secs(30), |m| {
         m.len() > out1.len()
-            && m.iter().filter(|x| x.value.contains("sla.breached")).count() >= 2
+            && m.iter()
+                .filter(|x| x.value.contains("sla.breached"))
+                .count()
+                >= 2
     });
     second.kill();
-    let breaches: Vec<&Msg> = out2.iter().filter(|m| m.value.contains("sla.breached")).collect();
-    assert!(breaches.len() >= 2, "the restart emitted the breach again:\n{}", second.log_text());
+    let breaches: Vec<&Msg> = out2
+        .iter()
+        .filter(|m| m.value.contains("sla.breached"))
+        .collect();
+    assert!(
+        breaches.len() >= 2,
+        "the restart emitted the breach again:\n{}",
+        second.log_text()
+    );
     assert!(
         breaches.iter().all(|b| b.value == breaches[0].value),
         "byte-identical re-emission"
@@ -506,7 +557,9 @@ fn idle_advances_are_history_that_survives_a_crash() {
         }
     }
     assert!(
-        !out2.iter().any(|m| m.value.contains(r#""first_response":{"achieved":1"#)),
+        !out2
+            .iter()
+            .any(|m| m.value.contains(r#""first_response":{"achieved":1"#)),
         "the late reply did not turn the breach into an achievement"
     );
 }
@@ -559,7 +612,9 @@ fn a_changed_configuration_needs_a_reset_and_inspect_shows_the_state() {
     eprintln!("{table}");
     for p in 0..2 {
         assert!(
-            table.lines().any(|l| l.starts_with(&format!("{p} ")) && l.contains("input:")),
+            table
+                .lines()
+                .any(|l| l.starts_with(&format!("{p} ")) && l.contains("input:")),
             "partition {p} in:\n{table}"
         );
     }
@@ -574,7 +629,11 @@ fn a_changed_configuration_needs_a_reset_and_inspect_shows_the_state() {
     let s = Running::start(changed.clone(), bounded())
         .join()
         .expect("after the reset");
-    assert_eq!(s.events as usize, lines.len(), "reprocessed from the beginning");
+    assert_eq!(
+        s.events as usize,
+        lines.len(),
+        "reprocessed from the beginning"
+    );
     let table = cxstream::runtime::admin::inspect(&changed).expect("inspect");
     assert!(!table.contains("another configuration"), "{table}");
     // The first run's records are what replay says (the second run's differ by lateness).
@@ -592,7 +651,10 @@ fn a_changed_partition_count_is_refused() {
     let cfg = config(&mock.bootstrap_servers(), "g-shape");
     let err = Running::start(cfg, bounded()).join().expect_err("refused");
     let msg = format!("{err:#}");
-    assert!(msg.contains("partition") && msg.contains("state reset"), "{msg}");
+    assert!(
+        msg.contains("partition") && msg.contains("state reset"),
+        "{msg}"
+    );
 }
 
 /// `cxstream demo`'s engine room: the embedded cluster, the generator and the pipeline run,
@@ -624,7 +686,11 @@ fn demo_runs_generates_and_serves_metrics() {
     });
     let get = |path: &str| -> Option<String> {
         let mut c = std::net::TcpStream::connect(addr).ok()?;
-        write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+        write!(
+            c,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
         let mut body = String::new();
         c.read_to_string(&mut body).ok()?;
         Some(body)
@@ -638,5 +704,8 @@ fn demo_runs_generates_and_serves_metrics() {
         })
     });
     demo.join().unwrap().expect("demo ran and stopped cleanly");
-    assert!(get("/metrics").is_none(), "the endpoint stops with the demo");
+    assert!(
+        get("/metrics").is_none(),
+        "the endpoint stops with the demo"
+    );
 }

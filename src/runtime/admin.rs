@@ -12,7 +12,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::restore::read_partition;
 use super::topics;
-use crate::config::Config;
+use crate::config::{Config, CreateClient as _};
 use crate::state::{self, Key};
 use crate::ts;
 
@@ -22,7 +22,7 @@ pub fn inspect(cfg: &Config) -> Result<String> {
     let probe: BaseConsumer = cfg
         .kafka
         .client_config()
-        .create()
+        .create_masked()
         .context("cannot create a Kafka client")?;
     let Some(n) = topics::partition_count(&probe, &topic)? else {
         bail!(
@@ -91,7 +91,7 @@ pub fn reset(cfg: &Config) -> Result<String> {
     let probe: BaseConsumer = cfg
         .kafka
         .client_config()
-        .create()
+        .create_masked()
         .context("cannot create a Kafka client")?;
     let inputs = topics::input_partitions(&probe, cfg)?;
     let mut out = String::new();
@@ -101,7 +101,7 @@ pub fn reset(cfg: &Config) -> Result<String> {
         .client_config()
         .set("group.id", &cfg.kafka.group_id)
         .set("enable.auto.commit", "false")
-        .create()
+        .create_masked()
         .context("cannot create a consumer for the group")?;
     let mut tpl = TopicPartitionList::new();
     for t in &cfg.kafka.input_topics {
@@ -158,7 +158,7 @@ pub fn reset(cfg: &Config) -> Result<String> {
         .kafka
         .client_config()
         .set("acks", "all")
-        .create()
+        .create_masked()
         .context("cannot create a producer")?;
     let now = crate::replay::wall_clock_ms().to_string();
     for p in 0..n {

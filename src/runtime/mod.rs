@@ -80,7 +80,7 @@ use anyhow::{Context as _, Result};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::error::KafkaError;
 
-use crate::config::Config;
+use crate::config::{Config, CreateClient as _};
 use crate::engine::Stats;
 use crate::logs::LogLimiter;
 use crate::metrics::Metrics;
@@ -256,7 +256,7 @@ pub fn run_pipeline_with(
 ) -> Result<RunSummary> {
     let k = &cfg.kafka;
     // The input's partition count and the state topic, before joining the group.
-    let probe: BaseConsumer = k.client_config().create().context(
+    let probe: BaseConsumer = k.client_config().create_masked().context(
         "cannot create a Kafka client (check kafka.bootstrap_servers and kafka.librdkafka)",
     )?;
     let input_partitions = topics::input_partitions(&probe, &cfg)?;

@@ -20,7 +20,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::config::Config;
+use crate::config::{Config, CreateClient as _};
 use crate::engine::{Observer, RestoredPartition};
 use crate::state::{self, Key, LogImage, Restored};
 
@@ -173,7 +173,7 @@ pub fn read_partition(cfg: &Config, topic: &str, p: i32) -> Result<LogImage> {
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .set("auto.offset.reset", "earliest")
-        .create()
+        .create_masked()
         .context("cannot create a consumer for the restore")?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, p, Offset::Beginning)
@@ -230,7 +230,7 @@ fn write_sentinel(cfg: &Config, topic: &str, p: i32, key: &[u8]) -> Result<()> {
         .kafka
         .client_config()
         .set("acks", "all")
-        .create_with_context(Reports(std::sync::Mutex::new(Vec::new())))
+        .create_masked_with(Reports(std::sync::Mutex::new(Vec::new())))
         .context("cannot create a producer for the restore")?;
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut last = String::new();
@@ -276,7 +276,7 @@ fn committed_offsets(cfg: &Config, p: i32) -> Result<Vec<(String, i64)>> {
         .client_config()
         .set("group.id", &cfg.kafka.group_id)
         .set("enable.auto.commit", "false")
-        .create()
+        .create_masked()
         .context("cannot create a consumer to read the committed offsets")?;
     let mut tpl = TopicPartitionList::new();
     for t in &cfg.kafka.input_topics {

@@ -9,7 +9,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 
-use crate::config::Config;
+use crate::config::{Config, CreateClient as _};
 
 /// Timeout of a metadata request.
 pub const METADATA_TIMEOUT: Duration = Duration::from_secs(5);
@@ -94,7 +94,7 @@ pub fn ensure_state_topic<C: ConsumerContext>(
     let admin: AdminClient<DefaultClientContext> = cfg
         .kafka
         .client_config()
-        .create()
+        .create_masked()
         .context("cannot create a Kafka admin client")?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -25,6 +25,7 @@ use rdkafka::message::{DeliveryResult, Message};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext, PurgeConfig};
 use rdkafka::ClientContext;
 
+use crate::config::CreateClient as _;
 use crate::logs::LogLimiter;
 use crate::shutdown::Shutdown;
 
@@ -174,7 +175,7 @@ impl Sink {
 
     fn create(config: &ClientConfig, shared: &Arc<Shared>) -> Result<BaseProducer<SinkContext>> {
         config
-            .create_with_context(SinkContext {
+            .create_masked_with(SinkContext {
                 shared: Arc::clone(shared),
             })
             .context("cannot create the Kafka producer (check kafka.librdkafka settings)")

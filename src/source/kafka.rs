@@ -22,7 +22,7 @@ use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 
 use super::{feed_routed, Admission, Fed, Route};
-use crate::config::Config;
+use crate::config::{Config, CreateClient as _};
 use crate::engine::Engine;
 use crate::event::SourcePos;
 use crate::logs::{log_librdkafka, LogLimiter};
@@ -164,7 +164,7 @@ pub fn consumer<H: Rebalance>(
         cc.set("statistics.interval.ms", "5000");
     }
     let consumer: BaseConsumer<SourceContext<H>> = cc
-        .create_with_context(SourceContext {
+        .create_masked_with(SourceContext {
             handler,
             metrics,
             warn: LogLimiter::default(),

@@ -4,9 +4,22 @@
 //! Environment overrides name a path with `__` between levels, e.g.
 //! `CXSTREAM_ENGINE__ALLOWED_LATENESS=10s` or `CXSTREAM_KAFKA__BOOTSTRAP_SERVERS=kafka:9092`.
 //! The value is read as a TOML value when it parses as one (`5`, `true`, `["1m","1h"]`) and as
-//! a string otherwise.
+//! a string otherwise. librdkafka properties follow Confluent's image convention instead:
+//! `CXSTREAM_KAFKA__LIBRDKAFKA__SASL_PASSWORD` sets `sasl.password` ([`env`]).
+//!
+//! Secrets ([`secrets`]): `[kafka.librdkafka]` properties can be read from files
+//! (`"sasl.password.file" = "/run/secrets/kafka_password"`), and secret values are masked in
+//! the configuration's `Debug`, in client-creation errors and in logs.
 
-use std::collections::BTreeMap;
+mod check;
+pub mod env;
+mod kafka;
+pub mod secrets;
+pub mod security;
+
+pub use check::Check;
+pub use kafka::KafkaConfig;
+
 use std::fmt;
 use std::path::Path;
 
@@ -15,6 +28,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::event::Priority;
 use crate::ts::{self, Millis, DAY, HOUR, MINUTE, SECOND};
+pub use secrets::{CreateClient, Librdkafka, MASK};
 
 /// A duration written as text: `250ms`, `30s`, `15m`, `4h`, `30d`, `1w`.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -293,72 +307,6 @@ impl Default for SignalsConfig {
     }
 }
 
-/// `[kafka]`: the cluster, consumer group and topics of `cxstream run`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KafkaConfig {
-    /// Brokers to bootstrap from, default `localhost:9092`.
-    pub bootstrap_servers: String,
-    /// Consumer group: instances sharing it split the input partitions, default `cxstream`.
-    pub group_id: String,
-    /// Topics holding input events (recommended key: the customer id), default `["cx.events"]`.
-    pub input_topics: Vec<String>,
-    /// Where `kpi.window`, `sla.breached`, `churn.risk` and `recovery.*` records go, default
-    /// `cx.kpi`.
-    pub output_topic: String,
-    /// Where invalid, orphan and `ticket exists` events go with their source position,
-    /// default `cx.deadletter`.
-    pub deadletter_topic: String,
-    /// How often each partition's state is checkpointed to the state topic (SPEC §7; also on
-    /// revoke and shutdown), default 10s. Group offsets are committed with each checkpoint.
-    /// (`commit_interval`, its old name, is accepted.)
-    #[serde(alias = "commit_interval")]
-    pub checkpoint_interval: Dur,
-    /// The compacted state topic holding the checkpoints (created with the input's partition
-    /// count if missing), default `<group_id>.state`.
-    pub state_topic: String,
-    /// Any librdkafka property, passed through unchanged to consumer and producer
-    /// (e.g. `"security.protocol" = "SASL_SSL"`).
-    pub librdkafka: BTreeMap<String, String>,
-}
-
-impl KafkaConfig {
-    /// The state topic: `state_topic`, or `<group_id>.state`.
-    pub fn state_topic(&self) -> String {
-        if self.state_topic.is_empty() {
-            format!("{}.state", self.group_id)
-        } else {
-            self.state_topic.clone()
-        }
-    }
-
-    /// librdkafka's base client configuration: bootstrap servers and every pass-through
-    /// property.
-    pub fn client_config(&self) -> rdkafka::config::ClientConfig {
-        let mut cc = rdkafka::config::ClientConfig::new();
-        cc.set("bootstrap.servers", &self.bootstrap_servers);
-        for (key, v) in &self.librdkafka {
-            cc.set(key, v);
-        }
-        cc
-    }
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        KafkaConfig {
-            bootstrap_servers: "localhost:9092".into(),
-            group_id: "cxstream".into(),
-            input_topics: vec!["cx.events".into()],
-            output_topic: "cx.kpi".into(),
-            deadletter_topic: "cx.deadletter".into(),
-            checkpoint_interval: Dur(10 * SECOND),
-            state_topic: String::new(),
-            librdkafka: BTreeMap::new(),
-        }
-    }
-}
-
 /// `[metrics]`: the Prometheus endpoint (SPEC §6).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -400,7 +348,7 @@ impl Config {
             None => String::new(),
         };
         let env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("CXSTREAM_") && k.contains("__"))
+            .filter(|(k, _)| k.starts_with(env::PREFIX) && k.contains("__"))
             .collect();
         Self::from_toml_with_env(&text, &env).with_context(|| match path {
             Some(p) => format!("invalid configuration in {}", p.display()),
@@ -408,24 +356,21 @@ impl Config {
         })
     }
 
-    /// Parses TOML text, applies `(CXSTREAM_A__B, value)` overrides, and validates.
-    pub fn from_toml_with_env(text: &str, env: &[(String, String)]) -> Result<Config> {
-        let mut root: toml::Table = toml::from_str(text).map_err(|e| anyhow!("{e}"))?;
-        for (key, value) in env {
-            let Some(path) = key.strip_prefix("CXSTREAM_") else {
-                continue;
-            };
-            let parts: Vec<String> = path.split("__").map(|p| p.to_ascii_lowercase()).collect();
-            let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or_else(|| toml::Value::String(value.clone()));
-            set_path(&mut root, &parts, parsed)
-                .with_context(|| format!("environment override {key}"))?;
-        }
-        let cfg: Config = toml::Value::Table(root)
-            .try_into()
-            .map_err(|e: toml::de::Error| anyhow!("{}", e.message()))?;
+    /// Parses TOML text, applies `(CXSTREAM_A__B, value)` overrides, reads the
+    /// `[kafka.librdkafka]` properties held in files, registers the secret values for
+    /// [`secrets::scrub`], and validates.
+    pub fn from_toml_with_env(text: &str, vars: &[(String, String)]) -> Result<Config> {
+        let mut root: toml::Table =
+            toml::from_str(text).map_err(|e| secrets::toml_syntax_error(&e, text))?;
+        env::apply(&mut root, vars)?;
+        let mut cfg: Config =
+            toml::Value::Table(root)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    anyhow!("{}{}", e.message(), env::hint(e.message(), vars))
+                })?;
+        cfg.kafka.librdkafka.resolve_files()?;
+        secrets::register(cfg.kafka.librdkafka.secret_values());
         cfg.validate()?;
         Ok(cfg)
     }
@@ -504,23 +449,19 @@ impl Config {
         if self.kafka.input_topics.is_empty() {
             bail!("kafka.input_topics is empty: name the topic(s) holding the events");
         }
+        let errors: Vec<String> = security::static_findings(&self.kafka)
+            .into_iter()
+            .filter(|f| f.level == security::Level::Error)
+            .map(|f| f.message)
+            .collect();
+        if !errors.is_empty() {
+            bail!(
+                "[kafka.librdkafka] cannot work:\n  - {}",
+                errors.join("\n  - ")
+            );
+        }
         Ok(())
     }
-}
-
-fn set_path(root: &mut toml::Table, parts: &[String], value: toml::Value) -> Result<()> {
-    let (last, prefix) = parts.split_last().ok_or_else(|| anyhow!("empty key"))?;
-    let mut table = root;
-    for p in prefix {
-        let entry = table
-            .entry(p.clone())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        table = entry
-            .as_table_mut()
-            .ok_or_else(|| anyhow!("{p} is not a section"))?;
-    }
-    table.insert(last.clone(), value);
-    Ok(())
 }
 
 #[cfg(test)]
@@ -574,9 +515,94 @@ mod tests {
         assert!(format!("{e:#}").contains("at least one window"), "{e:#}");
     }
 
+    fn var(k: &str, v: &str) -> (String, String) {
+        (k.to_string(), v.to_string())
+    }
+
+    #[test]
+    fn librdkafka_properties_from_the_environment() {
+        let env = vec![
+            var("CXSTREAM_KAFKA__LIBRDKAFKA__SASL_PASSWORD", "12345"),
+            var("CXSTREAM_KAFKA__LIBRDKAFKA__SSL_KEY_PASSWORD", "k3y-pass"),
+            var("CXSTREAM_KAFKA__LIBRDKAFKA__SECURITY_PROTOCOL", "SASL_SSL"),
+            var("CXSTREAM_KAFKA__LIBRDKAFKA__SASL_MECHANISMS", "PLAIN"),
+            var("CXSTREAM_KAFKA__LIBRDKAFKA__SASL_USERNAME", "cx"),
+            var("CXSTREAM_KAFKA__LIBRDKAFKA__LINGER_MS", "7"),
+        ];
+        let c =
+            Config::from_toml_with_env("[kafka.librdkafka]\n\"linger.ms\" = 5\n", &env).unwrap();
+        let l = &c.kafka.librdkafka;
+        assert_eq!(l["sasl.password"], "12345", "a numeric password stays text");
+        assert_eq!(l["ssl.key.password"], "k3y-pass");
+        assert_eq!(l["security.protocol"], "SASL_SSL");
+        assert_eq!(l["linger.ms"], "7", "the environment wins over the file");
+        assert!(!l.contains_key("sasl_password"));
+        let cc = c.kafka.client_config();
+        assert_eq!(cc.get("sasl.password"), Some("12345"));
+        cc.check_properties().unwrap();
+        let shown = format!("{c:?}{c:#?}");
+        assert!(
+            !shown.contains("12345") && !shown.contains("k3y-pass"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("SASL_SSL") && shown.contains("\"cx\""),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn librdkafka_properties_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("kafka_password");
+        std::fs::write(&pw, "from-the-file\r\n").unwrap();
+        let text = format!(
+            "[kafka.librdkafka]\n\"sasl.password.file\" = \"{}\"\n",
+            pw.display()
+        );
+        let c = Config::from_toml_with_env(&text, &[]).unwrap();
+        assert_eq!(c.kafka.librdkafka["sasl.password"], "from-the-file");
+        let shown = format!("{c:#?}");
+        assert!(!shown.contains("from-the-file"), "{shown}");
+        assert!(shown.contains(&pw.display().to_string()), "{shown}");
+        // The same from the environment.
+        let env = vec![var(
+            "CXSTREAM_KAFKA__LIBRDKAFKA__SSL_KEY_PASSWORD_FILE",
+            &pw.display().to_string(),
+        )];
+        let c = Config::from_toml_with_env("", &env).unwrap();
+        assert_eq!(c.kafka.librdkafka["ssl.key.password"], "from-the-file");
+        // A file that cannot be read: the error names it.
+        let env = vec![var(
+            "CXSTREAM_KAFKA__LIBRDKAFKA__SASL_PASSWORD_FILE",
+            "/nonexistent/kafka_password",
+        )];
+        let e = format!("{:#}", Config::from_toml_with_env("", &env).unwrap_err());
+        assert!(e.contains("/nonexistent/kafka_password"), "{e}");
+    }
+
+    #[test]
+    fn config_errors_do_not_echo_secrets() {
+        let e = Config::from_toml_with_env(
+            "[kafka.librdkafka]\n\"sasl.password\" = [\"hunter2\"]\n",
+            &[],
+        )
+        .unwrap_err();
+        let e = format!("{e:#}");
+        assert!(!e.contains("hunter2") && e.contains("sasl.password"), "{e}");
+        let e =
+            Config::from_toml_with_env("[kafka]\nsasl_password = \"hunter2\"\n", &[]).unwrap_err();
+        assert!(!format!("{e:#}").contains("hunter2"), "{e:#}");
+        let e = Config::from_toml_with_env("[kafka]\nlibrdkafka = \"hunter2\"\n", &[]).unwrap_err();
+        assert!(!format!("{e:#}").contains("hunter2"), "{e:#}");
+        let env = vec![var("CXSTREAM_KAFKA__LIBRDKAFKA", "hunter2")];
+        let e = Config::from_toml_with_env("", &env).unwrap_err();
+        assert!(!format!("{e:#}").contains("hunter2"), "{e:#}");
+    }
+
     #[test]
     fn shipped_config_file_is_valid_and_matches_defaults() {
-        let text = include_str!("../config/cxstream.toml");
+        let text = include_str!("../../config/cxstream.toml");
         let c = Config::from_toml_with_env(text, &[]).unwrap();
         let d = Config::default();
         assert_eq!(c.engine.windows, d.engine.windows);

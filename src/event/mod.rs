@@ -7,8 +7,10 @@
 //! [`InvalidReason`] used as the `reason` label of `cxstream_events_invalid_total`.
 
 mod decode;
+mod number;
 
 pub use decode::decode;
+pub use number::{MAX_AMOUNT, MAX_HANDLE_SECONDS};
 
 use std::borrow::Cow;
 use std::fmt;

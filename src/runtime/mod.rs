@@ -65,7 +65,10 @@
 //! never used to decide "caught up" (Tansu's high watermark can be wrong).
 
 pub mod admin;
+mod advance;
+mod checkpoint;
 pub mod demo;
+mod install;
 mod pipeline;
 mod rebalance;
 mod restore;

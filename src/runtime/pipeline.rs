@@ -8,22 +8,23 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::consumer::{CommitMode, Consumer as _};
+use rdkafka::consumer::Consumer as _;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::restore::{self, Found};
-use super::{Consumer, Progress, RunOptions, RunSummary, IDLE_AFTER};
+use super::advance::Advance;
+use super::checkpoint::Pending;
+use super::restore;
+use super::{Consumer, Progress, RunOptions, RunSummary};
 use crate::config::Config;
-use crate::engine::{Checkpoint, CheckpointMeta, Completion, Engine};
+use crate::engine::{Completion, Engine};
 use crate::logs::LogLimiter;
 use crate::metrics::Metrics;
 use crate::output::Record;
-use crate::sink::kafka::{Out, Sink};
+use crate::sink::kafka::Sink;
 use crate::sink::Destination;
 use crate::source::kafka::feed_message;
 use crate::source::Admission;
-use crate::state::{self, Key, StateRecord};
 use crate::ts::Millis;
 
 /// An input position not known yet: start at the beginning of the partition.
@@ -31,7 +32,7 @@ pub const BEGINNING: i64 = -2;
 /// An input position not known yet: start at the end of the partition.
 pub const END: i64 = -1;
 
-fn now_ms() -> Millis {
+pub(super) fn now_ms() -> Millis {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as Millis)
@@ -46,21 +47,10 @@ pub(super) enum Phase {
     Active,
 }
 
-/// An idle advance recorded in the state topic, waiting to be applied at its position.
-#[derive(Debug, Clone)]
-pub(super) struct Advance {
-    /// Its sequence number.
-    seq: u64,
-    /// The input position it happened at (next offset per topic).
-    positions: Vec<(String, i64)>,
-    /// The watermark it moved to.
-    watermark: Millis,
-}
-
 /// One assigned input partition (of every input topic).
 pub(super) struct Part {
     /// Which assignment this is (a restore for an older one is ignored).
-    epoch: u64,
+    pub(super) epoch: u64,
     /// Input topics assigned with this partition number.
     pub topics: BTreeSet<String>,
     /// Restoring or active.
@@ -70,39 +60,26 @@ pub(super) struct Part {
     /// Reached the end of the partition since its last message.
     pub at_eof: bool,
     /// When its last message was processed.
-    last_message: Instant,
+    pub(super) last_message: Instant,
     /// Recorded idle advances to replay at their positions (after a restore).
-    replay: VecDeque<Advance>,
+    pub(super) replay: VecDeque<Advance>,
     /// An idle advance written to the state topic and not acknowledged yet: the partition
     /// is paused until it is, then the advance is applied.
-    awaiting: Option<(Advance, u64)>,
+    pub(super) awaiting: Option<(Advance, u64)>,
     /// The last idle advance applied (included in the next checkpoint).
-    advance_seq: u64,
+    pub(super) advance_seq: u64,
     /// The next idle advance's sequence number.
-    next_advance: u64,
+    pub(super) next_advance: u64,
     /// The last checkpoint generation used.
-    gen: u64,
+    pub(super) gen: u64,
     /// Processed something since the last checkpoint.
-    changed: bool,
+    pub(super) changed: bool,
     /// Idle-advance sequence numbers at or below this have been tombstoned.
-    advances_collected: u64,
+    pub(super) advances_collected: u64,
     /// When the latest complete checkpoint was written.
     pub checkpointed_at: Option<Instant>,
     /// When its restore started.
-    restore_started: Instant,
-}
-
-/// A checkpoint whose records are in flight.
-struct Pending {
-    ck: Checkpoint,
-    /// Sequence number of its last state record (every output derived before it was sent
-    /// earlier, so this covers them too).
-    mark: u64,
-    /// Sequence number of its manifest, once sent.
-    manifest: Option<u64>,
-    started: Instant,
-    positions: Vec<(String, i64)>,
-    advance_seq: u64,
+    pub(super) restore_started: Instant,
 }
 
 /// Everything the poll loop and the rebalance callbacks share.
@@ -114,18 +91,18 @@ pub(crate) struct Pipeline {
     pub progress: Arc<Progress>,
     pub opts: RunOptions,
     /// Where a bounded run stops (next offset per input partition).
-    ends: Option<BTreeMap<(String, i32), i64>>,
-    admission: Admission,
-    state_topic: String,
+    pub(super) ends: Option<BTreeMap<(String, i32), i64>>,
+    pub(super) admission: Admission,
+    pub(super) state_topic: String,
     /// The input topics' partition count (the partitions a window waits for).
     pub input_partitions: i32,
     /// The assigned partitions.
     pub parts: BTreeMap<i32, Part>,
-    restore_tx: Sender<restore::Done>,
-    restore_rx: Receiver<restore::Done>,
-    epoch: u64,
-    pending: BTreeMap<i32, Pending>,
-    last_checkpoint: Instant,
+    pub(super) restore_tx: Sender<restore::Done>,
+    pub(super) restore_rx: Receiver<restore::Done>,
+    pub(super) epoch: u64,
+    pub(super) pending: BTreeMap<i32, Pending>,
+    pub(super) last_checkpoint: Instant,
     /// An error that stops the instance (a checkpoint it must not ignore).
     pub fatal: Option<anyhow::Error>,
     /// Shutting down.
@@ -137,10 +114,10 @@ pub(crate) struct Pipeline {
     pub commits: u64,
     pub checkpoints: u64,
     pub restores: u64,
-    committed: BTreeMap<(String, i32), i64>,
+    pub(super) committed: BTreeMap<(String, i32), i64>,
     /// First and last offset processed per input `(topic, partition)`, for the summary.
-    processed: BTreeMap<(String, i32), (i64, i64)>,
-    warn: LogLimiter,
+    pub(super) processed: BTreeMap<(String, i32), (i64, i64)>,
+    pub(super) warn: LogLimiter,
 }
 
 impl Pipeline {
@@ -334,33 +311,6 @@ impl Pipeline {
         self.events += 1;
     }
 
-    /// Applies the recorded idle advances of `p` whose position the input has reached (before
-    /// processing a message of `topic` at `offset`, if given).
-    fn replay_advances(&mut self, p: i32, at: Option<(&str, i64)>) {
-        loop {
-            let Some(part) = self.parts.get_mut(&p) else {
-                return;
-            };
-            let Some(a) = part.replay.front() else {
-                return;
-            };
-            let reached = a.positions.iter().all(|(t, pos)| {
-                let next = match at {
-                    Some((mt, off)) if mt == t => off,
-                    _ => part.next.get(t).copied().unwrap_or(BEGINNING),
-                };
-                next >= *pos
-            });
-            if !reached {
-                return;
-            }
-            let a = part.replay.pop_front().expect("front exists");
-            part.advance_seq = a.seq;
-            part.changed = true;
-            self.engine.advance_partition(p, a.watermark);
-        }
-    }
-
     /// The end of a partition was reached.
     pub(super) fn on_eof(&mut self, p: i32) {
         if let Some(part) = self.parts.get_mut(&p) {
@@ -369,198 +319,6 @@ impl Pipeline {
             }
         }
         self.replay_advances(p, None);
-    }
-
-    /// Installs the restores that finished: state, cleanup, input position; resumes.
-    pub(super) fn poll_restores(&mut self, consumer: &Consumer) {
-        while let Ok(done) = self.restore_rx.try_recv() {
-            let p = done.partition;
-            let Some(part) = self.parts.get(&p) else {
-                continue;
-            };
-            if part.epoch != done.epoch {
-                continue;
-            }
-            let restore_started = part.restore_started;
-            match done.result {
-                Err(e) => {
-                    self.fatal = Some(e.context(format!("restoring partition {p}")));
-                    return;
-                }
-                Ok(Found::Checkpoint { built, restored }) => {
-                    self.send_state(p, &restored.cleanup);
-                    self.engine.install(*built);
-                    let m = &restored.manifest;
-                    let part = self.parts.get_mut(&p).expect("checked above");
-                    part.next = m.positions.iter().cloned().collect();
-                    part.gen = restored.max_gen;
-                    part.advance_seq = m.advance_seq;
-                    part.advances_collected = 0;
-                    part.next_advance = restored.max_advance + 1;
-                    part.replay = decode_advances(&restored.advances);
-                    part.checkpointed_at = Some(Instant::now());
-                    tracing::info!(
-                        partition = p,
-                        generation = m.gen,
-                        positions = ?m.positions,
-                        tickets = m.tickets,
-                        customers = m.customers,
-                        took = ?restore_started.elapsed(),
-                        bytes = done.bytes,
-                        "partition restored from its checkpoint"
-                    );
-                }
-                Ok(Found::Empty {
-                    reset,
-                    committed,
-                    leftovers,
-                }) => {
-                    if !committed.is_empty() && !reset && !self.opts.from_committed {
-                        self.fatal = Some(anyhow::anyhow!(
-                            "group {} has committed offsets for partition {p} ({committed:?}) but no checkpoint \
-                             in {}: this is an upgrade from a version without checkpoints (or the state topic \
-                             was deleted). Start with `cxstream run --from-committed-offsets` to continue from \
-                             the committed offsets with empty state (tickets and customers of earlier events \
-                             are unknown), or `cxstream state reset` to reprocess the input from the beginning",
-                            self.cfg.kafka.group_id,
-                            self.state_topic
-                        ));
-                        return;
-                    }
-                    self.send_state(p, &leftovers.cleanup);
-                    self.engine.assign(p);
-                    self.engine.track_changes(p);
-                    let start = self.start_offset();
-                    let part = self.parts.get_mut(&p).expect("checked above");
-                    let committed: BTreeMap<String, i64> = committed.into_iter().collect();
-                    part.next = part
-                        .topics
-                        .iter()
-                        .map(|t| (t.clone(), committed.get(t).copied().unwrap_or(start)))
-                        .collect();
-                    part.gen = leftovers.max_gen;
-                    part.next_advance = leftovers.max_advance + 1;
-                    part.replay = decode_advances(&leftovers.advances);
-                    tracing::info!(
-                        partition = p,
-                        positions = ?part.next,
-                        "no checkpoint: the partition starts with empty state"
-                    );
-                }
-            }
-            self.restores += 1;
-            if let Some(m) = &self.metrics {
-                m.observe_restore(done.elapsed.as_secs_f64());
-            }
-            let part = self.parts.get_mut(&p).expect("checked above");
-            part.phase = Phase::Active;
-            // Its state is durable as of now (restored, or empty and nothing to lose yet).
-            part.checkpointed_at = Some(Instant::now());
-            part.at_eof = false;
-            part.last_message = Instant::now();
-            let positions: Vec<(String, i64)> = part.next.clone().into_iter().collect();
-            resume_at(consumer, p, &positions);
-            self.replay_advances(p, None);
-            self.update_completion();
-        }
-    }
-
-    /// Where a partition without a checkpoint or committed offset starts
-    /// (`auto.offset.reset`, default earliest).
-    fn start_offset(&self) -> i64 {
-        match self
-            .cfg
-            .kafka
-            .librdkafka
-            .get("auto.offset.reset")
-            .map(String::as_str)
-        {
-            Some("latest" | "largest" | "end") => END,
-            _ => BEGINNING,
-        }
-    }
-
-    fn send_state(&mut self, p: i32, records: &[StateRecord]) -> u64 {
-        let mut seq = self.sink.last_seq();
-        for r in records {
-            seq = self.sink.send_to(Out {
-                topic: &self.state_topic,
-                partition: Some(p),
-                key: Some(&r.key),
-                payload: r.value.as_deref(),
-            });
-        }
-        seq
-    }
-
-    /// SPEC §2 live mode: a partition caught up and quiet moves its watermark with the wall
-    /// clock (never past now − lateness). The advance is a fact of the partition's history:
-    /// it is written to the state topic and applied only once acknowledged, the partition
-    /// paused meanwhile ([`Pipeline::check_advances`]).
-    pub(super) fn idle_advance(&mut self, consumer: &Consumer) {
-        if self.opts.until.is_some() {
-            return;
-        }
-        let w = now_ms().saturating_sub(self.cfg.engine.allowed_lateness.0);
-        let marks: BTreeMap<i32, Millis> = self.engine.partition_watermarks().into_iter().collect();
-        let eligible: Vec<i32> = self
-            .parts
-            .iter()
-            .filter(|(p, part)| {
-                part.phase == Phase::Active
-                    && part.at_eof
-                    && part.awaiting.is_none()
-                    && part.replay.is_empty()
-                    && part.last_message.elapsed() >= IDLE_AFTER
-                    && marks.get(p).is_none_or(|m| w > *m)
-            })
-            .map(|(p, _)| *p)
-            .collect();
-        for p in eligible {
-            let Some(part) = self.parts.get_mut(&p) else {
-                continue;
-            };
-            let a = Advance {
-                seq: part.next_advance,
-                positions: part.next.clone().into_iter().collect(),
-                watermark: w,
-            };
-            part.next_advance += 1;
-            let rec = StateRecord {
-                key: Key::Advance(a.seq).bytes(),
-                value: Some(state::encode_advance(&a.positions, a.watermark)),
-            };
-            let seq = self.send_state(p, &[rec]);
-            if let Some(part) = self.parts.get_mut(&p) {
-                part.awaiting = Some((a, seq));
-                pause(consumer, p, &part.topics);
-            }
-        }
-    }
-
-    /// Applies the idle advances whose record is acknowledged, and resumes their partitions.
-    pub(super) fn check_advances(&mut self, consumer: &Consumer) {
-        let acked = self.sink.acked_through();
-        let ready: Vec<i32> = self
-            .parts
-            .iter()
-            .filter(|(_, part)| part.awaiting.as_ref().is_some_and(|(_, s)| *s <= acked))
-            .map(|(p, _)| *p)
-            .collect();
-        for p in ready {
-            let Some(part) = self.parts.get_mut(&p) else {
-                continue;
-            };
-            let Some((a, _)) = part.awaiting.take() else {
-                continue;
-            };
-            part.advance_seq = a.seq;
-            part.changed = true;
-            part.last_message = Instant::now();
-            let positions: Vec<(String, i64)> = part.next.clone().into_iter().collect();
-            self.engine.advance_partition(p, a.watermark);
-            resume_at(consumer, p, &positions);
-        }
     }
 
     /// Produces everything the engine emitted and serves delivery reports.
@@ -604,199 +362,6 @@ impl Pipeline {
         progress.acked.store(sink.acked(), Ordering::Relaxed);
         progress.set_watermark(engine.watermark());
         progress.events.store(self.events, Ordering::Relaxed);
-    }
-
-    /// Starts the periodic checkpoints that are due (SPEC §7: at least every
-    /// `checkpoint_interval`), of the partitions with anything new.
-    pub(super) fn maybe_checkpoint(&mut self) {
-        let every = Duration::from_millis(self.cfg.kafka.checkpoint_interval.0.max(1) as u64);
-        if self.last_checkpoint.elapsed() < every {
-            return;
-        }
-        self.last_checkpoint = Instant::now();
-        let mut due = Vec::new();
-        for (p, part) in self.parts.iter_mut() {
-            if part.phase != Phase::Active
-                || part.awaiting.is_some()
-                || self.pending.contains_key(p)
-            {
-                continue;
-            }
-            if part.changed || self.engine.has_changes(*p) {
-                due.push(*p);
-            } else {
-                // Nothing new: the latest checkpoint still holds the whole state.
-                part.checkpointed_at = Some(Instant::now());
-            }
-        }
-        for p in due {
-            self.start_checkpoint(p);
-        }
-    }
-
-    /// Takes a checkpoint of `p` and sends its records; the manifest follows once they and
-    /// every output sent before are acknowledged ([`Pipeline::progress_checkpoints`]).
-    fn start_checkpoint(&mut self, p: i32) {
-        self.drain();
-        let Some(part) = self.parts.get_mut(&p) else {
-            return;
-        };
-        part.gen += 1;
-        part.changed = false;
-        let positions: Vec<(String, i64)> = part.next.clone().into_iter().collect();
-        let meta = CheckpointMeta {
-            gen: part.gen,
-            fingerprint: self.cfg.fingerprint(),
-            input_partitions: self.input_partitions,
-            positions: positions.clone(),
-            advance_seq: part.advance_seq,
-            written_at: now_ms(),
-        };
-        let advance_seq = part.advance_seq;
-        let Some(ck) = self.engine.begin_checkpoint(p, &meta) else {
-            return;
-        };
-        let mark = self.send_state(p, &ck.records);
-        self.pending.insert(
-            p,
-            Pending {
-                ck,
-                mark,
-                manifest: None,
-                started: Instant::now(),
-                positions,
-                advance_seq,
-            },
-        );
-    }
-
-    /// Moves the checkpoints in flight along: the manifest once everything before it is
-    /// acknowledged; once the manifest is, the checkpoint is complete — obsolete records are
-    /// tombstoned and the group offsets committed.
-    pub(super) fn progress_checkpoints(&mut self, consumer: &Consumer, mode: CommitMode) {
-        let acked = self.sink.acked_through();
-        let ps: Vec<i32> = self.pending.keys().copied().collect();
-        for p in ps {
-            let Some(pend) = self.pending.get_mut(&p) else {
-                continue;
-            };
-            if pend.manifest.is_none() && acked >= pend.mark {
-                let m = StateRecord {
-                    key: Key::Manifest.bytes(),
-                    value: Some(pend.ck.manifest.encode()),
-                };
-                let seq = self.sink.send_to(Out {
-                    topic: &self.state_topic,
-                    partition: Some(p),
-                    key: Some(&m.key),
-                    payload: m.value.as_deref(),
-                });
-                if let Some(pend) = self.pending.get_mut(&p) {
-                    pend.manifest = Some(seq);
-                }
-                continue;
-            }
-            if pend.manifest.is_some_and(|m| acked >= m) {
-                let Some(pend) = self.pending.remove(&p) else {
-                    continue;
-                };
-                self.complete(consumer, p, pend, mode);
-            }
-        }
-    }
-
-    fn complete(&mut self, consumer: &Consumer, p: i32, pend: Pending, mode: CommitMode) {
-        let bytes = pend.ck.manifest.bytes;
-        let mut tombs = self.engine.complete_checkpoint(pend.ck);
-        if let Some(part) = self.parts.get_mut(&p) {
-            // Idle advances included in this checkpoint are history it holds now.
-            for s in part.advances_collected + 1..=pend.advance_seq {
-                tombs.push(StateRecord {
-                    key: Key::Advance(s).bytes(),
-                    value: None,
-                });
-            }
-            part.advances_collected = part.advances_collected.max(pend.advance_seq);
-            part.checkpointed_at = Some(Instant::now());
-        }
-        self.send_state(p, &tombs);
-        self.checkpoints += 1;
-        if let Some(m) = &self.metrics {
-            m.observe_checkpoint(pend.started.elapsed().as_secs_f64(), bytes);
-        }
-        // Group offsets follow checkpoints (SPEC §7): for monitoring and tools; a restore
-        // starts from the checkpoint's own position.
-        let mut tpl = TopicPartitionList::new();
-        for (t, o) in &pend.positions {
-            if *o >= 0 {
-                let _ = tpl.add_partition_offset(t, p, Offset::Offset(*o));
-            }
-        }
-        if tpl.count() == 0 {
-            return;
-        }
-        match consumer.commit(&tpl, mode) {
-            Ok(()) => {
-                self.commits += 1;
-                self.progress.commits.store(self.commits, Ordering::Relaxed);
-                for (t, o) in &pend.positions {
-                    if *o >= 0 {
-                        self.committed.insert((t.clone(), p), *o);
-                    }
-                }
-            }
-            Err(e) => {
-                if let Some(n) = self.warn.allow() {
-                    tracing::warn!(
-                        suppressed = n,
-                        "offset commit failed ({e}); the next checkpoint commits again"
-                    );
-                }
-            }
-        }
-    }
-
-    /// A checkpoint of `p` now, waiting (at most `budget`) until it is complete: on revoke,
-    /// at shutdown, at the end of a bounded run. `true` if it completed.
-    pub(super) fn checkpoint_now(&mut self, consumer: &Consumer, p: i32, budget: Duration) -> bool {
-        if self.finished {
-            return false;
-        }
-        let deadline = Instant::now() + budget;
-        // A checkpoint in flight completes first (or is abandoned).
-        if self.pending.contains_key(&p) && !self.wait_pending(consumer, p, deadline) {
-            if let Some(pend) = self.pending.remove(&p) {
-                self.engine.abandon_checkpoint(pend.ck);
-            }
-            return false;
-        }
-        if self
-            .parts
-            .get(&p)
-            .is_none_or(|part| part.awaiting.is_some())
-        {
-            return false;
-        }
-        self.start_checkpoint(p);
-        let ok = self.wait_pending(consumer, p, deadline);
-        if !ok {
-            if let Some(pend) = self.pending.remove(&p) {
-                self.engine.abandon_checkpoint(pend.ck);
-            }
-        }
-        ok
-    }
-
-    fn wait_pending(&mut self, consumer: &Consumer, p: i32, deadline: Instant) -> bool {
-        while self.pending.contains_key(&p) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            self.sink.flush(left.min(Duration::from_millis(200)));
-            self.progress_checkpoints(consumer, CommitMode::Sync);
-        }
-        true
     }
 
     /// Learns the partition count of the input topics (changes are an error: customers would
@@ -875,20 +440,7 @@ impl Pipeline {
     }
 }
 
-fn decode_advances(raw: &[(u64, Vec<u8>)]) -> VecDeque<Advance> {
-    raw.iter()
-        .filter_map(|(seq, v)| {
-            let (positions, watermark) = state::decode_advance(v).ok()?;
-            Some(Advance {
-                seq: *seq,
-                positions,
-                watermark,
-            })
-        })
-        .collect()
-}
-
-fn tpl_of(p: i32, topics: impl Iterator<Item = String>) -> TopicPartitionList {
+pub(super) fn tpl_of(p: i32, topics: impl Iterator<Item = String>) -> TopicPartitionList {
     let mut tpl = TopicPartitionList::new();
     for t in topics {
         tpl.add_partition(&t, p);
@@ -904,7 +456,7 @@ pub(super) fn pause(consumer: &Consumer, p: i32, topics: &BTreeSet<String>) {
 }
 
 /// Seeks partition `p` of each topic to its position and resumes fetching.
-fn resume_at(consumer: &Consumer, p: i32, positions: &[(String, i64)]) {
+pub(super) fn resume_at(consumer: &Consumer, p: i32, positions: &[(String, i64)]) {
     for (t, o) in positions {
         let off = match *o {
             END => Offset::End,

@@ -1,0 +1,238 @@
+//! Checkpoints of the assigned partitions (SPEC §7), from the polling thread: taken every
+//! `checkpoint_interval` for partitions with anything new, on revoke and at shutdown; their
+//! records sent at once; the manifest that completes one sent only once its records and every
+//! output sent before are acknowledged; then obsolete records are tombstoned and the group
+//! offsets committed to the checkpoint's position.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{CommitMode, Consumer as _};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use super::pipeline::{now_ms, Phase, Pipeline};
+use super::Consumer;
+use crate::engine::{Checkpoint, CheckpointMeta};
+use crate::sink::kafka::Out;
+use crate::state::{Key, StateRecord};
+
+/// A checkpoint whose records are in flight.
+pub(super) struct Pending {
+    pub(super) ck: Checkpoint,
+    /// Sequence number of its last state record (every output derived before it was sent
+    /// earlier, so this covers them too).
+    pub(super) mark: u64,
+    /// Sequence number of its manifest, once sent.
+    pub(super) manifest: Option<u64>,
+    pub(super) started: Instant,
+    pub(super) positions: Vec<(String, i64)>,
+    pub(super) advance_seq: u64,
+}
+
+impl Pipeline {
+    pub(super) fn send_state(&mut self, p: i32, records: &[StateRecord]) -> u64 {
+        let mut seq = self.sink.last_seq();
+        for r in records {
+            seq = self.sink.send_to(Out {
+                topic: &self.state_topic,
+                partition: Some(p),
+                key: Some(&r.key),
+                payload: r.value.as_deref(),
+            });
+        }
+        seq
+    }
+
+    /// Starts the periodic checkpoints that are due (SPEC §7: at least every
+    /// `checkpoint_interval`), of the partitions with anything new.
+    pub(super) fn maybe_checkpoint(&mut self) {
+        let every = Duration::from_millis(self.cfg.kafka.checkpoint_interval.0.max(1) as u64);
+        if self.last_checkpoint.elapsed() < every {
+            return;
+        }
+        self.last_checkpoint = Instant::now();
+        let mut due = Vec::new();
+        for (p, part) in self.parts.iter_mut() {
+            if part.phase != Phase::Active
+                || part.awaiting.is_some()
+                || self.pending.contains_key(p)
+            {
+                continue;
+            }
+            if part.changed || self.engine.has_changes(*p) {
+                due.push(*p);
+            } else {
+                // Nothing new: the latest checkpoint still holds the whole state.
+                part.checkpointed_at = Some(Instant::now());
+            }
+        }
+        for p in due {
+            self.start_checkpoint(p);
+        }
+    }
+
+    /// Takes a checkpoint of `p` and sends its records; the manifest follows once they and
+    /// every output sent before are acknowledged ([`Pipeline::progress_checkpoints`]).
+    fn start_checkpoint(&mut self, p: i32) {
+        self.drain();
+        let Some(part) = self.parts.get_mut(&p) else {
+            return;
+        };
+        part.gen += 1;
+        part.changed = false;
+        let positions: Vec<(String, i64)> = part.next.clone().into_iter().collect();
+        let meta = CheckpointMeta {
+            gen: part.gen,
+            fingerprint: self.cfg.fingerprint(),
+            input_partitions: self.input_partitions,
+            positions: positions.clone(),
+            advance_seq: part.advance_seq,
+            written_at: now_ms(),
+        };
+        let advance_seq = part.advance_seq;
+        let Some(ck) = self.engine.begin_checkpoint(p, &meta) else {
+            return;
+        };
+        let mark = self.send_state(p, &ck.records);
+        self.pending.insert(
+            p,
+            Pending {
+                ck,
+                mark,
+                manifest: None,
+                started: Instant::now(),
+                positions,
+                advance_seq,
+            },
+        );
+    }
+
+    /// Moves the checkpoints in flight along: the manifest once everything before it is
+    /// acknowledged; once the manifest is, the checkpoint is complete — obsolete records are
+    /// tombstoned and the group offsets committed.
+    pub(super) fn progress_checkpoints(&mut self, consumer: &Consumer, mode: CommitMode) {
+        let acked = self.sink.acked_through();
+        let ps: Vec<i32> = self.pending.keys().copied().collect();
+        for p in ps {
+            let Some(pend) = self.pending.get_mut(&p) else {
+                continue;
+            };
+            if pend.manifest.is_none() && acked >= pend.mark {
+                let m = StateRecord {
+                    key: Key::Manifest.bytes(),
+                    value: Some(pend.ck.manifest.encode()),
+                };
+                let seq = self.sink.send_to(Out {
+                    topic: &self.state_topic,
+                    partition: Some(p),
+                    key: Some(&m.key),
+                    payload: m.value.as_deref(),
+                });
+                if let Some(pend) = self.pending.get_mut(&p) {
+                    pend.manifest = Some(seq);
+                }
+                continue;
+            }
+            if pend.manifest.is_some_and(|m| acked >= m) {
+                let Some(pend) = self.pending.remove(&p) else {
+                    continue;
+                };
+                self.complete(consumer, p, pend, mode);
+            }
+        }
+    }
+
+    fn complete(&mut self, consumer: &Consumer, p: i32, pend: Pending, mode: CommitMode) {
+        let bytes = pend.ck.manifest.bytes;
+        let mut tombs = self.engine.complete_checkpoint(pend.ck);
+        if let Some(part) = self.parts.get_mut(&p) {
+            // Idle advances included in this checkpoint are history it holds now.
+            for s in part.advances_collected + 1..=pend.advance_seq {
+                tombs.push(StateRecord {
+                    key: Key::Advance(s).bytes(),
+                    value: None,
+                });
+            }
+            part.advances_collected = part.advances_collected.max(pend.advance_seq);
+            part.checkpointed_at = Some(Instant::now());
+        }
+        self.send_state(p, &tombs);
+        self.checkpoints += 1;
+        if let Some(m) = &self.metrics {
+            m.observe_checkpoint(pend.started.elapsed().as_secs_f64(), bytes);
+        }
+        // Group offsets follow checkpoints (SPEC §7): for monitoring and tools; a restore
+        // starts from the checkpoint's own position.
+        let mut tpl = TopicPartitionList::new();
+        for (t, o) in &pend.positions {
+            if *o >= 0 {
+                let _ = tpl.add_partition_offset(t, p, Offset::Offset(*o));
+            }
+        }
+        if tpl.count() == 0 {
+            return;
+        }
+        match consumer.commit(&tpl, mode) {
+            Ok(()) => {
+                self.commits += 1;
+                self.progress.commits.store(self.commits, Ordering::Relaxed);
+                for (t, o) in &pend.positions {
+                    if *o >= 0 {
+                        self.committed.insert((t.clone(), p), *o);
+                    }
+                }
+            }
+            Err(e) => {
+                if let Some(n) = self.warn.allow() {
+                    tracing::warn!(
+                        suppressed = n,
+                        "offset commit failed ({e}); the next checkpoint commits again"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A checkpoint of `p` now, waiting (at most `budget`) until it is complete: on revoke,
+    /// at shutdown, at the end of a bounded run. `true` if it completed.
+    pub(super) fn checkpoint_now(&mut self, consumer: &Consumer, p: i32, budget: Duration) -> bool {
+        if self.finished {
+            return false;
+        }
+        let deadline = Instant::now() + budget;
+        // A checkpoint in flight completes first (or is abandoned).
+        if self.pending.contains_key(&p) && !self.wait_pending(consumer, p, deadline) {
+            if let Some(pend) = self.pending.remove(&p) {
+                self.engine.abandon_checkpoint(pend.ck);
+            }
+            return false;
+        }
+        if self
+            .parts
+            .get(&p)
+            .is_none_or(|part| part.awaiting.is_some())
+        {
+            return false;
+        }
+        self.start_checkpoint(p);
+        let ok = self.wait_pending(consumer, p, deadline);
+        if !ok {
+            if let Some(pend) = self.pending.remove(&p) {
+                self.engine.abandon_checkpoint(pend.ck);
+            }
+        }
+        ok
+    }
+
+    fn wait_pending(&mut self, consumer: &Consumer, p: i32, deadline: Instant) -> bool {
+        while self.pending.contains_key(&p) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.sink.flush(left.min(Duration::from_millis(200)));
+            self.progress_checkpoints(consumer, CommitMode::Sync);
+        }
+        true
+    }
+}

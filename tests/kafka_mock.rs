@@ -101,32 +101,6 @@ fn bounded_run_equals_replay_with_one_and_three_partitions() {
     }
 }
 
-/// The group's committed offsets summed over the input partitions (−1 when none).
-fn committed_sum(bs: &str, group: &str, n: i32) -> i64 {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-    let c: BaseConsumer = rdkafka::config::ClientConfig::new()
-        .set("bootstrap.servers", bs)
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..n {
-        tpl.add_partition("input", p);
-    }
-    match c.committed_offsets(tpl, Duration::from_secs(5)) {
-        Ok(t) => t
-            .elements()
-            .iter()
-            .map(|e| match e.offset() {
-                Offset::Offset(o) => o,
-                _ => 0,
-            })
-            .sum(),
-        Err(_) => -1,
-    }
-}
-
 /// A real `cxstream run --until-end` process, SIGKILLed three times mid-run (each time after
 /// it committed a checkpoint) and restarted: the output equals an uninterrupted replay, and
 /// every record emitted again is byte-identical to its first emission (SPEC §7).

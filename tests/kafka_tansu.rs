@@ -188,32 +188,6 @@ fn positions(lines: &[Line], input: &[Msg]) -> Vec<(i32, i64)> {
         .collect()
 }
 
-/// The group's committed offsets summed over the input partitions.
-fn committed_sum(bs: &str, group: &str) -> i64 {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
-    let c: BaseConsumer = rdkafka::config::ClientConfig::new()
-        .set("bootstrap.servers", bs)
-        .set("group.id", group)
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..PARTITIONS {
-        tpl.add_partition("input", p);
-    }
-    c.committed_offsets(tpl, Duration::from_secs(10))
-        .map(|t| {
-            t.elements()
-                .iter()
-                .map(|e| match e.offset() {
-                    Offset::Offset(o) => o,
-                    _ => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(-1)
-}
-
 /// One scenario: produce, run with three SIGKILLs, compare with replay.
 fn scenario(python: &Path, tansu: &Path, name: &str, lines: Vec<Line>) {
     let t0 = Instant::now();
@@ -255,7 +229,7 @@ fn scenario(python: &Path, tansu: &Path, name: &str, lines: Vec<Line>) {
     let until = until.join(",");
     let args = ["run", "--until-offsets", until.as_str()];
     let mut kills = 0;
-    let mut last = committed_sum(&broker.bootstrap, &group);
+    let mut last = committed_sum(&broker.bootstrap, &group, PARTITIONS);
     for round in 0..12 {
         let log = dir.path().join(format!("run{round}.log"));
         let mut p = Proc::start(&cfg_file, &args, &log);
@@ -266,7 +240,7 @@ fn scenario(python: &Path, tansu: &Path, name: &str, lines: Vec<Line>) {
                 if let Ok(Some(_)) = p.child.try_wait() {
                     break;
                 }
-                let c = committed_sum(&broker.bootstrap, &group);
+                let c = committed_sum(&broker.bootstrap, &group, PARTITIONS);
                 if c > last {
                     last = c;
                     std::thread::sleep(Duration::from_millis(100 + 173 * round as u64 % 500));

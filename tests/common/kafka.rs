@@ -613,3 +613,28 @@ pub fn merged_counts(msgs: &[Msg]) -> BTreeMap<String, BTreeMap<String, u64>> {
     }
     out
 }
+
+/// The group's committed offsets of `input` summed over its `n` partitions (−1 when they
+/// cannot be read).
+pub fn committed_sum(bootstrap: &str, group: &str, n: i32) -> i64 {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..n {
+        tpl.add_partition("input", p);
+    }
+    c.committed_offsets(tpl, Duration::from_secs(10))
+        .map(|t| {
+            t.elements()
+                .iter()
+                .map(|e| match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(-1)
+}

@@ -1,7 +1,7 @@
 //! A short run of the structured fuzzer (see `tests/fuzzer/mod.rs` for what it generates and
 //! checks; the long runs are `cargo run --release --example fuzz -- --inputs N`).
 //!
-//! `CXSTREAM_FUZZ_INPUTS` (default 40,000; 5,000 in a debug build) and `CXSTREAM_FUZZ_SEED` (default: fixed) change the
+//! `CXSTREAM_FUZZ_INPUTS` (default 40,000; 20,000 in a debug build) and `CXSTREAM_FUZZ_SEED` (default: fixed) change the
 //! size and seed of this run; `CXSTREAM_FUZZ_STRICT=1` fails on known findings too.
 
 mod fuzzer;
@@ -20,9 +20,9 @@ fn env_u64(name: &str, default: u64) -> u64 {
 
 #[test]
 fn fuzz_decode_engine_and_window_close() {
-    // A few seconds either way: the release build runs ~10k inputs/s, a debug build ~2k/s.
+    // A few seconds either way (release ~15k inputs/s, debug ~4k/s).
     let default = if cfg!(debug_assertions) {
-        5_000
+        20_000
     } else {
         40_000
     };
@@ -69,7 +69,10 @@ fn fuzz_decode_engine_and_window_close() {
         total.fed
     );
     assert!(total.applied > 0 && total.invalid > 0 && total.duplicate > 0 && total.orphan > 0);
-    assert!(total.checkpoints > 0 && total.restores > 0 && total.interleave > 0);
+    if inputs >= 20_000 {
+        // Enough cases that every mode ran.
+        assert!(total.checkpoints > 0 && total.restores > 0 && total.interleave > 0);
+    }
     eprintln!("fuzz: {total:?}; cases with a known finding: {known}");
 }
 

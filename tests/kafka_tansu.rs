@@ -36,7 +36,11 @@ fn skip(why: &str) {
     if require_external() {
         panic!("CXSTREAM_REQUIRE_EXTERNAL=1 but {why}");
     }
-    eprintln!("SKIPPED: kafka_tansu end-to-end test: {why} (set CXSTREAM_REQUIRE_EXTERNAL=1 to make this a failure)");
+    // Straight to the process's stderr: the test harness captures eprintln!.
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("\n*** SKIPPED: kafka_tansu end-to-end test: {why} (set CXSTREAM_REQUIRE_EXTERNAL=1 to make this a failure) ***\n\n").as_bytes(),
+    );
 }
 
 fn which(name: &str) -> Option<PathBuf> {

@@ -103,8 +103,7 @@ fn opaque(seq: u64, kind: u8) -> usize {
 }
 
 fn split_opaque(o: usize) -> (u64, u8) {
-    let o = o as u64;
-    (o & ((1 << 56) - 1), (o >> 56) as u8)
+    (o as u64 & ((1 << 56) - 1), (o as u64 >> 56) as u8)
 }
 
 /// State shared by the producer's delivery callbacks (they run inside `poll`/`flush`) and the

@@ -8,6 +8,10 @@
 //! `id` — with every repeated record byte-identical to its first emission. The same runs on a
 //! file with 90 s of disorder (over half the events late against 30 s of lateness).
 //!
+//! The ordered scenario's event count is `CXSTREAM_TANSU_EVENTS` (default 150,000); the
+//! 1M-event run of issue 9 (docs/benchmarks.md) is
+//! `CXSTREAM_TANSU_EVENTS=1000000 cargo test --release --test kafka_tansu -- --nocapture`.
+//!
 //! Skips loudly when tansu or python with confluent_kafka is missing, unless
 //! CXSTREAM_REQUIRE_EXTERNAL=1 (CI), where that is a failure.
 
@@ -278,13 +282,25 @@ fn scenario(python: &Path, tansu: &Path, name: &str, lines: Vec<Line>) {
     check_against(&want, &out, &dl);
 }
 
+/// Events of the ordered scenario: `CXSTREAM_TANSU_EVENTS`, default 150,000.
+fn ordered_events() -> u64 {
+    match std::env::var("CXSTREAM_TANSU_EVENTS") {
+        Err(_) => 150_000,
+        Ok(v) => v
+            .trim()
+            .replace('_', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("CXSTREAM_TANSU_EVENTS={v:?} is not a number of events")),
+    }
+}
+
 #[test]
 fn sigkilled_run_on_a_real_broker_equals_replay() {
     let (Some(python), Some(tansu)) = (find_python(), find_tansu()) else {
         skip("tansu or python3 with confluent_kafka not found (set CXSTREAM_TANSU / CXSTREAM_PYTHON, or run scripts/install-test-deps.sh)");
         return;
     };
-    scenario(&python, &tansu, "ordered", generated(150_000, 42));
+    scenario(&python, &tansu, "ordered", generated(ordered_events(), 42));
     scenario(
         &python,
         &tansu,

@@ -241,6 +241,7 @@ def run_child(name, argv, log_path, env=None, timeout=1800.0):
     """Runs argv to completion; returns {exit, wall_s, peak_rss_mb}. Stdout and stderr go to
     log_path. Peak RSS is the child's ru_maxrss (wait4), or its last VmHWM."""
     logf = open(log_path, "wb")
+    load0 = os.getloadavg()[0]
     t0 = time.monotonic()
     try:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf,
@@ -256,8 +257,12 @@ def run_child(name, argv, log_path, env=None, timeout=1800.0):
                 wall = time.monotonic() - t0
                 proc.returncode = os.waitstatus_to_exitcode(status)
                 peak = max(ru.ru_maxrss / 1024.0, hwm)
+                # The machine's 1-minute load average before and after: how contended
+                # the run was (other work shares the cores).
                 return {"exit": proc.returncode, "wall_s": round(wall, 3),
-                        "peak_rss_mb": round(peak, 1)}
+                        "peak_rss_mb": round(peak, 1),
+                        "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
+                        "loadavg": [round(load0, 2), round(os.getloadavg()[0], 2)]}
             if time.monotonic() - t0 > timeout:
                 procutil.stop_pid(proc.pid, timeout=30)
                 raise Failure(f"{name} did not finish within {timeout:.0f} s "
@@ -563,6 +568,8 @@ def kafka_bench(s, args):
             else:
                 r = s.cxstream(label, topic, args.partitions, ends, mode.split("-", 1)[1])
             r.update({"mode": mode, "round": rnd})
+            if r.get("events") and r.get("cpu_s"):
+                r["events_per_cpu_s"] = round(r["events"] / r["cpu_s"])
             if r.get("events") != n:
                 log(f"WARNING: {label} processed {r.get('events')} events, {n} were produced")
             runs.append(r)
@@ -577,7 +584,8 @@ def kafka_bench(s, args):
     for mode in modes:
         rs = [r for r in runs if r["mode"] == mode]
         med[mode] = {k: median(rs, k) for k in
-                     ("wall_s", "span_s", "events_per_s", "span_events_per_s", "peak_rss_mb",
+                     ("wall_s", "span_s", "cpu_s", "events_per_s", "span_events_per_s",
+                      "events_per_cpu_s", "peak_rss_mb",
                       "checkpoints", "state_bytes_per_event")}
         if mode != "bare":
             med[mode]["state_bytes"] = statistics.median(r["state"]["bytes"] for r in rs)
@@ -588,7 +596,7 @@ def kafka_bench(s, args):
     ratios = {}
     if "bare" in med:
         for mode in modes[1:] if modes[0] == "bare" else modes:
-            for k in ("wall_s", "span_s"):
+            for k in ("wall_s", "span_s", "cpu_s"):
                 a, b = med[mode][k], med["bare"][k]
                 if a and b:
                     ratios[f"{mode}/bare {k}"] = round(a / b, 2)
@@ -597,7 +605,7 @@ def kafka_bench(s, args):
     if len(ivs) >= 2:
         base = med[ivs[-1]]
         for mode in ivs[:-1]:
-            for k in ("wall_s", "span_s"):
+            for k in ("wall_s", "span_s", "cpu_s"):
                 if med[mode][k] and base[k]:
                     overhead[f"{mode} vs {ivs[-1]} {k} %"] = round(
                         100 * (med[mode][k] / base[k] - 1), 1)
@@ -671,6 +679,380 @@ def restore_bench(s, args):
             "median": {k: median(runs, k) for k in ("restore_s", "wall_s", "peak_rss_mb")}}
 
 
+# ---------------------------------------------------------------- live mode (latency)
+
+# Live mode: SPEC defaults plus SLA targets of minutes, so that breaches (one of the two
+# latencies measured) happen within a minute-long run; the lateness is written out because
+# the latency computation assumes it.
+LIVE_ENGINE = """
+[engine]
+allowed_lateness = "{lateness}s"
+
+[sla.first_response]
+urgent = "1m"
+high = "2m"
+normal = "5m"
+low = "10m"
+"""
+
+
+class Probes:
+    """One invalid probe event per input partition every `every` seconds, stamped with the
+    wall-clock milliseconds just before it is handed to the producer; cxstream dead-letters
+    it; a consumer of the dead-letter topic keeps (probe send ms, dead letter CreateTime ms,
+    arrival ms at the consumer)."""
+
+    def __init__(self, bootstrap, topic, deadletter, partitions):
+        import threading
+        self.topic, self.partitions = topic, partitions
+        self.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+        self.consumer = Consumer({
+            "bootstrap.servers": bootstrap, "group.id": f"load-probes-{os.getpid()}",
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 50})
+        self.consumer.assign([TopicPartition(deadletter, 0, 0)])
+        self.samples, self.seq = [], 0
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._consume, daemon=True)
+        self.thread.start()
+
+    def send(self):
+        for p in range(self.partitions):
+            self.seq += 1
+            now = int(time.time() * 1000)
+            v = json.dumps({"load_probe": now, "id": f"probe-{self.seq}"})
+            self.producer.produce(self.topic, value=v, partition=p)
+        self.producer.poll(0)
+
+    def _consume(self):
+        while not self.stop.is_set():
+            for m in self.consumer.consume(num_messages=1000, timeout=0.2):
+                got = int(time.time() * 1000)
+                if m.error() or b"load_probe" not in (m.value() or b""):
+                    continue
+                try:
+                    payload = json.loads(json.loads(m.value())["payload"])
+                    sent = int(payload["load_probe"])
+                except (ValueError, KeyError, TypeError):
+                    continue
+                kind, stamp = m.timestamp()
+                with self.lock:
+                    self.samples.append((sent, stamp if kind != 0 and stamp > 0 else None, got))
+
+    def close(self):
+        self.producer.flush(10)
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.consumer.close()
+
+
+def read_topic(bootstrap, topic, handle, timeout=900.0):
+    """Calls handle(msg) for every record of a topic, from the beginning to each partition's
+    EOF (Tansu's EOF is right even where its high watermark is not)."""
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"load-read-{os.getpid()}",
+                  "enable.auto.commit": False, "enable.partition.eof": True,
+                  "auto.offset.reset": "earliest"})
+    try:
+        md = c.list_topics(topic, timeout=10).topics.get(topic)
+        if md is None or md.error is not None:
+            raise Failure(f"topic {topic}: {md.error if md else 'missing'}")
+        parts = sorted(md.partitions)
+        c.assign([TopicPartition(topic, p, 0) for p in parts])
+        done, deadline = set(), time.monotonic() + timeout
+        while len(done) < len(parts):
+            if time.monotonic() > deadline:
+                raise Failure(f"reading {topic} did not reach its end in {timeout:.0f} s")
+            for m in c.consume(num_messages=20000, timeout=1.0):
+                if m.error():
+                    if m.error().code() == KafkaError._PARTITION_EOF:
+                        done.add(m.partition())
+                    continue
+                handle(m)
+    finally:
+        c.close()
+
+
+_SECONDS = {}
+
+
+def iso_ms(b):
+    """Milliseconds since the epoch of an RFC 3339 stamp as bytes ("2026-11-30T08:00:06.412Z",
+    "2026-11-30T14:20:29.842+05:30"; the generator writes both); None if it is not one."""
+    try:
+        head = b[:19]
+        base = _SECONDS.get(head)
+        if base is None:
+            base = int(datetime.strptime(head.decode(), ISO).replace(
+                tzinfo=timezone.utc).timestamp())
+            _SECONDS[head] = base
+        rest, ms = b[19:], 0
+        if rest.startswith(b"."):
+            i = 1
+            while i < len(rest) and 48 <= rest[i] <= 57:
+                i += 1
+            ms = int((rest[1:i] + b"000")[:3])
+            rest = rest[i:]
+        if rest in (b"Z", b"z"):
+            off = 0
+        elif len(rest) == 6 and rest[:1] in (b"+", b"-") and rest[3:4] == b":":
+            off = (int(rest[1:3]) * 60 + int(rest[4:6])) * 60
+            off = off if rest[:1] == b"+" else -off
+        else:
+            return None
+        return (base - off) * 1000 + ms
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def field(v, name):
+    """The bytes of a top-level string field `"name":"..."` of a JSON line (first match)."""
+    k = b'"' + name + b'":"'
+    i = v.find(k)
+    if i < 0:
+        return None
+    j = v.find(b'"', i + len(k))
+    return v[i + len(k):j] if j > 0 else None
+
+
+def pct(values, q):
+    if not values:
+        return None
+    v = sorted(values)
+    return v[min(len(v) - 1, max(0, int(round(q / 100.0 * len(v) + 0.5)) - 1))]
+
+
+def dist(values):
+    return {"n": len(values), "p50_ms": pct(values, 50), "p99_ms": pct(values, 99),
+            "max_ms": max(values) if values else None}
+
+
+def watermark_steps(bootstrap, topic, lateness_ms):
+    """Per input partition, the watermark's history: lists of (watermark ms, CreateTime ms of
+    the record that moved it there), the watermark being the largest event time of the
+    partition's events so far minus the allowed lateness (SPEC §2; probes and lines without
+    an event time skipped). Also each customer's partition (from the record key)."""
+    steps, wm, where, count, span = {}, {}, {}, [0], [2**62, -2**62]
+
+    def handle(m):
+        v = m.value() or b""
+        if b"load_probe" in v:
+            return
+        t = field(v, b"time")
+        t = iso_ms(t) if t else None
+        if t is None:
+            return
+        count[0] += 1
+        span[0], span[1] = min(span[0], t), max(span[1], t)
+        p = m.partition()
+        if m.key():
+            where[m.key()] = p
+        w = t - lateness_ms
+        if w > wm.get(p, -2**62):
+            wm[p] = w
+            steps.setdefault(p, []).append((w, m.timestamp()[1]))
+
+    read_topic(bootstrap, topic, handle)
+    return steps, where, count[0], (span[1] - span[0]) / 1000.0
+
+
+def reached_at(steps, w, strict=False):
+    """CreateTime of the record that first moved a partition's watermark to >= w (> w if
+    strict); None if it never did."""
+    import bisect
+    marks = [s[0] for s in steps]
+    i = bisect.bisect_right(marks, w) if strict else bisect.bisect_left(marks, w)
+    return steps[i][1] if i < len(steps) else None
+
+
+def live_bench(s, args):
+    """cxstream run at a fixed input rate: probe latency, window and SLA latencies."""
+    import threading
+    import urllib.request
+    P, rate, secs = args.partitions, args.rate, args.duration
+    lateness_ms = 30_000
+    group = s.name("live")
+    topic, output, dl, state = f"{group}.in", f"{group}.out", f"{group}.dl", f"{group}.state"
+    create_topics(s.bootstrap, {topic: P, output: P, dl: 1, state: P}, compact=(state,))
+    port = procutil.free_port()
+    cfg = os.path.join(s.runs_dir, "live.toml")
+    with open(cfg, "w") as f:
+        f.write(CONFIG.format(what="live", bootstrap=s.bootstrap, group=group, input=topic,
+                              output=output, deadletter=dl, interval=args.interval, port=port)
+                + LIVE_ENGINE.format(lateness=lateness_ms // 1000))
+    env = s.env(args.interval)
+    run_log = os.path.join(s.runs_dir, "live.log")
+    logf = open(run_log, "wb")
+    proc = subprocess.Popen([s.args.binary, "--config", cfg, "--log-format", "json", "run"],
+                            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                            env=env)
+    logf.close()
+    RUNNING["cxstream-live"] = proc
+
+    def get(path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+                return r.status, r.read()
+        except OSError:
+            return None, b""
+
+    deadline = time.monotonic() + 120
+    while get("/readyz")[0] != 200:
+        if proc.poll() is not None:
+            raise Failure(f"cxstream run exited with {proc.returncode}: "
+                          f"{procutil.tail(run_log)}")
+        if time.monotonic() > deadline:
+            raise Failure(f"cxstream run not ready in 120 s: {procutil.tail(run_log)}")
+        time.sleep(0.1)
+    log(f"cxstream run ready (pid {proc.pid}); starting the generator at {rate:,.0f}/s "
+        f"for {secs} s")
+    probes = Probes(s.bootstrap, topic, dl, P)
+    n = int(rate * secs)
+    gen_log = os.path.join(s.runs_dir, "live-generate.log")
+    gen = procutil.spawn([s.args.binary, "--config", cfg, "generate", "-n", str(n),
+                          "--seed", str(args.seed), "--start", "now", "--rate", str(rate),
+                          "--tickets-per-hour", str(args.tickets_per_hour),
+                          "--customers", str(args.customers),
+                          "--kafka", s.bootstrap, "--topic", topic], gen_log)
+    RUNNING["generator"] = gen
+    t0 = time.monotonic()
+    gen_start_ms = int(time.time() * 1000)
+    hwm, cpu0, samples = 0.0, None, []
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                parts = f.read().rsplit(")", 1)[1].split()
+            return (int(parts[11]) + int(parts[12])) / tick
+        except (OSError, IndexError, ValueError):
+            return None
+
+    cpu0 = cpu(proc.pid)
+    next_probe = t0
+    gen_wall = None
+    while True:
+        now = time.monotonic()
+        if now >= next_probe:
+            probes.send()
+            next_probe += args.probe_every
+        if gen_wall is None and gen.poll() is not None:
+            gen_wall = now - t0
+            drain_until = now + args.drain
+            log(f"generator done in {gen_wall:.1f} s (exit {gen.returncode}); "
+                f"{args.drain} s more of probes")
+        if gen_wall is not None and now >= drain_until:
+            break
+        if proc.poll() is not None:
+            raise Failure(f"cxstream run exited with {proc.returncode} during the run: "
+                          f"{procutil.tail(run_log)}")
+        if now - t0 > secs * 3 + 120:
+            raise Failure("the generator did not finish in time")
+        hwm = max(hwm, rss_peak_mb(proc.pid))
+        time.sleep(0.05)
+    RUNNING.pop("generator", None)
+    if gen.returncode != 0:
+        raise Failure(f"generator exited with {gen.returncode}: {procutil.tail(gen_log)}")
+    cpu_s = (cpu(proc.pid) or 0) - (cpu0 or 0)
+    elapsed = time.monotonic() - t0
+    metrics = get("/metrics")[1].decode("utf-8", "replace")
+    probes.close()
+    procutil.stop_pid(proc.pid, timeout=60)
+    RUNNING.pop("cxstream-live", None)
+    facts = log_facts(run_log)
+    log(f"stopped cxstream (peak RSS {hwm:.0f} MB); reading the topics back")
+
+    # Probe latency: dead letter CreateTime (set when cxstream hands it to its producer)
+    # minus the probe's send time; the first --warmup seconds are left out.
+    skip_ms = gen_start_ms + int(args.warmup * 1000)
+    pr = [x for x in probes.samples if x[0] >= skip_ms]
+    probe_ct = [b - a for a, b, _ in pr if b is not None]
+    probe_rx = [c - a for a, _, c in pr]
+
+    steps, where, events, event_span_s = watermark_steps(s.bootstrap, topic, lateness_ms)
+    win, sla, kinds = [], [], {}
+    missing = {"window": 0, "sla": 0}
+    done_at, detail = [], []
+
+    def handle(m):
+        v = m.value() or b""
+        kind = field(v, b"type")
+        kinds[kind] = kinds.get(kind, 0) + 1
+        stamp = m.timestamp()[1]
+        if kind == b"kpi.window":
+            if b'"partial":true' in v:
+                return
+            end = v.find(b'"end":"')
+            w = iso_ms(v[end + 7:end + 31].split(b'"')[0]) if end >= 0 else None
+            if w is None:
+                return
+            at = [reached_at(steps.get(p, []), w) for p in range(P)]
+            if None in at:
+                missing["window"] += 1
+                return
+            done_at.append(max(at) - gen_start_ms)
+            if v.find(b'"group":{}') >= 0:
+                detail.append({"end": w, "reached": [a - gen_start_ms for a in at],
+                               "record": stamp - gen_start_ms})
+            if max(at) >= skip_ms:
+                win.append((stamp - max(at), field(v, b"end"), v.find(b'"group":{}') >= 0))
+        elif kind == b"sla.breached":
+            due = iso_ms(field(v, b"due") or b"")
+            p = where.get(field(v, b"customer") or b"")
+            if due is None or p is None:
+                missing["sla"] += 1
+                return
+            at = reached_at(steps.get(p, []), due, strict=True)
+            if at is None:
+                missing["sla"] += 1
+                return
+            if at >= skip_ms:
+                sla.append(stamp - at)
+
+    read_topic(s.bootstrap, output, handle)
+    delete_topics(s.bootstrap, [topic, output, dl, state])
+    hist = {}
+    for line in metrics.splitlines():
+        m = re.match(r'cxstream_processing_seconds_(sum|count) ([0-9.e+-]+)$', line)
+        if m:
+            hist[m.group(1)] = float(m.group(2))
+    result = {
+        "rate": rate, "duration_s": secs, "partitions": P, "events": n,
+        "input_events_read_back": events, "generator_wall_s": round(gen_wall, 2),
+        "achieved_rate": round(n / gen_wall) if gen_wall else None,
+        "tickets_per_hour": args.tickets_per_hour, "customers": args.customers,
+        "event_time_speed": round(event_span_s / gen_wall, 1) if gen_wall else None,
+        "interval": args.interval, "lateness_s": lateness_ms // 1000,
+        "warmup_s": args.warmup, "peak_rss_mb": round(hwm, 1),
+        "cpu_pct": round(100 * cpu_s / elapsed, 1) if elapsed else None,
+        "broker_rss_mb": s.broker_rss_mb(),
+        "probe_to_deadletter_createtime": dist(probe_ct),
+        "probe_to_deadletter_received": dist(probe_rx),
+        "probes_sent": probes.seq, "probes_back": len(probes.samples),
+        "window_complete_to_record": dist([x[0] for x in win]),
+        "window_complete_to_record_total_group": dist([x[0] for x in win if x[2]]),
+        "windows": len({x[1] for x in win}),
+        "window_detail_ms_after_start": detail[:40],
+        "window_completions_s_after_start": [round(min(done_at) / 1000, 1),
+                                             round(max(done_at) / 1000, 1)]
+        if done_at else None,
+        "sla_due_passed_to_breach_record": dist(sla),
+        "unmatched": missing,
+        "output_records_by_type": {(k or b"?").decode(): c for k, c in sorted(
+            kinds.items(), key=lambda kv: -kv[1])},
+        "batch_mean_ms": round(1000 * hist["sum"] / hist["count"], 2)
+        if hist.get("count") else None,
+        "checkpoints": facts.get("checkpoints"), "log": run_log, "config": cfg,
+    }
+    log(f"live: probes p50/p99 {result['probe_to_deadletter_createtime']['p50_ms']}/"
+        f"{result['probe_to_deadletter_createtime']['p99_ms']} ms; windows p50/p99 "
+        f"{result['window_complete_to_record']['p50_ms']}/"
+        f"{result['window_complete_to_record']['p99_ms']} ms; breaches p50/p99 "
+        f"{result['sla_due_passed_to_breach_record']['p50_ms']}/"
+        f"{result['sla_due_passed_to_breach_record']['p99_ms']} ms")
+    return result
+
+
 # ---------------------------------------------------------------- report
 
 
@@ -692,14 +1074,16 @@ def summary_md(result):
                 f"{k['partitions']} partitions ({len(k['runs']) // max(1, len(k['modes']))} "
                 f"rounds, medians)", "",
                 f"produced in {k['produce_s']} s ({k['produce_events_per_s']:,}/s)", "",
-                "| mode | wall s | span s | events/s (wall) | events/s (span) | peak RSS MB "
-                "| checkpoints | state bytes | bytes/checkpoint | bytes/event |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "| mode | wall s | span s | CPU s | events/s (wall) | events/s (span) "
+                "| events/CPU s | peak RSS MB | checkpoints | state bytes | bytes/checkpoint "
+                "| bytes/event |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for mode in k["modes"]:
             m = k["median"][mode]
             out.append(f"| {mode} | {fmt_n(m['wall_s'])} | {fmt_n(m['span_s'])} | "
+                       f"{fmt_n(m.get('cpu_s'))} | "
                        f"{fmt_n(m['events_per_s'])} | {fmt_n(m['span_events_per_s'])} | "
-                       f"{fmt_n(m['peak_rss_mb'])} | {fmt_n(m.get('manifests'))} | "
+                       f"{fmt_n(m.get('events_per_cpu_s'))} | {fmt_n(m['peak_rss_mb'])} | {fmt_n(m.get('manifests'))} | "
                        f"{fmt_n(m.get('state_bytes'))} | {fmt_n(m.get('bytes_per_checkpoint'))} | "
                        f"{fmt_n(m.get('state_bytes_per_event'))} |")
         out.append("")
@@ -708,6 +1092,10 @@ def summary_md(result):
         out += ["", "wall = process start to exit (group join, restore of empty partitions, "
                 "final checkpoint and flush included); span = partitions assigned to caught "
                 "up (cxstream's log) / first to last message (bare).", ""]
+        loads = [x for r in k["runs"] for x in r.get("loadavg", [])]
+        if loads:
+            out += [f"machine load (1-min average) during the runs: {min(loads):.1f}–"
+                    f"{max(loads):.1f} on {result['cpus']} CPUs", ""]
     r = result.get("restore")
     if r:
         m = r["median"]
@@ -721,6 +1109,33 @@ def summary_md(result):
                 f"{m['wall_s']} s; peak RSS {m['peak_rss_mb']} MB",
                 f"- each: " + ", ".join(f"{x['restore_s']:.2f} s" for x in r["runs"]), "",
                 "```", r["inspect"].rstrip(), "```", ""]
+    lv = result.get("live")
+    if lv:
+        def row(name, d):
+            return (f"| {name} | {d['n']:,} | {fmt_n(d['p50_ms'])} | {fmt_n(d['p99_ms'])} | "
+                    f"{fmt_n(d['max_ms'])} |")
+        out += [f"## Live: {lv['rate']:,.0f} events/s for {lv['duration_s']:g} s, "
+                f"{lv['partitions']} partitions, checkpoint_interval {lv['interval']}", "",
+                f"- generator: {lv['events']:,} events in {lv['generator_wall_s']} s "
+                f"({fmt_n(lv['achieved_rate'])}/s achieved), --tickets-per-hour "
+                f"{lv['tickets_per_hour']:g}, --customers {lv['customers']}: event time ran "
+                f"{lv['event_time_speed']}x the wall clock; {lv['windows']} windows completed",
+                f"- cxstream: peak RSS {lv['peak_rss_mb']} MB, CPU {lv['cpu_pct']} % of a core, "
+                f"mean batch {lv['batch_mean_ms']} ms, {lv['checkpoints']} checkpoints; "
+                f"broker RSS {lv['broker_rss_mb']} MB",
+                f"- first {lv['warmup_s']:g} s left out; unmatched records: {lv['unmatched']}",
+                "", "| latency | samples | p50 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|",
+                row("probe sent → its dead letter's CreateTime",
+                    lv["probe_to_deadletter_createtime"]),
+                row("probe sent → its dead letter received by a consumer",
+                    lv["probe_to_deadletter_received"]),
+                row("window complete → its kpi.window record (every group)",
+                    lv["window_complete_to_record"]),
+                row("window complete → its kpi.window record (group {})",
+                    lv["window_complete_to_record_total_group"]),
+                row("SLA due passed → its sla.breached record",
+                    lv["sla_due_passed_to_breach_record"]), "",
+                f"output records: {lv['output_records_by_type']}", ""]
     return "\n".join(out)
 
 
@@ -773,6 +1188,27 @@ def main():
     kafka_args(sub.add_parser("kafka", help="cxstream run vs bare consumer, checkpoint overhead"))
     restore_args(sub.add_parser("restore", help="restore of N open tickets + N customers"),
                  "--runs")
+    p_live = sub.add_parser("live", help="cxstream run at a fixed rate: latencies")
+    p_live.add_argument("--rate", type=float, default=20000,
+                        help="events per second (default 20000)")
+    p_live.add_argument("--duration", type=float, default=60,
+                        help="seconds of load (default 60)")
+    p_live.add_argument("--partitions", type=int, default=3, help="input partitions (default 3)")
+    p_live.add_argument("--interval", default="10s", type=lambda v: intervals(v)[0],
+                        help="checkpoint interval (default 10s)")
+    p_live.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
+    p_live.add_argument("--tickets-per-hour", type=float, default=4_000_000,
+                        help="generator's ticket rate in event time (default 4000000: event "
+                             "time runs about 10x the wall clock at 20,000 events/s)")
+    p_live.add_argument("--customers", type=int, default=200_000,
+                        help="generator's customer population (default 200000)")
+    p_live.add_argument("--probe-every", type=float, default=0.5,
+                        help="seconds between probes (one per partition; default 0.5)")
+    p_live.add_argument("--warmup", type=float, default=5,
+                        help="seconds after the generator starts left out of the figures "
+                             "(default 5)")
+    p_live.add_argument("--drain", type=float, default=5,
+                        help="seconds of probes after the generator ends (default 5)")
     p_all = sub.add_parser("all", help="kafka, then restore")
     kafka_args(p_all)
     restore_args(p_all, "--restore-runs")
@@ -792,6 +1228,8 @@ def main():
         result["broker"] = "tansu (started by load.py)" if s.broker else s.bootstrap
         if args.cmd in ("kafka", "all"):
             result["kafka"] = kafka_bench(s, args)
+        if args.cmd == "live":
+            result["live"] = live_bench(s, args)
         if args.cmd in ("restore", "all"):
             args.runs = args.restore_runs
             result["restore"] = restore_bench(s, args)

@@ -32,6 +32,21 @@ Starts a throw-away Tansu broker (memory storage, in a temp dir; $CXSTREAM_TANSU
            restore time (cxstream's "partition restored" log line: read + rebuild +
            install; cxstream_restore_seconds observes read + rebuild), wall time, peak RSS.
 
+  live     `cxstream run` (live) fed by `cxstream generate --start now --rate R` for
+           --duration seconds, plus one invalid probe event per partition every 0.5 s.
+           Afterwards the input and output topics are read back and three latencies
+           computed from Kafka CreateTimes (all on this machine's clock):
+             probe -> effect     the probe's dead letter's CreateTime minus its send time;
+             window -> record    a kpi.window record's CreateTime minus the moment every
+                                 partition's watermark (largest event time so far minus
+                                 the allowed lateness, reconstructed from the input in
+                                 offset order) reached the window's end;
+             SLA due -> breach   an sla.breached record's CreateTime minus the moment its
+                                 partition's watermark passed the due.
+           SLA targets of minutes (first response 1/2/5/10 min) so breaches happen within
+           the run; p50/p99/max, peak RSS, CPU, mean batch time; every probe's latency is
+           kept in load.json (probe_samples).
+
   all      kafka, then restore, on one broker.
 
 Results: OUT/load.json (every run, medians, ratios) and OUT/summary.md (the human summary,
@@ -41,6 +56,7 @@ also printed), plus each run's config and log in OUT/runs/. Default OUT: target/
   scripts/load.py restore --tickets 1000000 --runs 3
   scripts/load.py all --file /work/baseline/e1m.jsonl
   scripts/load.py kafka --events 200000 --runs 1          # a quick try
+  scripts/load.py live --rate 20000 --duration 60          # latency at 20k events/s
   CXSTREAM_ENGINE__WINDOWS='["1m"]' CXSTREAM_ENGINE__GROUP_BY='[[],["team"]]' \\
       scripts/load.py kafka --file /work/baseline/e1m.jsonl   # issue 10's W1 configuration
 
@@ -828,8 +844,8 @@ def dist(values):
 
 
 def watermark_steps(bootstrap, topic, lateness_ms):
-    """Per input partition, the watermark's history: lists of (watermark ms, CreateTime ms of
-    the record that moved it there), the watermark being the largest event time of the
+    """Per input partition, the watermark's history: (watermarks ms, CreateTimes ms of the
+    records that moved it there), the watermark being the largest event time of the
     partition's events so far minus the allowed lateness (SPEC §2; probes and lines without
     an event time skipped). Also each customer's partition (from the record key)."""
     steps, wm, where, count, span = {}, {}, {}, [0], [2**62, -2**62]
@@ -853,16 +869,17 @@ def watermark_steps(bootstrap, topic, lateness_ms):
             steps.setdefault(p, []).append((w, m.timestamp()[1]))
 
     read_topic(bootstrap, topic, handle)
+    steps = {p: ([x[0] for x in s], [x[1] for x in s]) for p, s in steps.items()}
     return steps, where, count[0], (span[1] - span[0]) / 1000.0
 
 
 def reached_at(steps, w, strict=False):
     """CreateTime of the record that first moved a partition's watermark to >= w (> w if
-    strict); None if it never did."""
+    strict); None if it never did. steps: (watermarks, CreateTimes) of watermark_steps."""
     import bisect
-    marks = [s[0] for s in steps]
+    marks, stamps = steps
     i = bisect.bisect_right(marks, w) if strict else bisect.bisect_left(marks, w)
-    return steps[i][1] if i < len(steps) else None
+    return stamps[i] if i < len(stamps) else None
 
 
 def live_bench(s, args):
@@ -986,7 +1003,7 @@ def live_bench(s, args):
             w = iso_ms(v[end + 7:end + 31].split(b'"')[0]) if end >= 0 else None
             if w is None:
                 return
-            at = [reached_at(steps.get(p, []), w) for p in range(P)]
+            at = [reached_at(steps.get(p, ([], [])), w) for p in range(P)]
             if None in at:
                 missing["window"] += 1
                 return
@@ -1002,7 +1019,7 @@ def live_bench(s, args):
             if due is None or p is None:
                 missing["sla"] += 1
                 return
-            at = reached_at(steps.get(p, []), due, strict=True)
+            at = reached_at(steps.get(p, ([], [])), due, strict=True)
             if at is None:
                 missing["sla"] += 1
                 return
@@ -1029,6 +1046,9 @@ def live_bench(s, args):
         "probe_to_deadletter_createtime": dist(probe_ct),
         "probe_to_deadletter_received": dist(probe_rx),
         "probes_sent": probes.seq, "probes_back": len(probes.samples),
+        # Every probe: ms after the generator started, latency to the dead letter's CreateTime.
+        "probe_samples": [(a - gen_start_ms, b - a) for a, b, _ in probes.samples
+                          if b is not None],
         "window_complete_to_record": dist([x[0] for x in win]),
         "window_complete_to_record_total_group": dist([x[0] for x in win if x[2]]),
         "windows": len({x[1] for x in win}),

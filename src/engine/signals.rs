@@ -227,7 +227,9 @@ impl Shard {
         let Some(c) = self.customer_mut(cust) else {
             return;
         };
-        let Some(open) = c.recovery.as_ref().filter(|r| r.id == case) else {
+        // The id *and* the due: a timer outlives the entry it was set for (a case closed by an
+        // answer), and a customer started afresh after retention counts ids from 1 again.
+        let Some(open) = c.recovery.as_ref().filter(|r| r.id == case && r.due == due) else {
             return;
         };
         let trigger = open.trigger;
@@ -245,11 +247,14 @@ impl Shard {
 
     /// A `churn.risk` record reached its horizon without a churn: `expired_without_churn`.
     pub(super) fn risk_expiry(&mut self, core: &mut Core, cust: u32, risk: u64, time: Millis) {
+        let horizon = core.cfg.signals.effectiveness_horizon.0;
         let Some(c) = self.customer_mut(cust) else {
             return;
         };
         let before = c.pending_risks.len();
-        c.pending_risks.retain(|r| r.id != risk);
+        // The id and the horizon (see `recovery_due`): a stale timer matches nothing.
+        c.pending_risks
+            .retain(|r| !(r.id == risk && r.time.saturating_add(horizon) == time));
         if c.pending_risks.len() < before {
             if c.pending_risks.is_empty() {
                 core.stats.customers_at_risk -= 1;
@@ -261,10 +266,16 @@ impl Shard {
     /// A repurchase cohort entry reached its horizon without an order: `expired`, in the band
     /// of the ticket's latest CSAT.
     pub(super) fn cohort_expiry(&mut self, core: &mut Core, cust: u32, cohort: u64, time: Millis) {
+        let horizon = core.cfg.signals.repurchase_horizon.0;
         let Some(c) = self.customer_mut(cust) else {
             return;
         };
-        if let Some(i) = c.cohorts.iter().position(|k| k.id == cohort) {
+        // The id and the horizon (see `recovery_due`): a stale timer matches nothing.
+        if let Some(i) = c
+            .cohorts
+            .iter()
+            .position(|k| k.id == cohort && k.solved.saturating_add(horizon) == time)
+        {
             let k = c.cohorts.swap_remove(i);
             let band = Band::of(c.latest_csat(&k.ticket));
             let m = Kpi::Repurchase {

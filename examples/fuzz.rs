@@ -15,7 +15,6 @@
 mod fuzzer;
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,9 +59,6 @@ struct Args {
     /// No inputs over 1 MiB (otherwise about one in 20,000 is).
     #[arg(long)]
     no_huge: bool,
-    /// Count known findings (see `KNOWN_*` in tests/fuzzer/mod.rs) as failures.
-    #[arg(long)]
-    strict: bool,
     /// With --case: shrink the failing case (fewer inputs failing the same way) and print it.
     #[arg(long)]
     minimize: bool,
@@ -76,7 +72,6 @@ struct Shared {
     total: Mutex<Tally>,
     failures: Mutex<Vec<String>>,
     panics: AtomicU64,
-    known: Mutex<BTreeMap<&'static str, Vec<u64>>>,
     next_case: AtomicU64,
     stop: AtomicBool,
     slowest: Mutex<(Duration, u64)>,
@@ -152,9 +147,6 @@ fn one_case(args: &Args, limits: Limits) -> i32 {
         }
         Err(e) => {
             println!("case {cs} FAILED: {e}");
-            if let Some(k) = fuzzer::known_finding(&c, &e) {
-                println!("known finding: {k}");
-            }
             1
         }
     }
@@ -183,22 +175,7 @@ fn worker(args: &Args, limits: Limits, sh: &Shared) {
                 }
                 continue;
             }
-            Ok(Err(e)) => {
-                if let Some(k) = (!args.strict)
-                    .then(|| fuzzer::known_finding(&c, &e))
-                    .flatten()
-                {
-                    sh.known.lock().unwrap().entry(k).or_default().push(cs);
-                    let mut total = sh.total.lock().unwrap();
-                    total.inputs += inputs_of(&c);
-                    total.cases += 1;
-                    let _ = std::fs::create_dir_all(&args.failures);
-                    let _ =
-                        std::fs::write(args.failures.join(format!("known-{cs}.json")), dump(&c));
-                    continue;
-                }
-                format!("invariant violated: {e}")
-            }
+            Ok(Err(e)) => format!("invariant violated: {e}"),
             Err(p) => {
                 sh.panics.fetch_add(1, Ordering::Relaxed);
                 let at = LAST_PANIC.with(|l| l.borrow().clone());
@@ -245,7 +222,6 @@ fn main() {
         total: Mutex::new(Tally::default()),
         failures: Mutex::new(Vec::new()),
         panics: AtomicU64::new(0),
-        known: Mutex::new(BTreeMap::new()),
         next_case: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         slowest: Mutex::new((Duration::ZERO, 0)),
@@ -342,17 +318,8 @@ fn main() {
     );
     if t.unwritable_times > 0 {
         println!(
-            "  known finding: {} records with a time outside the years 0000-9999, written wrong (0000-01-01T00:00:00Z or a negative year)",
+            "  {} records with a derived time after the year 9999 (written with a five-digit year)",
             fmt_n(t.unwritable_times)
-        );
-    }
-    for (k, cases) in sh.known.lock().unwrap().iter() {
-        let first: Vec<String> = cases.iter().take(3).map(|c| c.to_string()).collect();
-        println!(
-            "  known finding in {} cases (e.g. {}; written to {}/known-*.json): {k}",
-            cases.len(),
-            first.join(", "),
-            args.failures.display()
         );
     }
     println!("  panics = {panics}, failed cases = {}", failures.len());

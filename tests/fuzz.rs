@@ -2,14 +2,14 @@
 //! checks; the long runs are `cargo run --release --example fuzz -- --inputs N`).
 //!
 //! `CXSTREAM_FUZZ_INPUTS` (default 40,000; 20,000 in a debug build) and `CXSTREAM_FUZZ_SEED` (default: fixed) change the
-//! size and seed of this run; `CXSTREAM_FUZZ_STRICT=1` fails on known findings too.
+//! size and seed of this run.
 
 mod fuzzer;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use fuzzer::gen::{case, Limits};
-use fuzzer::{case_seed, dump, known_finding, load, panic_message, run_case, Tally};
+use fuzzer::{case_seed, dump, load, panic_message, run_case, Tally};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -32,8 +32,6 @@ fn fuzz_decode_engine_and_window_close() {
         max_inputs: 1500,
         huge_inputs: false,
     };
-    let strict = std::env::var_os("CXSTREAM_FUZZ_STRICT").is_some();
-    let mut known = 0;
     let mut total = Tally::default();
     let mut k = 0;
     while total.inputs < inputs {
@@ -46,14 +44,7 @@ fn fuzz_decode_engine_and_window_close() {
                 total.add(&t);
                 continue;
             }
-            Ok(Err(e)) => match known_finding(&c, &e).filter(|_| !strict) {
-                Some(k) => {
-                    eprintln!("fuzz case {cs}: known finding: {k}");
-                    known += 1;
-                    continue;
-                }
-                None => format!("invariant violated: {e}"),
-            },
+            Ok(Err(e)) => format!("invariant violated: {e}"),
             Err(p) => format!("panic: {}", panic_message(&*p)),
         };
         let path = std::env::temp_dir().join(format!("cxstream-fuzz-case-{cs}.json"));
@@ -73,7 +64,7 @@ fn fuzz_decode_engine_and_window_close() {
         // Enough cases that every mode ran.
         assert!(total.checkpoints > 0 && total.restores > 0 && total.interleave > 0);
     }
-    eprintln!("fuzz: {total:?}; cases with a known finding: {known}");
+    eprintln!("fuzz: {total:?}");
 }
 
 /// A failing case written by the fuzzer is read back unchanged (`--load` re-runs exactly it).
@@ -91,13 +82,10 @@ fn a_dumped_case_loads_back_identically() {
     }
 }
 
-/// Minimized cases of what the fuzzer found (`tests/fuzz-cases/*.json`). A case whose
-/// `known` names a known finding (`KNOWN_*` in `tests/fuzzer/cases.rs`) must still fail that
-/// way — once the bug is fixed it passes, and this test asks to drop `known` from the file,
-/// which turns it into a plain regression case that must pass.
+/// Minimized cases of what the fuzzer found (`tests/fuzz-cases/*.json`), each a bug fixed
+/// since: every one must pass.
 #[test]
 fn fuzz_cases_found_earlier() {
-    let strict = std::env::var_os("CXSTREAM_FUZZ_STRICT").is_some();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-cases");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("tests/fuzz-cases")
@@ -109,39 +97,11 @@ fn fuzz_cases_found_earlier() {
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
         let c = load(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let known: Option<String> = serde_json::from_str::<serde_json::Value>(&text).unwrap()
-            ["known"]
-            .as_str()
-            .map(str::to_string);
-        let result = catch_unwind(AssertUnwindSafe(|| run_case(&c)));
         let name = path.file_name().unwrap().to_string_lossy();
-        match (result, known) {
-            (Ok(Ok(_)), None) => {}
-            (Ok(Ok(_)), Some(k)) => panic!(
-                "{name} passes now: the known finding {k} looks fixed; remove \"known\" from the file"
-            ),
-            (Ok(Err(e)), Some(k)) if !strict => {
-                let got = known_finding(&c, &e);
-                assert_eq!(
-                    got.map(known_name),
-                    Some(k.as_str()),
-                    "{name} fails differently: {e}"
-                );
-                eprintln!("{name}: still fails as known ({k})");
-            }
-            (Ok(Err(e)), _) => panic!("{name} fails: {e}"),
-            (Err(p), _) => panic!("{name} panics: {}", panic_message(&*p)),
+        match catch_unwind(AssertUnwindSafe(|| run_case(&c))) {
+            Ok(Ok(t)) => assert!(t.restores > 0 || t.checkpoint == 0, "{name}: {t:?}"),
+            Ok(Err(e)) => panic!("{name} fails: {e}"),
+            Err(p) => panic!("{name} panics: {}", panic_message(&*p)),
         }
-    }
-}
-
-/// The constant name of a known finding, as written in a case file.
-fn known_name(k: &str) -> &'static str {
-    if k == fuzzer::KNOWN_REINCARNATION {
-        "KNOWN_REINCARNATION"
-    } else if k == fuzzer::KNOWN_ABANDON_RESURRECTS {
-        "KNOWN_ABANDON_RESURRECTS"
-    } else {
-        "KNOWN_BOTH"
     }
 }

@@ -238,7 +238,12 @@ impl Shard {
             if let Some(c) = self.customers.get_mut(idx) {
                 if c.evictable(core.watermark.get(), retention) {
                     core.stats.evicted_customers += 1;
+                    // Afresh, but the same state-topic entity: its durable version (and
+                    // whether it is already noted as changed) stays its own, so the new
+                    // version goes to the other slot and is noted once.
+                    let ck = c.ck;
                     *c = Customer::new(key, t);
+                    c.ck = ck;
                 } else if touch {
                     c.last_event = c.last_event.max(t);
                 }

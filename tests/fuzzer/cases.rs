@@ -1,4 +1,4 @@
-//! Cases as files (`dump`, `load`), shrinking a failing case, and the known findings.
+//! Cases as files (`dump`, `load`) and shrinking a failing case.
 
 use super::*;
 /// The configuration as TOML (what `Config::from_toml_with_env` reads back).
@@ -208,69 +208,6 @@ pub fn load(text: &str) -> Result<Case, String> {
         metrics: v["metrics"].as_bool().unwrap_or(false),
         base: i("base")?,
     })
-}
-
-/// Known finding: an entity evicted and re-created between two checkpoints gets its new
-/// version written to slot 1 (`other(0)`) before `begin_checkpoint` adopts the slot of the
-/// old incarnation's durable version; when that was slot 1 too, a checkpoint that never
-/// completes (a crash while it is written) destroys the version the last complete
-/// checkpoint needs: the restore fails (`StateError::Missing`) or loses the entity.
-pub const KNOWN_REINCARNATION: &str = "crash mid-checkpoint: the durable version of an entity evicted and re-created since the last complete checkpoint was overwritten (engine/snapshot.rs begin_checkpoint writes the new incarnation to other(0) = slot 1 before adopting the old slot)";
-
-/// Known finding: an abandoned checkpoint's version of an entity deleted before the next
-/// checkpoint is never voided (the entity had no durable slot, so no deletion marker); the
-/// next complete checkpoint's restore takes it as live: the entity comes back with its
-/// stale state (timers fire again: SLA breaches counted twice, orphans accepted).
-pub const KNOWN_ABANDON_RESURRECTS: &str = "abandoned checkpoint: the version it wrote of an entity deleted before the next checkpoint is restored as live by a later complete checkpoint (abandon_checkpoint does not void it)";
-
-/// Both of the above in one case (it passes only without either kind of partial
-/// checkpoint).
-pub const KNOWN_BOTH: &str = "both known checkpoint findings in one case (it passes only with no checkpoint left half-written)";
-
-/// Whether `err`, a failure of `case`, is one of the known findings: a checkpoint-mode
-/// failure, in a case where retention evicted state, that goes away when crashes never
-/// interrupt a checkpoint (crashes mid-checkpoint become plain crashes), or when no
-/// checkpoint is abandoned. A heuristic: `--strict` (or `CXSTREAM_FUZZ_STRICT`) turns it off.
-pub fn known_finding(case: &Case, err: &str) -> Option<&'static str> {
-    let Mode::Checkpoint(steps, compact) = &case.mode else {
-        return None;
-    };
-    // Any broken invariant may be what restored state that is wrong leads to (a resurrected
-    // ticket's timers firing on a newer customer state gives a churn score of +inf, ...).
-    let _ = err;
-    let all: Vec<usize> = (0..case.ops.len()).collect();
-    let evicted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        run_life(case, &all).map(|l| {
-            let s = l.engine.stats();
-            s.evicted_tickets + s.evicted_customers
-        })
-    }));
-    if !matches!(evicted, Ok(Ok(n)) if n > 0) {
-        return None;
-    }
-    let passes_with = |f: &dyn Fn(&Step) -> Option<Step>| {
-        let mut v = case.clone();
-        v.mode = Mode::Checkpoint(steps.iter().filter_map(f).collect(), compact.clone());
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(&v).is_ok()))
-            .unwrap_or(false)
-    };
-    if passes_with(&|s| match *s {
-        Step::CrashMid(a, _) => Some(Step::Crash(a)),
-        s => Some(s),
-    }) {
-        return Some(KNOWN_REINCARNATION);
-    }
-    if passes_with(&|s| (!matches!(s, Step::Abandon(_))).then_some(*s)) {
-        return Some(KNOWN_ABANDON_RESURRECTS);
-    }
-    if passes_with(&|s| match *s {
-        Step::CrashMid(a, _) => Some(Step::Crash(a)),
-        Step::Abandon(_) => None,
-        s => Some(s),
-    }) {
-        return Some(KNOWN_BOTH);
-    }
-    None
 }
 
 /// `case` without the ops marked in `drop` (crash-plan steps moved to the same place among

@@ -85,7 +85,14 @@ pub(super) fn run_checkpointed(
                     next[p] = r.manifest.positions[0].1;
                     tally.restores += 1;
                 }
-                None => life.engine.track_changes(p as i32),
+                None => {
+                    // As the runtime does: void what checkpoints that never completed wrote.
+                    let left = state::leftovers(&img)
+                        .map_err(|e| format!("leftovers of partition {p}: {e:?}"))?;
+                    logs.logs[p].extend(left.cleanup.iter().cloned());
+                    logs.gens[p] = logs.gens[p].max(left.max_gen);
+                    life.engine.track_changes(p as i32)
+                }
             }
         }
         life.drain()?;

@@ -37,17 +37,17 @@
 //! - with the Prometheus layer attached: the exposition parses, state gauges are never
 //!   negative, `events_total` equals the applied events.
 //!
-//! Known findings are counted, not failed: records with a time outside the years 0000–9999
-//! (written wrong by cxstream, see `check::unwritable_time`), and checkpoint-mode failures
-//! that match the two known checkpoint bugs (`cases::known_finding`; `--strict` or
-//! `CXSTREAM_FUZZ_STRICT=1` makes them failures).
+//! Records with a derived time after the year 9999 (a window end, due or horizon past the
+//! last instant RFC 3339 can write, written with a five-digit year; see
+//! `check::unwritable_time`) are counted, not failed, and left out of the comparisons between
+//! runs. Event times outside the years 0000–9999 are rejected at decode.
 //!
 //! ```text
 //! gen.rs      cases: configuration, partitions, admission, inputs and their mutations
 //! mod.rs      one engine's life (feed, drain, finish) and the invariants above; the modes
 //! check.rs    checks of single records and values
 //! durable.rs  checkpoint mode
-//! cases.rs    cases as files (dump/load), shrinking, known findings
+//! cases.rs    cases as files (dump/load), shrinking
 //! ```
 
 #![allow(dead_code)]
@@ -104,8 +104,8 @@ pub struct Tally {
     pub with_metrics: u64,
     /// Engine incarnations whose accounting identity was checked.
     pub engines: u64,
-    /// Records with a time outside the years 0000–9999 (see [`unwritable_time`]): a known
-    /// finding, counted, not a failure.
+    /// Records with a derived time after the year 9999 (see [`unwritable_time`]): counted,
+    /// not a failure.
     pub unwritable_times: u64,
 }
 
@@ -188,7 +188,7 @@ struct Life<'c> {
     /// Every record as (identity, line), in order.
     out: Vec<(String, String)>,
     finished: bool,
-    /// A record had a time outside years 0000–9999 (see [`unwritable_time`]): the checks across
+    /// A record had a time after the year 9999 (see [`unwritable_time`]): the checks across
     /// window records are skipped.
     tainted: bool,
     /// Identities of those records (skipped when comparing runs: they collide).

@@ -115,6 +115,34 @@ impl Partition {
         let mut records = Vec::new();
         let mut written = Vec::new();
         let shard = &mut self.shard;
+        // Deletions first: a marker in the other slot — unless the key lives again. Then the
+        // new incarnation adopts the durable slot of the old one *before* its version is
+        // written below, so that version goes to the other slot and never overwrites the one
+        // the latest complete checkpoint needs (a crash mid-checkpoint would lose it).
+        let mut deleted = Vec::new();
+        for g in std::mem::take(&mut shard.log.gone) {
+            let live = match g.kind {
+                kind::TICKET => shard
+                    .ticket_ids
+                    .get(&g.key)
+                    .and_then(|i| shard.tickets.get_mut(*i))
+                    .map(|t| &mut t.ck),
+                _ => shard
+                    .customer_ids
+                    .get(&g.key)
+                    .and_then(|i| shard.customers.get_mut(*i))
+                    .map(|c| &mut c.ck),
+            };
+            if let Some(ck) = live {
+                if ck.slot == 0 {
+                    ck.slot = g.slot;
+                }
+                continue;
+            }
+            let slot = other(g.slot);
+            records.extend(state::entity_version(g.kind, slot, &g.id, gen, None));
+            deleted.push((g, slot));
+        }
         // Tickets and customers changed.
         for key in std::mem::take(&mut shard.log.tickets) {
             let Some(tk) = shard
@@ -155,32 +183,6 @@ impl Partition {
                 Some(&encode_customer(c)),
             ));
             written.push(Written::Customer(key, id, slot));
-        }
-        // Deletions: a marker in the other slot (unless the key lives again: the new
-        // incarnation's version supersedes, and it must not overwrite the durable slot).
-        let mut deleted = Vec::new();
-        for g in std::mem::take(&mut shard.log.gone) {
-            let live = match g.kind {
-                kind::TICKET => shard
-                    .ticket_ids
-                    .get(&g.key)
-                    .and_then(|i| shard.tickets.get_mut(*i))
-                    .map(|t| &mut t.ck),
-                _ => shard
-                    .customer_ids
-                    .get(&g.key)
-                    .and_then(|i| shard.customers.get_mut(*i))
-                    .map(|c| &mut c.ck),
-            };
-            if let Some(ck) = live {
-                if ck.slot == 0 {
-                    ck.slot = g.slot;
-                }
-                continue;
-            }
-            let slot = other(g.slot);
-            records.extend(state::entity_version(g.kind, slot, &g.id, gen, None));
-            deleted.push((g, slot));
         }
         // Window parts changed, sealed or merged.
         let mut parts_deleted = Vec::new();
@@ -387,30 +389,45 @@ impl Partition {
     }
 
     /// The checkpoint will never be complete (its records were not all acknowledged): what
-    /// it wrote is written again by the next one.
+    /// it wrote is written again by the next one. Its versions stay in the log, and a later
+    /// complete checkpoint (a higher generation) would take them as valid: the slot of each
+    /// must get a newer version or, if the entity is gone by then, a deletion marker.
     pub fn abandon_checkpoint(&mut self, ck: Checkpoint) {
         let shard = &mut self.shard;
         for w in ck.written {
             match w {
-                Written::Ticket(key, ..) => {
-                    if let Some(tk) = shard
+                Written::Ticket(key, id, slot) => {
+                    match shard
                         .ticket_ids
                         .get(&key)
                         .and_then(|i| shard.tickets.get_mut(*i))
                     {
-                        shard.log.touch_ticket(key, tk);
+                        Some(tk) => {
+                            adopt_stray(&mut tk.ck, slot);
+                            shard.log.touch_ticket(key, tk);
+                        }
+                        None => shard.log.cover(kind::TICKET, key, id, slot),
                     }
                 }
-                Written::Customer(key, ..) => {
-                    if let Some(c) = shard
+                Written::Customer(key, id, slot) => {
+                    match shard
                         .customer_ids
                         .get(&key)
                         .and_then(|i| shard.customers.get_mut(*i))
                     {
-                        shard.log.touch_customer(c);
+                        Some(c) => {
+                            adopt_stray(&mut c.ck, slot);
+                            shard.log.touch_customer(c);
+                        }
+                        None => shard.log.cover(kind::CUSTOMER, key, id, slot),
                     }
                 }
-                Written::Part(key, _) => self.core.windows.touch(key),
+                Written::Part(key, slot) => {
+                    // A part with no durable version: pretend one in the other slot, so the
+                    // next checkpoint writes (a version or a deletion marker) into `slot`.
+                    shard.log.part_slots.entry(key).or_insert(other(slot));
+                    self.core.windows.touch(key);
+                }
             }
         }
         for (g, _) in ck.deleted {
@@ -422,5 +439,14 @@ impl Partition {
         let mut dedup = ck.dedup;
         dedup.append(&mut shard.log.dedup);
         shard.log.dedup = dedup;
+    }
+}
+
+/// A live entity whose version an abandoned checkpoint wrote into `slot`: if it has no durable
+/// version, pretend one in the other slot, so that whatever comes next — a new version, or a
+/// deletion marker if it is evicted first — is written over the stray one in `slot`.
+fn adopt_stray(ck: &mut super::Durable, slot: u8) {
+    if ck.slot == 0 {
+        ck.slot = other(slot);
     }
 }

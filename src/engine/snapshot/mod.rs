@@ -134,6 +134,22 @@ impl ShardLog {
         }
     }
 
+    /// An abandoned checkpoint wrote a version of an entity into `slot`, and the entity is
+    /// gone: the next checkpoint must write a deletion marker over it. Its deletion may be
+    /// noted already (it had a durable version in the other slot); otherwise note one whose
+    /// durable version is the other slot (a tombstone of a key that holds nothing is
+    /// harmless).
+    pub fn cover(&mut self, kind: u8, key: u128, id: Vec<u8>, slot: u8) {
+        if !self.gone.iter().any(|g| g.kind == kind && g.key == key) {
+            self.gone.push(Gone {
+                kind,
+                key,
+                id,
+                slot: other(slot),
+            });
+        }
+    }
+
     /// Notes an event id remembered.
     pub fn dedup_added(&mut self, id: u128, time: Millis) {
         if self.enabled {

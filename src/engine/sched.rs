@@ -3,7 +3,7 @@
 //! arrival order) before timers (in the order they were set).
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use crate::kpi::SlaKind;
 use crate::ts::Millis;
@@ -102,21 +102,35 @@ impl Ord for Item {
     }
 }
 
-/// The scheduler of one partition: a min-heap of small order keys, the items themselves in a
-/// slab beside it (a heap of whole items moved ~56 bytes per step of every sift).
+/// The scheduler of one partition: order keys in two levels — a min-heap of the keys whose
+/// time falls before `near_end` (in buckets of 2^[`BUCKET_BITS`] ms), the later ones in
+/// per-bucket lists until their bucket comes up — and the items themselves in a slab beside
+/// them. One big heap of whole items cost ~12 % of a replay in cache misses.
 #[derive(Debug, Default)]
 pub struct Scheduler {
-    heap: BinaryHeap<Reverse<(u128, u32)>>,
+    near: BinaryHeap<Reverse<(u128, u32)>>,
+    /// Keys whose bucket is below this are in `near`; the others in `far`.
+    near_end: Option<i64>,
+    far: BTreeMap<i64, Vec<Reverse<(u128, u32)>>>,
     slab: Vec<Option<Item>>,
     free: Vec<u32>,
+    len: usize,
     seq: u64,
 }
+
+/// Far keys are grouped in buckets of 2^16 ms (about a minute).
+const BUCKET_BITS: u32 = 16;
 
 /// The order key of an item as one integer: time (sign flipped so that it orders as
 /// unsigned), then class, then sequence number (below 2^63).
 fn order_key(time: Millis, class: u8, seq: u64) -> u128 {
     let t = (time as u64) ^ (1 << 63);
     (u128::from(t) << 64) | (u128::from(class & 1) << 63) | u128::from(seq & !(1 << 63))
+}
+
+/// The time of an order key.
+fn item_time(key: u128) -> Millis {
+    (((key >> 64) as u64) ^ (1 << 63)) as Millis
 }
 
 impl Scheduler {
@@ -132,7 +146,16 @@ impl Scheduler {
                 (self.slab.len() - 1) as u32
             }
         };
-        self.heap.push(Reverse((key, slot)));
+        let bucket = item_time(key) >> BUCKET_BITS;
+        if self.near_end.is_some_and(|end| bucket < end) {
+            self.near.push(Reverse((key, slot)));
+        } else {
+            self.far
+                .entry(bucket)
+                .or_default()
+                .push(Reverse((key, slot)));
+        }
+        self.len += 1;
     }
 
     fn push(&mut self, time: Millis, class: u8, what: What) -> u64 {
@@ -148,15 +171,21 @@ impl Scheduler {
 
     /// The first item if `pred` holds for its time and class.
     fn pop_if(&mut self, pred: impl FnOnce(Millis, u8) -> bool) -> Option<Item> {
-        let &Reverse((key, _)) = self.heap.peek()?;
-        let time = (((key >> 64) as u64) ^ (1 << 63)) as Millis;
+        if self.near.is_empty() {
+            // Every far bucket is at or after `near_end`: the first one becomes near.
+            let (bucket, keys) = self.far.pop_first()?;
+            self.near = BinaryHeap::from(keys);
+            self.near_end = Some(bucket + 1);
+        }
+        let &Reverse((key, _)) = self.near.peek()?;
         let class = ((key >> 63) & 1) as u8;
-        if !pred(time, class) {
+        if !pred(item_time(key), class) {
             return None;
         }
-        let Reverse((_, slot)) = self.heap.pop()?;
+        let Reverse((_, slot)) = self.near.pop()?;
         let item = self.slab.get_mut(slot as usize)?.take();
         self.free.push(slot);
+        self.len -= 1;
         item
     }
 
@@ -209,7 +238,7 @@ impl Scheduler {
 
     /// Items waiting.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 }
 
@@ -268,6 +297,53 @@ mod tests {
                 assert_eq!(ka.cmp(&kb), a.cmp(b), "{a:?} {b:?}");
             }
         }
+    }
+
+    #[test]
+    fn pops_in_order_across_buckets() {
+        let mut s = Scheduler::default();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        // The reference: one ordered set of (time, class, seq).
+        let mut reference = std::collections::BTreeSet::new();
+        let mut w = -5_000_000i64;
+        let mut popped = 0;
+        for step in 0..20_000 {
+            let t = w + next(30_000_000) as i64 - 1_000_000;
+            let seq = if next(2) == 0 {
+                reference.insert((t, INPUT, s.last_seq() + 1));
+                s.push_input(t, 0, Input::Order)
+            } else {
+                reference.insert((t, TIMER, s.last_seq() + 1));
+                s.push_timer(
+                    t,
+                    What::RecoveryDue {
+                        customer: 0,
+                        case: 0,
+                    },
+                )
+            };
+            assert_eq!(seq, s.last_seq());
+            if next(3) == 0 || step == 19_999 {
+                w += next(400_000) as i64;
+                if step == 19_999 {
+                    w = Millis::MAX;
+                }
+                while let Some(i) = s.pop_before(w) {
+                    let r = reference.pop_first().unwrap();
+                    assert_eq!((i.time, i.class, i.seq), r);
+                    popped += 1;
+                }
+                assert!(reference.first().is_none_or(|r| r.0 >= w));
+                assert_eq!(s.len(), reference.len());
+            }
+        }
+        assert_eq!(popped, 20_000);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! UNIX epoch (SPEC §4: "Times are handled at millisecond precision").
 //!
 //! Parsing uses the `time` crate's RFC 3339 parser (well kept, no global state, strict about the
-//! offset), plus the stricter rules of SPEC §1: the date/time separator must be an upper-case
+//! offset) behind a fast path for the common shape that agrees with it (a unit test compares
+//! them), plus the stricter rules of SPEC §1: the date/time separator must be an upper-case
 //! `T`, an offset (`Z` or `±hh:mm`) is required, and digits beyond the millisecond are dropped.
 
 use time::format_description::well_known::Rfc3339;
@@ -20,9 +21,22 @@ pub const HOUR: Millis = 60 * MINUTE;
 /// One day (24 h, no calendar or DST) in [`Millis`].
 pub const DAY: Millis = 24 * HOUR;
 
+/// The first instant of the year 0000 in UTC: the earliest event time accepted.
+pub const MIN_EVENT_TIME: Millis = -62_167_219_200_000;
+/// The last millisecond of the year 9999 in UTC: the latest event time accepted.
+pub const MAX_EVENT_TIME: Millis = 253_402_300_799_999;
+
 /// Parses an RFC 3339 timestamp with `T` and an offset into epoch milliseconds, dropping the
-/// digits beyond the millisecond. Returns `None` when the text is not such a timestamp.
+/// digits beyond the millisecond. Returns `None` when the text is not such a timestamp, or
+/// when its instant is outside the years 0000–9999 in UTC (an offset can move
+/// `9999-12-31T23:59:59-01:00` past them): every accepted time is one cxstream writes back
+/// with a four-digit year, so no two of them share a text.
 pub fn parse_rfc3339_ms(s: &str) -> Option<Millis> {
+    parse_rfc3339_ms_any(s).filter(|t| (MIN_EVENT_TIME..=MAX_EVENT_TIME).contains(t))
+}
+
+/// [`parse_rfc3339_ms`] without the year range (to tell the two reasons apart in errors).
+pub fn parse_rfc3339_ms_any(s: &str) -> Option<Millis> {
     let b = s.as_bytes();
     // SPEC §1: "RFC 3339 with `T` and an offset". The `time` crate also accepts a lower-case
     // `t`/`z`, which RFC 3339 allows but the SPEC's stricter wording does not.
@@ -46,12 +60,17 @@ pub fn format_ms(ms: Millis) -> String {
     s
 }
 
-/// Like [`format_ms`] but appends to `out`.
+/// Like [`format_ms`] but appends to `out`. Total: a time outside the years 0000–9999 (only
+/// derived times, such as a window end or a due past the last event time, can be) is written
+/// with its year as it is (`10000-01-01T00:00:00Z`, `-001-12-31T00:00:00Z`), the same text
+/// the SPEC's reference implementation writes.
 pub fn write_ms(out: &mut String, ms: Millis) {
     use std::fmt::Write;
     let secs = ms.div_euclid(1000);
     let milli = ms.rem_euclid(1000);
-    let (y, mo, d, h, mi, se) = civil_from_unix(secs);
+    let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let (h, mi, se) = (sod / 3600, sod / 60 % 60, sod % 60);
     let _ = write!(out, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{se:02}");
     if milli != 0 {
         let _ = write!(out, ".{milli:03}");
@@ -68,7 +87,7 @@ pub fn push_ms(out: &mut Vec<u8>, ms: Millis) {
     let sod = secs.rem_euclid(86_400) as u32;
     let (y, mo, d) = civil_from_days(days);
     if !(0..=9999).contains(&y) {
-        // Outside four-digit years: the general path (never for parsed event times).
+        // Outside four-digit years (only derived times): the general path.
         let mut s = String::new();
         write_ms(&mut s, ms);
         out.extend_from_slice(s.as_bytes());
@@ -98,7 +117,7 @@ pub fn push_ms(out: &mut Vec<u8>, ms: Millis) {
 }
 
 /// Proleptic Gregorian (year, month, day) of a count of days since 1970-01-01 (H. Hinnant's
-/// `civil_from_days`).
+/// `civil_from_days`; total over every `i64` day count a [`Millis`] can give).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -192,23 +211,6 @@ fn fast_parse(b: &[u8]) -> Option<Millis> {
     Some(secs * 1000 + i64::from(milli))
 }
 
-/// Splits UNIX seconds into a proleptic Gregorian UTC date and time.
-fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    match OffsetDateTime::from_unix_timestamp(secs) {
-        Ok(dt) => (
-            dt.year() as i64,
-            u8::from(dt.month()) as u32,
-            dt.day() as u32,
-            dt.hour() as u32,
-            dt.minute() as u32,
-            dt.second() as u32,
-        ),
-        // Out of the `time` crate's range: only reachable with absurd inputs that already
-        // failed parsing, but keep formatting total.
-        Err(_) => (0, 1, 1, 0, 0, 0),
-    }
-}
-
 /// Parses a duration such as `30s`, `1m`, `1h`, `24h`, `7d`, `250ms` into milliseconds.
 pub fn parse_duration(s: &str) -> Option<Millis> {
     let s = s.trim();
@@ -241,6 +243,52 @@ pub fn duration_label(ms: Millis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn event_times_outside_the_years_0000_to_9999_are_rejected() {
+        let ok = |s: &str| parse_rfc3339_ms(s);
+        assert_eq!(ok("9999-12-31T23:59:59.999Z"), Some(MAX_EVENT_TIME));
+        assert_eq!(ok("0000-01-01T00:00:00Z"), Some(MIN_EVENT_TIME));
+        assert_eq!(ok("9999-12-31T23:59:59-00:01"), None);
+        assert_eq!(ok("0000-01-01T00:00:00+00:01"), None);
+        assert_eq!(
+            parse_rfc3339_ms_any("9999-12-31T23:59:59-00:01"),
+            Some(MAX_EVENT_TIME + 1 + 59_000)
+        );
+        assert_eq!(format_ms(MAX_EVENT_TIME), "9999-12-31T23:59:59.999Z");
+        assert_eq!(format_ms(MIN_EVENT_TIME), "0000-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn derived_times_past_the_range_are_written_with_their_year() {
+        assert_eq!(format_ms(MAX_EVENT_TIME + 1), "10000-01-01T00:00:00Z");
+        assert_eq!(format_ms(MIN_EVENT_TIME - DAY), "-001-12-31T00:00:00Z");
+        // Total, no panic, at the ends of the type.
+        format_ms(Millis::MAX);
+        format_ms(Millis::MIN);
+    }
+
+    #[test]
+    fn write_ms_agrees_with_the_time_crate_inside_the_range() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let ms = (x % (MAX_EVENT_TIME - MIN_EVENT_TIME) as u64) as Millis + MIN_EVENT_TIME;
+            let dt = OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).unwrap();
+            let want = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                dt.year(),
+                u8::from(dt.month()),
+                dt.day(),
+                dt.hour(),
+                dt.minute(),
+                dt.second()
+            );
+            assert!(format_ms(ms).starts_with(&want), "{ms}");
+        }
+    }
 
     #[test]
     fn parses_z_and_offsets_to_the_same_instant() {
@@ -352,7 +400,7 @@ mod tests {
                 accepted += 1;
                 assert_eq!(Some(ms), general(&s), "{s}");
             }
-            assert_eq!(parse_rfc3339_ms(&s), general(&s), "{s}");
+            assert_eq!(parse_rfc3339_ms_any(&s), general(&s), "{s}");
         }
         assert!(accepted > 10_000, "{accepted}");
     }

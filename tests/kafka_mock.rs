@@ -683,3 +683,167 @@ fn demo_runs_generates_and_serves_metrics() {
         "the endpoint stops with the demo"
     );
 }
+
+/// The value of every `name{…}` series of a Prometheus exposition, by its label text.
+fn series(text: &str, name: &str) -> std::collections::BTreeMap<String, f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k[name.len()..].to_string(), v.parse().ok()?))
+        })
+        .collect()
+}
+
+/// Hardening (issue 12): an input just under the producer's `message.max.bytes` made of `"`
+/// becomes a dead letter twice that size (escaped) that the producer cannot send: it is given
+/// up on, counted in `cxstream_output_errors_total{type,reason}` and logged, and the run
+/// never blocks on it.
+#[test]
+fn oversized_input_and_refused_records_never_block_the_pipeline() {
+    let group = "g-sizes";
+    let mock = cluster(1, 1, &[group]);
+    let bs = mock.bootstrap_servers();
+    let cfg = config(&bs, group);
+    let mut lines = generated(2000, 11);
+    let near_limit = 990_000; // librdkafka's default message.max.bytes is 1,000,000
+    lines.insert(
+        1000,
+        Line {
+            bytes: vec![b'"'; near_limit],
+            key: Some("quotes".into()),
+        },
+    );
+    let positions = produce(&bs, "input", &lines);
+    let want = expected(&cfg, &lines, 1, &positions);
+    let sent = want.windows.len() + want.alerts.len() + want.deadletters.len();
+    let metrics = cxstream::metrics::Metrics::new(&cfg);
+    let run = Running::start_with(
+        cfg.clone(),
+        Some(std::sync::Arc::clone(&metrics)),
+        bounded(),
+    );
+    let summary = run.join().expect("bounded run");
+    assert_eq!(summary.events as usize, lines.len(), "every input read");
+    assert_eq!(
+        summary.committed[&("input".to_string(), 0)],
+        lines.len() as i64,
+        "offsets committed past everything"
+    );
+    assert!(summary.records_dropped >= 1, "{summary:?}");
+    let errors = series(&metrics.encode(), "cxstream_output_errors_total");
+    let counted: f64 = errors
+        .iter()
+        .filter(|(k, _)| k.contains("reason=\"too_large\""))
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(counted as u64, summary.records_dropped, "{errors:?}");
+    // Everything else arrived: what was sent = what arrived + what was given up on.
+    let out = read_until(&bs, "output", Duration::from_secs(30), |m| {
+        m.len() as u64 + summary.records_dropped >= (want.windows.len() + want.alerts.len()) as u64
+    });
+    let dl = read_until(&bs, "deadletter", Duration::from_secs(30), |m| {
+        (m.len() + out.len()) as u64 + summary.records_dropped >= sent as u64
+    });
+    assert_eq!(
+        (out.len() + dl.len()) as u64 + summary.records_dropped,
+        sent as u64,
+        "records arrived or counted as refused"
+    );
+    // The line of quotes is invalid JSON under max_event_bytes, so its dead letter carries
+    // it whole (SPEC §1): escaped, about 2 MB, more than the producer's message.max.bytes.
+    // It is given up on, counted and logged with its key (its source position).
+    let key = format!("deadletter|input|0|{}", positions[1000].1);
+    assert!(
+        !dl.iter().any(|m| m.key == key),
+        "the oversized dead letter was not sent"
+    );
+    assert!(
+        errors
+            .get("{reason=\"too_large\",type=\"deadletter\"}")
+            .is_some_and(|n| *n >= 1.0),
+        "{errors:?}"
+    );
+    assert_eq!(summary.records_dropped, 1, "{summary:?}");
+}
+
+/// Backpressure (issue 12): with the output topics' leader down for longer than
+/// `max.poll.interval.ms`, the producer's queue fills, the input is paused and the consumer
+/// keeps polling — no partition is revoked (each was restored once) — and once the broker is
+/// back everything is delivered: nothing is lost.
+#[test]
+fn a_long_output_outage_pauses_the_input_and_keeps_the_group() {
+    use rdkafka::mocking::MockCoordinator;
+    use std::sync::atomic::Ordering;
+    init_log();
+    let group = "g-backpressure";
+    let mock = MockCluster::new(3).expect("mock cluster");
+    for (topic, n, leader) in [
+        ("input", 2, 1),
+        ("g-backpressure.state", 2, 1),
+        ("output", 3, 3),
+        ("deadletter", 1, 3),
+    ] {
+        mock.create_topic(topic, n, 1).unwrap();
+        for p in 0..n {
+            mock.partition_leader(topic, p, Some(leader)).unwrap();
+        }
+    }
+    mock.coordinator(MockCoordinator::Group(group.into()), 1)
+        .unwrap();
+    let bs = mock.bootstrap_servers();
+    let mut cfg = live_config(&bs, group);
+    for (k, v) in [
+        ("max.poll.interval.ms", "7000"),
+        ("queue.buffering.max.messages", "1000"),
+    ] {
+        cfg.kafka.librdkafka.insert(k.into(), v.into());
+    }
+    let lines = future_lines(3000, 5, 2);
+    let positions = produce(&bs, "input", &lines);
+    let want = expected(&cfg, &lines, 2, &positions);
+    mock.broker_down(3).unwrap();
+    let metrics = cxstream::metrics::Metrics::new(&cfg);
+    let run = Running::start_with(cfg.clone(), Some(std::sync::Arc::clone(&metrics)), live());
+    wait_for(Duration::from_secs(30), "input paused", || {
+        metrics.encode().contains("cxstream_input_paused 1")
+    });
+    let paused_at = run.progress.events.load(Ordering::Relaxed);
+    assert!(
+        paused_at < lines.len() as u64,
+        "paused before reading everything"
+    );
+    // Longer than max.poll.interval.ms.
+    std::thread::sleep(Duration::from_secs(12));
+    mock.broker_up(3).unwrap();
+    wait_for(Duration::from_secs(90), "everything processed", || {
+        run.progress.events.load(Ordering::Relaxed) >= lines.len() as u64
+    });
+    let wc = want_counts(&want);
+    let out = read_until(&bs, "output", Duration::from_secs(60), |m| {
+        merged_counts(m) == wc
+    });
+    wait_for(Duration::from_secs(30), "input resumed", || {
+        metrics.encode().contains("cxstream_input_paused 0")
+    });
+    let summary = run.stop();
+    let got = merged_counts(&out);
+    let differ: Vec<_> = wc
+        .keys()
+        .filter(|k| got.get(*k) != wc.get(*k))
+        .take(3)
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "windows equal replay's: {} of {} differ, e.g. {differ:?}; {summary:?}",
+        wc.keys().filter(|k| got.get(*k) != wc.get(*k)).count(),
+        wc.len()
+    );
+    assert_eq!(summary.restores, 2, "no partition was revoked: {summary:?}");
+    assert_eq!(summary.records_dropped, 0);
+    eprintln!(
+        "backpressure: paused after {paused_at} events; {} records, {} checkpoints",
+        out.len(),
+        summary.checkpoints
+    );
+}

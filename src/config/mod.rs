@@ -393,6 +393,21 @@ mod tests {
     }
 
     #[test]
+    fn a_producer_limit_below_a_state_chunk_is_refused() {
+        let toml = |v: &str| format!("[kafka.librdkafka]\n\"message.max.bytes\" = \"{v}\"\n");
+        let e = Config::from_toml_with_env(&toml("100000"), &[])
+            .and_then(|c| c.validate())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("message.max.bytes") && e.contains("raise it"),
+            "{e}"
+        );
+        let c = Config::from_toml_with_env(&toml("1000000"), &[]).unwrap();
+        c.validate().unwrap();
+    }
+
+    #[test]
     fn env_overrides_apply() {
         let env = vec![
             (

@@ -82,6 +82,20 @@ impl Config {
         if self.kafka.input_topics.is_empty() {
             bail!("kafka.input_topics is empty: name the topic(s) holding the events");
         }
+        if let Some(v) = self.kafka.librdkafka.get("message.max.bytes") {
+            // State records are chunked at state::CHUNK; a producer limit below a chunk (plus
+            // key and protocol overhead) would refuse checkpoint records.
+            let min = crate::state::CHUNK + 16 * 1024;
+            match v.trim().parse::<usize>() {
+                Ok(n) if n >= min => {}
+                _ => bail!(
+                    "kafka.librdkafka.\"message.max.bytes\" = {v:?} is below {min}: checkpoint \
+                     records of the state topic are up to {} bytes; raise it (librdkafka's \
+                     default, 1000000, is fine) or remove it",
+                    crate::state::CHUNK
+                ),
+            }
+        }
         let errors: Vec<String> = security::static_findings(&self.kafka)
             .into_iter()
             .filter(|f| f.level == security::Level::Error)

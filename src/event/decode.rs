@@ -15,7 +15,7 @@ use super::number::{bounded_number, score, MAX_AMOUNT, MAX_HANDLE_SECONDS};
 use super::{
     Author, Body, Category, Channel, DecodeError, Event, EventType, InvalidReason, Priority,
 };
-use crate::ts::parse_rfc3339_ms;
+use crate::ts::{parse_rfc3339_ms, parse_rfc3339_ms_any};
 
 pub(super) fn err(reason: InvalidReason, message: String) -> DecodeError {
     DecodeError { reason, message }
@@ -268,12 +268,14 @@ pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
     let id = req_id(&mut raw.id, "id")?;
     let time_text = as_str(required(&mut raw.time, "time")?, "time")?;
     let time = parse_rfc3339_ms(&time_text).ok_or_else(|| {
+        let what = if parse_rfc3339_ms_any(&time_text).is_some() {
+            "is outside the years 0000-9999 in UTC"
+        } else {
+            "is not an RFC 3339 timestamp with T and an offset"
+        };
         err(
             InvalidReason::BadTimestamp,
-            format!(
-                "field \"time\" is not an RFC 3339 timestamp with T and an offset: \"{}\"",
-                time_text.escape_debug()
-            ),
+            format!("field \"time\" {what}: \"{}\"", time_text.escape_debug()),
         )
     })?;
     let customer = req_id(&mut raw.customer, "customer")?;

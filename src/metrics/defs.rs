@@ -68,6 +68,8 @@ pub(crate) enum Id {
     MergePendingWindows,
     PartitionWatermark,
     CheckpointAge,
+    OutputErrors,
+    InputPaused,
 }
 
 /// What a family is built as. Every plain kind is a labelled vector; a family without labels
@@ -328,6 +330,13 @@ pub(crate) const DEFS: &[Def] = &[
         "Each assigned input partition's watermark, in seconds since the UNIX epoch."),
     def(Id::CheckpointAge, FloatGauge, "cxstream_checkpoint_age_seconds", &["partition"],
         "Seconds since each assigned partition's latest complete checkpoint."),
+    // --- Hardening.
+    def(Id::OutputErrors, Counter, "cxstream_output_errors_total", &["type", "reason"],
+        "Records the broker can never take (too_large, invalid, rejected), by record type \
+         (an output record type, state or input); each is logged with its key and dropped."),
+    def(Id::InputPaused, Gauge, "cxstream_input_paused", NO_LABELS,
+        "1 while input is paused because the producer's queue is full (backpressure: the \
+         broker is down or slower than the input)."),
 ];
 
 /// `DEFS[id as usize].id == id` for every row, so [`Id`] indexes the table.
@@ -338,7 +347,7 @@ const _: () = {
         i += 1;
     }
     assert!(
-        DEFS.len() == Id::CheckpointAge as usize + 1,
+        DEFS.len() == Id::InputPaused as usize + 1,
         "one DEFS row per Id"
     );
 };

@@ -246,6 +246,22 @@ impl Metrics {
             .set(seconds);
     }
 
+    /// `cxstream_output_errors_total{type,reason}` grows by `n`.
+    pub fn add_output_errors(&self, kind: &str, reason: &str, n: u64) {
+        self.families
+            .counter(Id::OutputErrors)
+            .with_label_values(&[kind, reason])
+            .inc_by(n);
+    }
+
+    /// `cxstream_input_paused`.
+    pub fn set_input_paused(&self, paused: bool) {
+        self.families
+            .gauge(Id::InputPaused)
+            .with_label_values(NO_LABELS)
+            .set(i64::from(paused));
+    }
+
     /// `cxstream_merge_pending_windows`.
     pub fn set_merge_pending(&self, n: usize) {
         self.families

@@ -38,6 +38,7 @@ impl Pipeline {
                 partition: Some(p),
                 key: Some(&r.key),
                 payload: r.value.as_deref(),
+                kind: "state",
             });
         }
         seq
@@ -127,6 +128,7 @@ impl Pipeline {
                     partition: Some(p),
                     key: Some(&m.key),
                     payload: m.value.as_deref(),
+                    kind: "state",
                 });
                 if let Some(pend) = self.pending.get_mut(&p) {
                     pend.manifest = Some(seq);

@@ -273,7 +273,9 @@ pub fn run_pipeline_with(
         tracing::info!(ends = ?e, "bounded run: consuming up to these offsets");
     }
     drop(probe);
-    let sink = Sink::new(k.client_config(), shutdown.clone())?;
+    let mut sink = Sink::new(k.client_config(), shutdown.clone())?;
+    // Never block the poll loop on a full producer queue: pause the input instead.
+    sink.set_backpressure(true);
     let pipe = Arc::new(Mutex::new(Pipeline::new(
         Arc::clone(&cfg),
         sink,
@@ -290,7 +292,12 @@ pub fn run_pipeline_with(
     let mut until_done = false;
     while !shutdown.is_triggered() {
         let mut got = 0usize;
-        let mut wait = POLL_WAIT;
+        // Paused by backpressure: no input to wait for (the producer is served instead).
+        let mut wait = if lock(&pipe).throttled.is_empty() {
+            POLL_WAIT
+        } else {
+            Duration::ZERO
+        };
         let mut busy = Duration::ZERO;
         while got < MAX_BATCH {
             let Some(item) = consumer.poll(wait) else {
@@ -328,6 +335,8 @@ pub fn run_pipeline_with(
         p.check_advances(&consumer);
         p.idle_advance(&consumer);
         p.drain();
+        p.backpressure(&consumer);
+        p.report_output_errors();
         p.maybe_checkpoint();
         p.progress_checkpoints(&consumer, CommitMode::Async);
         if metadata_at.elapsed() >= Duration::from_secs(30) {
@@ -351,6 +360,7 @@ pub fn run_pipeline_with(
     tracing::info!("stopping: checkpointing every partition and committing offsets");
     if let Some(m) = &metrics {
         m.set_ready(false);
+        m.set_input_paused(false);
     }
     {
         let mut p = lock(&pipe);
@@ -380,7 +390,8 @@ pub fn run_pipeline_with(
     // Closing the consumer serves the final revoke (nothing left to checkpoint) and leaves
     // the group.
     drop(consumer);
-    let p = lock(&pipe);
+    let mut p = lock(&pipe);
+    p.report_output_errors();
     let summary = p.summary();
     p.sync_metrics();
     tracing::info!(

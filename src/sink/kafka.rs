@@ -1,19 +1,24 @@
 //! The Kafka sink: an idempotent producer (acks=all) that never drops a record silently.
 //!
-//! - A full local queue (`QueueFull`) blocks the caller with a growing backoff while delivery
-//!   reports are served, then the record is sent again.
+//! - A full local queue (`QueueFull`, or a broker down for long) never blocks `run`: the record
+//!   waits in the sink's own queue, in order, and [`Sink::congested`] tells the pipeline to
+//!   pause its input partitions (backpressure) while it keeps polling the consumer, so the
+//!   group membership survives any outage; [`Sink::pump`] hands the waiting records over as
+//!   room frees up. Other users (`generate --kafka`, the demo) block with a growing backoff.
 //! - A record whose delivery fails (librdkafka already retried it until `message.timeout.ms`,
 //!   e.g. during a long broker outage) comes back through the delivery report and is queued
 //!   again by [`Sink::resend_failed`] (so it may land after records produced later).
 //! - A fatal producer error (idempotence state lost) replaces the producer; the records the old
 //!   one still held come back through their (purged) delivery reports and are sent again.
-//! - Only a record the broker can never take (larger than the topic allows) is dropped: with
-//!   an error log and the `dropped` count, never silently.
+//! - Only a record the broker can never take (larger than the topic allows, or refused as
+//!   invalid) is dropped: counted by record type and reason ([`Sink::errors`], exported as
+//!   `cxstream_output_errors_total{type,reason}`) and logged with its key (for a dead letter,
+//!   the key is its source position), never silently.
 //!
 //! [`Sink::flush`] returns `true` only when every record handed to it has been acknowledged;
 //! the commit protocol commits offsets only after such a flush.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,16 +34,77 @@ use crate::config::CreateClient as _;
 use crate::logs::LogLimiter;
 use crate::shutdown::Shutdown;
 
-/// A record to send again.
-struct Failed {
+/// A record to send again, or waiting for room in the producer's queue.
+struct Owned {
     /// Its sequence number (kept across resends).
     seq: u64,
+    /// What it is ([`KINDS`] index).
+    kind: u8,
     topic: String,
     partition: Option<i32>,
     key: Option<Vec<u8>>,
     /// `None`: a tombstone.
     payload: Option<Vec<u8>>,
+}
+
+impl Owned {
+    fn of(seq: u64, out: Out<'_>) -> Owned {
+        Owned {
+            seq,
+            kind: kind_index(out.kind),
+            topic: out.topic.to_string(),
+            partition: out.partition,
+            key: out.key.map(<[u8]>::to_vec),
+            payload: out.payload.map(<[u8]>::to_vec),
+        }
+    }
+
+    fn out(&self) -> Out<'_> {
+        Out {
+            topic: &self.topic,
+            partition: self.partition,
+            key: self.key.as_deref(),
+            payload: self.payload.as_deref(),
+            kind: KINDS[usize::from(self.kind)],
+        }
+    }
+}
+
+/// A record whose delivery failed.
+struct Failed {
+    rec: Owned,
     error: KafkaError,
+}
+
+/// The `type` label of `cxstream_output_errors_total`: the output record types (SPEC §4),
+/// `state` (state topic records) and `input` (events produced by `generate --kafka` and the
+/// demo).
+pub const KINDS: [&str; 8] = [
+    "kpi.window",
+    "sla.breached",
+    "churn.risk",
+    "recovery.needed",
+    "recovery.overdue",
+    "deadletter",
+    "state",
+    "input",
+];
+
+fn kind_index(kind: &str) -> u8 {
+    KINDS
+        .iter()
+        .position(|k| *k == kind)
+        .unwrap_or(KINDS.len() - 1) as u8
+}
+
+/// The delivery opaque: the sequence number, and the record's kind in the top byte.
+fn opaque(seq: u64, kind: u8) -> usize {
+    ((u64::from(kind) << 56) | (seq & ((1 << 56) - 1))) as usize
+}
+
+fn split_opaque(o: usize) -> (u64, u8) {
+    let o = o as u64;
+    (o & ((1 << 56) - 1), (o >> 56) as u8)
 }
 
 /// State shared by the producer's delivery callbacks (they run inside `poll`/`flush`) and the
@@ -73,22 +139,26 @@ impl ClientContext for SinkContext {
 impl ProducerContext for SinkContext {
     type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
+        let (seq, kind) = split_opaque(opaque);
         match result {
             Ok(_) => {
                 self.shared.acked.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut o) = self.shared.outstanding.lock() {
-                    o.remove(&(seq as u64));
+                    o.remove(&seq);
                 }
             }
             Err((error, msg)) => {
                 self.shared.delivery_errors.fetch_add(1, Ordering::Relaxed);
                 let f = Failed {
-                    seq: seq as u64,
-                    topic: msg.topic().to_string(),
-                    partition: (msg.partition() >= 0).then_some(msg.partition()),
-                    key: msg.key().map(<[u8]>::to_vec),
-                    payload: msg.payload().map(<[u8]>::to_vec),
+                    rec: Owned {
+                        seq,
+                        kind,
+                        topic: msg.topic().to_string(),
+                        partition: (msg.partition() >= 0).then_some(msg.partition()),
+                        key: msg.key().map(<[u8]>::to_vec),
+                        payload: msg.payload().map(<[u8]>::to_vec),
+                    },
                     error: error.clone(),
                 };
                 if let Ok(mut v) = self.shared.failed.lock() {
@@ -108,6 +178,14 @@ pub struct Sink {
     resent: u64,
     /// Records given up on (the broker can never take them), each logged as an error.
     dropped: u64,
+    /// Records given up on, by (type, reason).
+    errors: BTreeMap<(&'static str, &'static str), u64>,
+    /// Records waiting for room in the producer's queue, in order (backpressure mode).
+    waiting: VecDeque<Owned>,
+    /// A state-topic record the broker refused (checkpoints cannot complete).
+    state_refused: Option<String>,
+    /// Backpressure mode: a full queue parks records in `waiting` instead of blocking.
+    backpressure: bool,
     /// Records not handed to the producer because shutdown came while its queue was full.
     unsent: u64,
     /// Shutdown: retry loops stop waiting for a broker that does not come back.
@@ -127,6 +205,8 @@ pub struct Out<'a> {
     pub key: Option<&'a [u8]>,
     /// The value; `None` is a tombstone.
     pub payload: Option<&'a [u8]>,
+    /// What it is: one of [`KINDS`].
+    pub kind: &'static str,
 }
 
 /// How long a send waits for queue space once shutdown has started.
@@ -137,6 +217,18 @@ enum Action {
     Backoff,
     Replace,
     Drop,
+}
+
+/// The `reason` label of `cxstream_output_errors_total`.
+fn reason(e: &KafkaError) -> &'static str {
+    match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::MessageSizeTooLarge)
+        | Some(RDKafkaErrorCode::InvalidMessageSize) => "too_large",
+        Some(RDKafkaErrorCode::InvalidMessage) | Some(RDKafkaErrorCode::InvalidArgument) => {
+            "invalid"
+        }
+        _ => "rejected",
+    }
 }
 
 fn classify(e: &KafkaError) -> Action {
@@ -167,6 +259,10 @@ impl Sink {
             shared,
             resent: 0,
             dropped: 0,
+            errors: BTreeMap::new(),
+            waiting: VecDeque::new(),
+            state_refused: None,
+            backpressure: false,
             unsent: 0,
             shutdown,
             seq: 0,
@@ -206,6 +302,57 @@ impl Sink {
     pub fn pending(&self) -> usize {
         self.producer.in_flight_count().max(0) as usize
             + self.shared.failed.lock().map_or(0, |v| v.len())
+            + self.waiting.len()
+    }
+
+    /// Why a state-topic record was refused, if one was: checkpoints cannot complete.
+    pub fn state_refused(&self) -> Option<&str> {
+        self.state_refused.as_deref()
+    }
+
+    /// Records given up on, by (record type, reason).
+    pub fn errors(&self) -> &BTreeMap<(&'static str, &'static str), u64> {
+        &self.errors
+    }
+
+    /// Backpressure mode (`run`): a send never blocks; a record that finds the producer's
+    /// queue full waits in the sink's own queue (see [`Sink::congested`], [`Sink::pump`]).
+    pub fn set_backpressure(&mut self, on: bool) {
+        self.backpressure = on;
+    }
+
+    /// Records are waiting for room in the producer's queue: stop reading input until
+    /// [`Sink::pump`] has handed them all over.
+    pub fn congested(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// [`Sink::pump`], serving delivery reports for up to `budget` while records still wait.
+    pub fn pump_for(&mut self, budget: Duration) -> bool {
+        let deadline = Instant::now() + budget;
+        loop {
+            if self.pump() {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            self.producer.poll(left.min(Duration::from_millis(5)));
+        }
+    }
+
+    /// Hands waiting records to the producer, in order, as long as it takes them; serves
+    /// delivery reports first. `true` when none is left waiting.
+    pub fn pump(&mut self) -> bool {
+        self.producer.poll(Duration::ZERO);
+        while let Some(rec) = self.waiting.pop_front() {
+            if !self.try_send(rec.seq, rec.out()) {
+                self.waiting.push_front(rec);
+                return false;
+            }
+        }
+        true
     }
 
     /// Serves delivery reports without blocking.
@@ -213,14 +360,22 @@ impl Sink {
         self.producer.poll(Duration::ZERO);
     }
 
-    /// Hands one record to the producer, waiting (with backoff) while its queue is full or the
-    /// producer is being replaced. Never drops a record, except one the broker can never take.
-    pub fn send(&mut self, topic: &str, key: Option<&[u8]>, payload: &[u8]) -> u64 {
+    /// Hands one record of kind `kind` ([`KINDS`]) to the producer — waiting (with backoff)
+    /// while its queue is full, or, in backpressure mode, parking it in the sink's queue.
+    /// Never drops a record, except one the broker can never take.
+    pub fn send(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: &[u8],
+        kind: &'static str,
+    ) -> u64 {
         self.send_to(Out {
             topic,
             partition: None,
             key,
             payload: Some(payload),
+            kind,
         })
     }
 
@@ -256,70 +411,101 @@ impl Sink {
     }
 
     fn send_inner(&mut self, seq: u64, out: Out<'_>) {
-        let Out {
-            topic,
-            partition,
-            key,
-            payload,
-        } = out;
+        if self.backpressure {
+            // In order: behind the records already waiting.
+            if !self.waiting.is_empty() || !self.try_send(seq, out) {
+                self.waiting.push_back(Owned::of(seq, out));
+            }
+            return;
+        }
         let mut backoff = Duration::from_millis(5);
         let mut given_up_at = None;
+        while !self.try_send(seq, out) {
+            if self.shutdown.is_triggered() {
+                // Shutting down: wait a bounded time, then leave the record to the next run
+                // (its input offsets are not committed without it).
+                let since = *given_up_at.get_or_insert_with(Instant::now);
+                if since.elapsed() >= SHUTDOWN_SEND_BUDGET {
+                    self.unsent += 1;
+                    self.forget(seq);
+                    tracing::warn!(
+                        topic = out.topic,
+                        "shutting down with the producer queue still full: record left for the next run"
+                    );
+                    return;
+                }
+            }
+            // Serves delivery reports (freeing queue space) while waiting.
+            self.producer.poll(backoff);
+            backoff = (backoff * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// One attempt to hand a record to the producer: `true` when it is handed over (or given
+    /// up on: the broker can never take it), `false` when the queue has no room now.
+    fn try_send(&mut self, seq: u64, out: Out<'_>) -> bool {
         loop {
             let mut rec: BaseRecord<'_, [u8], [u8], usize> =
-                BaseRecord::with_opaque_to(topic, seq as usize);
-            if let Some(p) = payload {
+                BaseRecord::with_opaque_to(out.topic, opaque(seq, kind_index(out.kind)));
+            if let Some(p) = out.payload {
                 rec = rec.payload(p);
             }
-            if let Some(k) = key {
+            if let Some(k) = out.key {
                 rec = rec.key(k);
             }
-            if let Some(p) = partition {
+            if let Some(p) = out.partition {
                 rec = rec.partition(p);
             }
             let err = match self.producer.send(rec) {
-                Ok(()) => return,
+                Ok(()) => return true,
                 Err((e, _)) => e,
             };
             match classify(&err) {
                 Action::Drop => {
-                    self.dropped += 1;
-                    self.forget(seq);
-                    tracing::error!(
-                        topic,
-                        key = %String::from_utf8_lossy(key.unwrap_or_default()),
-                        bytes = payload.map_or(0, <[u8]>::len),
-                        "output record dropped: the broker cannot take it: {err}"
-                    );
-                    return;
+                    self.give_up(seq, &out, &err, "cannot take it");
+                    return true;
                 }
                 Action::Replace => self.replace(&err),
                 Action::Backoff => {
-                    if self.shutdown.is_triggered() {
-                        // Shutting down: wait a bounded time, then leave the record to the
-                        // next run (its input offsets are not committed without it).
-                        let since = *given_up_at.get_or_insert_with(Instant::now);
-                        if since.elapsed() >= SHUTDOWN_SEND_BUDGET {
-                            self.unsent += 1;
-                            self.forget(seq);
-                            tracing::warn!(
-                                topic,
-                                "shutting down with the producer queue still full: record left for the next run"
-                            );
-                            return;
-                        }
-                    }
                     if let Some(n) = self.shared.warn.allow() {
                         tracing::warn!(
                             suppressed = n,
-                            "kafka producer: cannot queue a record to {topic} ({err}); retrying"
+                            "kafka producer: cannot queue a record to {} ({err}); {}",
+                            out.topic,
+                            if self.backpressure {
+                                "input paused until it can"
+                            } else {
+                                "retrying"
+                            }
                         );
                     }
-                    // Serves delivery reports (freeing queue space) while waiting.
-                    self.producer.poll(backoff);
-                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                    return false;
                 }
             }
         }
+    }
+
+    /// A record the broker can never take: counted by type and reason, logged, forgotten (so
+    /// it does not hold back the acknowledgement of what follows).
+    fn give_up(&mut self, seq: u64, out: &Out<'_>, err: &KafkaError, what: &str) {
+        self.dropped += 1;
+        *self.errors.entry((out.kind, reason(err))).or_default() += 1;
+        if out.kind == "state" {
+            // A checkpoint missing a record must never complete: its sequence number stays
+            // unacknowledged (so its manifest is never written) and the run stops.
+            self.state_refused
+                .get_or_insert_with(|| format!("{} refused a state record: {err}", out.topic));
+        } else {
+            self.forget(seq);
+        }
+        tracing::error!(
+            topic = out.topic,
+            record_type = out.kind,
+            reason = reason(err),
+            key = %String::from_utf8_lossy(out.key.unwrap_or_default()),
+            bytes = out.payload.map_or(0, <[u8]>::len),
+            "output record dropped: the broker {what}: {err} (raise message.max.bytes on the producer and the topic's max.message.bytes to keep such records)"
+        );
     }
 
     /// Replaces a producer that hit a fatal error. Its unacknowledged records come back as
@@ -372,24 +558,11 @@ impl Sink {
         }
         for f in failed {
             if let Action::Drop = classify(&f.error) {
-                self.dropped += 1;
-                self.forget(f.seq);
-                tracing::error!(
-                    topic = f.topic,
-                    bytes = f.payload.as_ref().map_or(0, Vec::len),
-                    "output record dropped: the broker refused it: {}",
-                    f.error
-                );
+                self.give_up(f.rec.seq, &f.rec.out(), &f.error, "refused it");
                 continue;
             }
             self.resent += 1;
-            let out = Out {
-                topic: &f.topic,
-                partition: f.partition,
-                key: f.key.as_deref(),
-                payload: f.payload.as_deref(),
-            };
-            self.send_inner(f.seq, out);
+            self.send_inner(f.rec.seq, f.rec.out());
         }
         n
     }
@@ -400,6 +573,7 @@ impl Sink {
         let deadline = Instant::now() + budget;
         loop {
             self.resend_failed();
+            let all_handed = self.pump();
             if self.producer.client().fatal_error().is_some() {
                 self.replace(&KafkaError::MessageProduction(RDKafkaErrorCode::Fatal));
                 continue;
@@ -408,7 +582,7 @@ impl Sink {
             let step = left.min(Duration::from_millis(500));
             let flushed = self.producer.flush(step).is_ok();
             let failed = self.shared.failed.lock().map_or(0, |v| v.len());
-            if flushed && failed == 0 {
+            if flushed && failed == 0 && all_handed {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -480,7 +654,7 @@ pub fn produce_lines_until(
             }
         }
         let key = (!key.is_empty()).then_some(key.as_bytes());
-        sink.send(topic, key, line.as_bytes());
+        sink.send(topic, key, line.as_bytes(), "input");
         n += 1;
         if n.is_multiple_of(1024) {
             sink.poll();

@@ -1,12 +1,11 @@
 //! Checks of single records and of values in them (used by `Life` in `mod.rs`).
 
 use super::*;
-/// Whether a record carries a time outside the years 0000–9999 in UTC, which cxstream
-/// cannot write: after 9999-12-31T23:59:59.999Z it writes year 0 (`0000-01-01T00:00:00Z`,
-/// plus the milliseconds), before 0000-01-01 a negative year (`-001-12-31T…`, not RFC 3339).
-/// Such times come from offsets (`9999-12-31T23:59:59-23:59` and `0000-01-01T00:00:00+23:59`
-/// decode to instants outside those years) and from windows, dues and horizons that reach
-/// past the last instant.
+/// Whether a record carries a time outside the years 0000–9999 in UTC. Event times are
+/// always inside (decode rejects the others), but a window end, due or horizon derived from
+/// a time near either end can fall outside; cxstream writes those with the year as it is
+/// (`10000-01-01T00:00:00Z`, `-001-12-31T…`), which is not RFC 3339. Such records are
+/// counted and left out of the comparisons between runs.
 pub(super) fn unwritable_time(r: &Record) -> bool {
     let out = |t: Millis| !(YEAR_0000..=YEAR_9999_END).contains(&t);
     match r {

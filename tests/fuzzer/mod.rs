@@ -433,8 +433,8 @@ impl<'c> Life<'c> {
         *self.counts.records.entry(r.type_name()).or_default() += 1;
         let id = identity(r);
         if unwritable_time(r) {
-            // Known finding: such records are wrong (and their keys may collide); count
-            // them, check nothing more.
+            // Written with a year outside 0000–9999 (not RFC 3339, so the checks that
+            // read times back do not apply): count them, check nothing more.
             self.counts.unwritable_times += 1;
             self.tainted = true;
             self.unwritable.insert(id.clone());

@@ -231,7 +231,7 @@ TIMESTAMP_RE = re.compile(
 def days_from_civil(y, m, d):
     """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant)."""
     y -= m <= 2
-    era = (y if y >= 0 else y - 399) // 400
+    era = y // 400  # floor division already
     yoe = y - era * 400
     doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
@@ -267,7 +267,16 @@ def parse_time(text):
             raise Invalid("bad_timestamp", "bad timestamp %r: bad offset" % text)
         offset_ms = (oh * 60 + om) * MINUTE * (1 if offset[0] == "+" else -1)
     local = ((days_from_civil(year, month, day) * 24 + hour) * 60 + minute) * 60 + second
-    return local * SECOND + millis - offset_ms
+    t = local * SECOND + millis - offset_ms
+    # CHOICE (cxstream README): instants outside the years 0000-9999 in UTC are rejected,
+    # so every accepted time is written back with a four-digit year.
+    if not (MIN_EVENT_TIME <= t <= MAX_EVENT_TIME):
+        raise Invalid("bad_timestamp", "bad timestamp %r: outside the years 0000-9999 in UTC" % text)
+    return t
+
+
+MIN_EVENT_TIME = -62_167_219_200_000
+MAX_EVENT_TIME = 253_402_300_799_999
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -277,7 +286,7 @@ def format_time(ms):
     days, sod = divmod(seconds, 86400)
     # civil_from_days (H. Hinnant)
     z = days + 719468
-    era = (z if z >= 0 else z - 146096) // 146097
+    era = z // 146097  # floor division already
     doe = z - era * 146097
     yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
     y = yoe + era * 400

@@ -108,11 +108,12 @@ impl Ord for Item {
 /// them. One big heap of whole items cost ~12 % of a replay in cache misses.
 #[derive(Debug, Default)]
 pub struct Scheduler {
-    near: BinaryHeap<Reverse<(u128, u32)>>,
+    near: BinaryHeap<Reverse<Key>>,
     /// Keys whose bucket is below this are in `near`; the others in `far`.
     near_end: Option<i64>,
-    far: BTreeMap<i64, Vec<Reverse<(u128, u32)>>>,
-    slab: Vec<Option<Item>>,
+    far: BTreeMap<i64, Vec<Reverse<Key>>>,
+    /// What each key stands for (its time, class and sequence number are in the key).
+    slab: Vec<Option<What>>,
     free: Vec<u32>,
     len: usize,
     seq: u64,
@@ -121,39 +122,49 @@ pub struct Scheduler {
 /// Far keys are grouped in buckets of 2^16 ms (about a minute).
 const BUCKET_BITS: u32 = 16;
 
-/// The order key of an item as one integer: time (sign flipped so that it orders as
-/// unsigned), then class, then sequence number (below 2^63).
-fn order_key(time: Millis, class: u8, seq: u64) -> u128 {
-    let t = (time as u64) ^ (1 << 63);
-    (u128::from(t) << 64) | (u128::from(class & 1) << 63) | u128::from(seq & !(1 << 63))
+/// An item's order key and its slot: time (sign flipped so that it orders as unsigned), then
+/// class (top bit) and sequence number (below 2^63), then the slot (never a tie-breaker:
+/// sequence numbers are unique). 24 bytes.
+type Key = (u64, u64, u32);
+
+/// The order key of an item.
+fn order_key(time: Millis, class: u8, seq: u64) -> (u64, u64) {
+    (
+        (time as u64) ^ (1 << 63),
+        (u64::from(class & 1) << 63) | (seq & !(1 << 63)),
+    )
 }
 
-/// The time of an order key.
-fn item_time(key: u128) -> Millis {
-    (((key >> 64) as u64) ^ (1 << 63)) as Millis
+/// The item (time, class, sequence number) of a key.
+fn key_item(key: &Key) -> (Millis, u8, u64) {
+    (
+        (key.0 ^ (1 << 63)) as Millis,
+        (key.1 >> 63) as u8,
+        key.1 & !(1 << 63),
+    )
 }
 
 impl Scheduler {
     fn insert(&mut self, item: Item) {
-        let key = order_key(item.time, item.class, item.seq);
+        let (hi, lo) = order_key(item.time, item.class, item.seq);
         let slot = match self.free.pop() {
             Some(slot) => {
-                self.slab[slot as usize] = Some(item);
+                self.slab[slot as usize] = Some(item.what);
                 slot
             }
             None => {
-                self.slab.push(Some(item));
+                self.slab.push(Some(item.what));
                 (self.slab.len() - 1) as u32
             }
         };
-        let bucket = item_time(key) >> BUCKET_BITS;
+        let bucket = item.time >> BUCKET_BITS;
         if self.near_end.is_some_and(|end| bucket < end) {
-            self.near.push(Reverse((key, slot)));
+            self.near.push(Reverse((hi, lo, slot)));
         } else {
             self.far
                 .entry(bucket)
                 .or_default()
-                .push(Reverse((key, slot)));
+                .push(Reverse((hi, lo, slot)));
         }
         self.len += 1;
     }
@@ -177,16 +188,20 @@ impl Scheduler {
             self.near = BinaryHeap::from(keys);
             self.near_end = Some(bucket + 1);
         }
-        let &Reverse((key, _)) = self.near.peek()?;
-        let class = ((key >> 63) & 1) as u8;
-        if !pred(item_time(key), class) {
+        let (time, class, seq) = key_item(&self.near.peek()?.0);
+        if !pred(time, class) {
             return None;
         }
-        let Reverse((_, slot)) = self.near.pop()?;
-        let item = self.slab.get_mut(slot as usize)?.take();
+        let Reverse((_, _, slot)) = self.near.pop()?;
+        let what = self.slab.get_mut(slot as usize)?.take()?;
         self.free.push(slot);
         self.len -= 1;
-        item
+        Some(Item {
+            time,
+            class,
+            seq,
+            what,
+        })
     }
 
     /// Holds an after-sales input; returns its sequence number.
@@ -221,8 +236,20 @@ impl Scheduler {
     }
 
     /// The held inputs, in no particular order (checkpoints).
-    pub fn held_inputs(&self) -> impl Iterator<Item = &Item> {
-        self.slab.iter().flatten().filter(|i| i.class == INPUT)
+    pub fn held_inputs(&self) -> impl Iterator<Item = Item> + '_ {
+        self.near
+            .iter()
+            .chain(self.far.values().flatten())
+            .filter_map(|Reverse(key)| {
+                let (time, class, seq) = key_item(key);
+                let what = self.slab.get(key.2 as usize)?.as_ref()?;
+                (class == INPUT).then(|| Item {
+                    time,
+                    class,
+                    seq,
+                    what: what.clone(),
+                })
+            })
     }
 
     /// The next item with time strictly before `watermark`.
@@ -282,6 +309,12 @@ mod tests {
     }
 
     #[test]
+    fn keys_and_slots_are_small() {
+        assert_eq!(std::mem::size_of::<Reverse<Key>>(), 24);
+        assert!(std::mem::size_of::<Option<What>>() <= 32);
+    }
+
+    #[test]
     fn order_keys_order_as_time_class_seq() {
         let mut items = Vec::new();
         for time in [i64::MIN, -1_000, -1, 0, 1, 7, i64::MAX] {
@@ -294,6 +327,7 @@ mod tests {
         for a in &items {
             for b in &items {
                 let (ka, kb) = (order_key(a.0, a.1, a.2), order_key(b.0, b.1, b.2));
+                assert_eq!(key_item(&(ka.0, ka.1, 0)), *a);
                 assert_eq!(ka.cmp(&kb), a.cmp(b), "{a:?} {b:?}");
             }
         }

@@ -350,7 +350,7 @@ fn cmd_generate(
 ) -> Result<()> {
     let lines = Generator::new(opts).map(|g| (g.key, g.line));
     if let Some(bootstrap) = kafka {
-        let n = cxstream::sink::kafka::produce_lines(
+        let n = cxstream::sink::lines::produce_lines(
             bootstrap.as_str(),
             topic,
             lines,

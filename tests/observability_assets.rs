@@ -637,7 +637,11 @@ fn external(env_var: &str, name: &str) -> Option<PathBuf> {
         if require_external() {
             panic!("{msg} and CXSTREAM_REQUIRE_EXTERNAL=1");
         }
-        eprintln!("\n******** {msg} ********\n");
+        // Straight to the process's stderr: the test harness captures eprintln!.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            format!("\n******** {msg} ********\n\n").as_bytes(),
+        );
     }
     found
 }

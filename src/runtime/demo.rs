@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::generate::{GenerateOptions, Generator};
 use crate::metrics::{self, Metrics};
 use crate::shutdown::{self, Shutdown};
-use crate::sink::kafka::produce_lines_until;
+use crate::sink::lines::produce_lines_until;
 use crate::ts;
 
 /// Event time runs this many times faster than the wall clock in the demo.

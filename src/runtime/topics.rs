@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 
@@ -69,6 +69,42 @@ pub fn end_offsets<C: ConsumerContext>(
     Ok(out)
 }
 
+/// Warns when an existing state topic is not compacted: with `cleanup.policy=delete` the
+/// broker deletes checkpoints by age, and a restore then finds them incomplete (SPEC §7). A
+/// broker that cannot describe topic configurations is not an error.
+fn check_cleanup_policy(cfg: &Config, topic: &str) {
+    let policy = (|| -> Result<Option<String>> {
+        let admin: AdminClient<DefaultClientContext> = cfg.kafka.client_config().create_masked()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let opts = AdminOptions::new().request_timeout(Some(Duration::from_secs(10)));
+        let res = rt.block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(15),
+                admin.describe_configs([&ResourceSpecifier::Topic(topic)], &opts),
+            )
+            .await
+        })??;
+        Ok(res
+            .into_iter()
+            .flatten()
+            .next()
+            .and_then(|r| r.get("cleanup.policy").and_then(|e| e.value.clone())))
+    })();
+    match policy {
+        Ok(Some(p)) if !p.contains("compact") => tracing::warn!(
+            topic,
+            policy = %p,
+            "the state topic is not compacted: the broker will delete checkpoints by age and \
+             restores will fail; set cleanup.policy=compact on it (kafka-configs --alter \
+             --entity-type topics --entity-name {topic} --add-config cleanup.policy=compact)"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(topic, "cannot read the state topic's cleanup.policy: {e:#}"),
+    }
+}
+
 /// Makes sure the state topic exists with `partitions` partitions (SPEC §7): created if
 /// missing (compacted); an existing one with another count is an error that says what to do.
 pub fn ensure_state_topic<C: ConsumerContext>(
@@ -78,7 +114,10 @@ pub fn ensure_state_topic<C: ConsumerContext>(
 ) -> Result<()> {
     let topic = cfg.kafka.state_topic();
     match partition_count(consumer, &topic)? {
-        Some(n) if n == partitions => return Ok(()),
+        Some(n) if n == partitions => {
+            check_cleanup_policy(cfg, &topic);
+            return Ok(());
+        }
         Some(n) => bail!(
             "the state topic {topic} has {n} partitions but the input has {partitions}: \
              the input's partition count changed (customers now hash to other partitions); \

@@ -4,10 +4,12 @@
 //! mod.rs    routing: which output a record belongs to — one rule for replay and run
 //! file.rs   JSON Lines files (`replay`)
 //! kafka.rs  the idempotent Kafka producer (`run`, `demo`, `generate --kafka`)
+//! lines.rs  producing lines of text at a rate (`generate --kafka`, the demo)
 //! ```
 
 pub mod file;
 pub mod kafka;
+pub mod lines;
 
 use crate::output::Record;
 

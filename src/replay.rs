@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use crate::engine::{Disposition, Engine, Stats};
 use crate::event::InvalidReason;
+use crate::event::SourcePos;
 use crate::sink::file::FileSink;
-use crate::source::file::LineSource;
-use crate::source::{Admission, Route};
+use crate::source::file::Batch;
+use crate::source::{feed_prepared, Admission, Prepared, Route};
 use crate::ts::Millis;
 
 /// The result of a replay, for the final summary.
@@ -104,36 +105,126 @@ pub fn replay_routed(
     route: Route,
     adm: Admission,
     sink: &mut FileSink<'_>,
-    mut progress: impl FnMut(u64, &Engine),
+    progress: impl FnMut(u64, &Engine),
 ) -> io::Result<Summary> {
     let started = Instant::now();
-    let mut next_progress = started + Duration::from_secs(2);
     match route {
         Route::Fixed(p) => engine.assign(p),
         Route::ByCustomer(_, n) => (0..n.max(1)).for_each(|p| engine.assign(p)),
     }
-    let mut source = LineSource::new(input, file)
-        .with_route(route)
-        .with_admission(adm);
-    while let Some(fed) = source.feed_next(engine)? {
-        if fed.disposition != Disposition::Applied || engine.pending_records() > 0 {
-            sink.drain(engine)?;
+    let mut input = input;
+    let mut run = Run {
+        engine,
+        sink,
+        file,
+        adm,
+        lines: 0,
+        blank: 0,
+        progress,
+        next_progress: started + Duration::from_secs(2),
+    };
+    // Two batches in turn: while the lines of one are processed in order on this thread,
+    // the next one (read just before) is decoded on another. What the engine sees, and in
+    // which order, is what one line after the other gives.
+    let (mut a, mut b) = (Batch::default(), Batch::default());
+    a.fill(&mut input);
+    let mut pa = a.prepare(route, &adm);
+    loop {
+        refill(&mut b, a.is_full(), &mut input);
+        let pb = overlapped(&mut run, &a, pa, &b, route)?;
+        if let Some(e) = a.error.take() {
+            return Err(e);
         }
-        if source.lines.is_multiple_of(65_536) && Instant::now() >= next_progress {
-            progress(source.lines, engine);
-            next_progress = Instant::now() + Duration::from_secs(2);
+        if b.is_empty() && b.error.is_none() {
+            break;
+        }
+        refill(&mut a, b.is_full(), &mut input);
+        pa = overlapped(&mut run, &b, pb, &a, route)?;
+        if let Some(e) = b.error.take() {
+            return Err(e);
+        }
+        if a.is_empty() && a.error.is_none() {
+            break;
         }
     }
+    let (lines, blank) = (run.lines, run.blank);
     engine.finish();
     sink.drain(engine)?;
     sink.flush()?;
     Ok(Summary {
-        lines: source.lines,
-        blank_lines: source.blank,
+        lines,
+        blank_lines: blank,
         elapsed: started.elapsed(),
         stats: engine.stats().clone(),
         watermark: engine.watermark(),
     })
+}
+
+/// Reads the next batch into `batch` if the input may go on, else empties it.
+fn refill(batch: &mut Batch, more: bool, input: &mut impl BufRead) {
+    if more {
+        batch.fill(input);
+    } else {
+        batch.clear();
+    }
+}
+
+/// Processes `cur` (its lines prepared as `prepared`) while another thread prepares `next`.
+fn overlapped<'n, P: FnMut(u64, &Engine)>(
+    run: &mut Run<'_, '_, '_, P>,
+    cur: &Batch,
+    prepared: Vec<Prepared<'_>>,
+    next: &'n Batch,
+    route: Route,
+) -> io::Result<Vec<Prepared<'n>>> {
+    let adm = run.adm;
+    std::thread::scope(|s| {
+        let ahead = s.spawn(move || next.prepare(route, &adm));
+        let done = run.process(cur, prepared);
+        let ahead = ahead
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        done.map(|()| ahead)
+    })
+}
+
+/// A replay in progress: where lines go, and what was counted so far.
+struct Run<'e, 's, 'f, P> {
+    engine: &'e mut Engine,
+    sink: &'e mut FileSink<'s>,
+    file: &'f str,
+    adm: Admission,
+    lines: u64,
+    blank: u64,
+    progress: P,
+    next_progress: Instant,
+}
+
+impl<P: FnMut(u64, &Engine)> Run<'_, '_, '_, P> {
+    /// Feeds the lines of `batch` to the engine in order, writing what it produces.
+    fn process(&mut self, batch: &Batch, prepared: Vec<Prepared<'_>>) -> io::Result<()> {
+        for (i, p) in prepared.into_iter().enumerate() {
+            let line = batch.line(i);
+            self.lines += 1;
+            if line.iter().all(u8::is_ascii_whitespace) {
+                self.blank += 1;
+            }
+            let (file, n) = (self.file, self.lines);
+            let pos = || SourcePos::File {
+                file: file.to_string(),
+                line: n,
+            };
+            let fed = feed_prepared(self.engine, p, line, pos, &self.adm);
+            if fed.disposition != Disposition::Applied || self.engine.pending_records() > 0 {
+                self.sink.drain(self.engine)?;
+            }
+            if self.lines.is_multiple_of(65_536) && Instant::now() >= self.next_progress {
+                (self.progress)(self.lines, self.engine);
+                self.next_progress = Instant::now() + Duration::from_secs(2);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Replays a byte buffer of JSON Lines into a string of output lines (tests, benches).

@@ -2,7 +2,8 @@
 //! UNIX epoch (SPEC §4: "Times are handled at millisecond precision").
 //!
 //! Parsing uses the `time` crate's RFC 3339 parser (well kept, no global state, strict about the
-//! offset), plus the stricter rules of SPEC §1: the date/time separator must be an upper-case
+//! offset) behind a fast path for the common shape that agrees with it (a unit test compares
+//! them), plus the stricter rules of SPEC §1: the date/time separator must be an upper-case
 //! `T`, an offset (`Z` or `±hh:mm`) is required, and digits beyond the millisecond are dropped.
 
 use time::format_description::well_known::Rfc3339;
@@ -42,6 +43,9 @@ pub fn parse_rfc3339_ms_any(s: &str) -> Option<Millis> {
     if b.len() < 20 || b[10] != b'T' || b.last() == Some(&b'z') {
         return None;
     }
+    if let Some(ms) = fast_parse(b) {
+        return Some(ms);
+    }
     let dt = OffsetDateTime::parse(s, &Rfc3339).ok()?;
     let nanos = dt.unix_timestamp_nanos();
     // Dropping sub-millisecond digits means flooring towards the past.
@@ -74,6 +78,44 @@ pub fn write_ms(out: &mut String, ms: Millis) {
     out.push('Z');
 }
 
+/// Like [`format_ms`] but appends to a byte buffer (output records), without the `time`
+/// crate: the same text (a unit test checks it over a wide range).
+pub fn push_ms(out: &mut Vec<u8>, ms: Millis) {
+    let secs = ms.div_euclid(1000);
+    let milli = ms.rem_euclid(1000) as u32;
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400) as u32;
+    let (y, mo, d) = civil_from_days(days);
+    if !(0..=9999).contains(&y) {
+        // Outside four-digit years (only derived times): the general path.
+        let mut s = String::new();
+        write_ms(&mut s, ms);
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    let y = y as u32;
+    let two = |n: u32| [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+    let [y0, y1] = two(y / 100);
+    let [y2, y3] = two(y % 100);
+    let [m0, m1] = two(mo);
+    let [d0, d1] = two(d);
+    let [h0, h1] = two(sod / 3600);
+    let [i0, i1] = two(sod / 60 % 60);
+    let [s0, s1] = two(sod % 60);
+    out.extend_from_slice(&[
+        y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', i0, i1, b':', s0, s1,
+    ]);
+    if milli != 0 {
+        out.extend_from_slice(&[
+            b'.',
+            b'0' + (milli / 100) as u8,
+            b'0' + (milli / 10 % 10) as u8,
+            b'0' + (milli % 10) as u8,
+        ]);
+    }
+    out.push(b'Z');
+}
+
 /// Proleptic Gregorian (year, month, day) of a count of days since 1970-01-01 (H. Hinnant's
 /// `civil_from_days`; total over every `i64` day count a [`Millis`] can give).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -87,6 +129,86 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The common shape `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)` with every field in range,
+/// parsed without the `time` crate; `None` sends anything else (and the rare cases such as
+/// leap seconds and `-00:00`) to the general parser, which judges it. Where this accepts,
+/// the general parser accepts with the same instant (a unit test compares them).
+fn fast_parse(b: &[u8]) -> Option<Millis> {
+    let digit = |i: usize| -> Option<u32> {
+        let c = *b.get(i)?;
+        c.is_ascii_digit().then(|| u32::from(c - b'0'))
+    };
+    let num2 = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
+    if b[4] != b'-' || b[7] != b'-' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let year = num2(0)? * 100 + num2(2)?;
+    let (month, day) = (num2(5)?, num2(8)?);
+    let (hour, minute, second) = (num2(11)?, num2(14)?, num2(17)?);
+    if year == 0 || !(1..=12).contains(&month) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days_in_month = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if day == 0 || day > days_in_month {
+        return None;
+    }
+    let mut i = 19;
+    let mut milli = 0u32;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let from = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            if i - from < 3 {
+                milli = milli * 10 + u32::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        let n = i - from;
+        if n == 0 || n > 9 {
+            return None;
+        }
+        for _ in n..3 {
+            milli *= 10;
+        }
+    }
+    let offset_secs: i64 = match b.get(i..)? {
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (oh, om) = (num2(i + 1)?, num2(i + 4)?);
+            if oh > 23 || om > 59 || (*sign == b'-' && oh == 0 && om == 0) {
+                return None;
+            }
+            let o = i64::from(oh * 3600 + om * 60);
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(i64::from(year), month, day);
+    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - offset_secs;
+    Some(secs * 1000 + i64::from(milli))
 }
 
 /// Parses a duration such as `30s`, `1m`, `1h`, `24h`, `7d`, `250ms` into milliseconds.
@@ -199,6 +321,88 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339_ms(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn push_ms_writes_what_format_ms_writes() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let check = |ms: Millis| {
+            let mut out = Vec::new();
+            push_ms(&mut out, ms);
+            assert_eq!(String::from_utf8(out).unwrap(), format_ms(ms), "{ms}");
+        };
+        for ms in [
+            0,
+            -1,
+            1,
+            951_782_400_000,
+            253_402_300_799_999,
+            -62_135_596_800_000,
+        ] {
+            check(ms);
+        }
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // years 0001..9999
+            check((x % 315_537_897_600_000) as Millis - 62_135_596_800_000);
+        }
+    }
+
+    #[test]
+    fn the_fast_parser_agrees_with_the_time_crate() {
+        let general = |s: &str| {
+            OffsetDateTime::parse(s, &Rfc3339)
+                .ok()
+                .map(|dt| dt.unix_timestamp_nanos().div_euclid(1_000_000) as Millis)
+        };
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut accepted = 0;
+        for _ in 0..300_000 {
+            let frac = match next(5) {
+                0 => String::new(),
+                1 => ".".into(),
+                k => format!(".{}", "7".repeat((k as usize - 2) * 4 + next(3) as usize)),
+            };
+            let off = match next(4) {
+                0 => "Z".to_string(),
+                1 => "+00:00".into(),
+                2 => "-00:00".into(),
+                _ => format!(
+                    "{}{:02}:{:02}",
+                    if next(2) == 0 { '+' } else { '-' },
+                    next(26),
+                    next(62)
+                ),
+            };
+            let s = format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{frac}{off}",
+                if next(10) == 0 {
+                    next(3)
+                } else {
+                    1900 + next(300)
+                },
+                next(14),
+                next(33),
+                next(26),
+                next(62),
+                next(62)
+            );
+            let b = s.as_bytes();
+            if let Some(ms) = fast_parse(b) {
+                accepted += 1;
+                assert_eq!(Some(ms), general(&s), "{s}");
+            }
+            assert_eq!(parse_rfc3339_ms_any(&s), general(&s), "{s}");
+        }
+        assert!(accepted > 10_000, "{accepted}");
     }
 
     #[test]

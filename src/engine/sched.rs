@@ -2,8 +2,8 @@
 //! inputs, in one queue ordered as SPEC §2 and §5 require — by time; at equal times inputs (in
 //! arrival order) before timers (in the order they were set).
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap};
 
 use crate::kpi::SlaKind;
 use crate::ts::Millis;
@@ -102,23 +102,106 @@ impl Ord for Item {
     }
 }
 
-/// The scheduler of one partition.
+/// The scheduler of one partition: order keys in two levels — a min-heap of the keys whose
+/// time falls before `near_end` (in buckets of 2^[`BUCKET_BITS`] ms), the later ones in
+/// per-bucket lists until their bucket comes up — and the items themselves in a slab beside
+/// them. One big heap of whole items cost ~12 % of a replay in cache misses.
 #[derive(Debug, Default)]
 pub struct Scheduler {
-    heap: BinaryHeap<Item>,
+    near: BinaryHeap<Reverse<Key>>,
+    /// Keys whose bucket is below this are in `near`; the others in `far`.
+    near_end: Option<i64>,
+    far: BTreeMap<i64, Vec<Reverse<Key>>>,
+    /// What each key stands for (its time, class and sequence number are in the key).
+    slab: Vec<Option<What>>,
+    free: Vec<u32>,
+    len: usize,
     seq: u64,
 }
 
+/// Far keys are grouped in buckets of 2^16 ms (about a minute).
+const BUCKET_BITS: u32 = 16;
+
+/// An item's order key and its slot: time (sign flipped so that it orders as unsigned), then
+/// class (top bit) and sequence number (below 2^63), then the slot (never a tie-breaker:
+/// sequence numbers are unique). 24 bytes.
+type Key = (u64, u64, u32);
+
+/// The order key of an item.
+fn order_key(time: Millis, class: u8, seq: u64) -> (u64, u64) {
+    (
+        (time as u64) ^ (1 << 63),
+        (u64::from(class & 1) << 63) | (seq & !(1 << 63)),
+    )
+}
+
+/// The item (time, class, sequence number) of a key.
+fn key_item(key: &Key) -> (Millis, u8, u64) {
+    (
+        (key.0 ^ (1 << 63)) as Millis,
+        (key.1 >> 63) as u8,
+        key.1 & !(1 << 63),
+    )
+}
+
 impl Scheduler {
+    fn insert(&mut self, item: Item) {
+        let (hi, lo) = order_key(item.time, item.class, item.seq);
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(item.what);
+                slot
+            }
+            None => {
+                self.slab.push(Some(item.what));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        let bucket = item.time >> BUCKET_BITS;
+        if self.near_end.is_some_and(|end| bucket < end) {
+            self.near.push(Reverse((hi, lo, slot)));
+        } else {
+            self.far
+                .entry(bucket)
+                .or_default()
+                .push(Reverse((hi, lo, slot)));
+        }
+        self.len += 1;
+    }
+
     fn push(&mut self, time: Millis, class: u8, what: What) -> u64 {
         self.seq += 1;
-        self.heap.push(Item {
+        self.insert(Item {
             time,
             class,
             seq: self.seq,
             what,
         });
         self.seq
+    }
+
+    /// The first item if `pred` holds for its time and class.
+    fn pop_if(&mut self, pred: impl FnOnce(Millis, u8) -> bool) -> Option<Item> {
+        if self.near.is_empty() {
+            // Every far bucket is at or after `near_end`: the first one becomes near.
+            let (bucket, keys) = self.far.pop_first()?;
+            self.near = BinaryHeap::from(keys);
+            self.near_end = Some(bucket + 1);
+        }
+        let (time, class, seq) = key_item(&self.near.peek()?.0);
+        if !pred(time, class) {
+            return None;
+        }
+        let Reverse((_, _, slot)) = self.near.pop()?;
+        let what = self.slab.get_mut(slot as usize)?.take()?;
+        self.free.push(slot);
+        self.len -= 1;
+        Some(Item {
+            time,
+            class,
+            seq,
+            what,
+        })
     }
 
     /// Holds an after-sales input; returns its sequence number.
@@ -134,7 +217,7 @@ impl Scheduler {
     /// Puts back an item with the sequence number it had (restore).
     pub fn push_restored(&mut self, time: Millis, class: u8, seq: u64, what: What) {
         self.seq = self.seq.max(seq);
-        self.heap.push(Item {
+        self.insert(Item {
             time,
             class,
             seq,
@@ -153,33 +236,36 @@ impl Scheduler {
     }
 
     /// The held inputs, in no particular order (checkpoints).
-    pub fn held_inputs(&self) -> impl Iterator<Item = &Item> {
-        self.heap.iter().filter(|i| i.class == INPUT)
+    pub fn held_inputs(&self) -> impl Iterator<Item = Item> + '_ {
+        self.near
+            .iter()
+            .chain(self.far.values().flatten())
+            .filter_map(|Reverse(key)| {
+                let (time, class, seq) = key_item(key);
+                let what = self.slab.get(key.2 as usize)?.as_ref()?;
+                (class == INPUT).then(|| Item {
+                    time,
+                    class,
+                    seq,
+                    what: what.clone(),
+                })
+            })
     }
 
     /// The next item with time strictly before `watermark`.
     pub fn pop_before(&mut self, watermark: Millis) -> Option<Item> {
-        if self.heap.peek()?.time < watermark {
-            self.heap.pop()
-        } else {
-            None
-        }
+        self.pop_if(|time, _| time < watermark)
     }
 
     /// The next held input at exactly `time` (end of a replay: inputs at the final watermark
     /// are applied, timers there stay pending).
     pub fn pop_input_at(&mut self, time: Millis) -> Option<Item> {
-        let top = self.heap.peek()?;
-        if top.time == time && top.class == INPUT {
-            self.heap.pop()
-        } else {
-            None
-        }
+        self.pop_if(|t, class| t == time && class == INPUT)
     }
 
     /// Items waiting.
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.len
     }
 }
 
@@ -220,6 +306,78 @@ mod tests {
             })
             .collect();
         assert_eq!(order, vec![3, 2, 5, 1, 4]);
+    }
+
+    #[test]
+    fn keys_and_slots_are_small() {
+        assert_eq!(std::mem::size_of::<Reverse<Key>>(), 24);
+        assert!(std::mem::size_of::<Option<What>>() <= 32);
+    }
+
+    #[test]
+    fn order_keys_order_as_time_class_seq() {
+        let mut items = Vec::new();
+        for time in [i64::MIN, -1_000, -1, 0, 1, 7, i64::MAX] {
+            for class in [INPUT, TIMER] {
+                for seq in [0, 1, 2, (1 << 62) + 5] {
+                    items.push((time, class, seq));
+                }
+            }
+        }
+        for a in &items {
+            for b in &items {
+                let (ka, kb) = (order_key(a.0, a.1, a.2), order_key(b.0, b.1, b.2));
+                assert_eq!(key_item(&(ka.0, ka.1, 0)), *a);
+                assert_eq!(ka.cmp(&kb), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn pops_in_order_across_buckets() {
+        let mut s = Scheduler::default();
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        // The reference: one ordered set of (time, class, seq).
+        let mut reference = std::collections::BTreeSet::new();
+        let mut w = -5_000_000i64;
+        let mut popped = 0;
+        for step in 0..20_000 {
+            let t = w + next(30_000_000) as i64 - 1_000_000;
+            let seq = if next(2) == 0 {
+                reference.insert((t, INPUT, s.last_seq() + 1));
+                s.push_input(t, 0, Input::Order)
+            } else {
+                reference.insert((t, TIMER, s.last_seq() + 1));
+                s.push_timer(
+                    t,
+                    What::RecoveryDue {
+                        customer: 0,
+                        case: 0,
+                    },
+                )
+            };
+            assert_eq!(seq, s.last_seq());
+            if next(3) == 0 || step == 19_999 {
+                w += next(400_000) as i64;
+                if step == 19_999 {
+                    w = Millis::MAX;
+                }
+                while let Some(i) = s.pop_before(w) {
+                    let r = reference.pop_first().unwrap();
+                    assert_eq!((i.time, i.class, i.seq), r);
+                    popped += 1;
+                }
+                assert!(reference.first().is_none_or(|r| r.0 >= w));
+                assert_eq!(s.len(), reference.len());
+            }
+        }
+        assert_eq!(popped, 20_000);
     }
 
     #[test]

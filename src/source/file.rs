@@ -8,7 +8,7 @@
 
 use std::io::{self, BufRead};
 
-use super::{feed_routed, Admission, Fed, Route};
+use super::{feed_routed, prepare, Admission, Fed, Prepared, Route};
 use crate::engine::Engine;
 use crate::event::SourcePos;
 
@@ -80,5 +80,84 @@ impl<R: BufRead> LineSource<R> {
         };
         let fed = feed_routed(engine, self.route, line, pos, &self.admission);
         Ok(Some(fed))
+    }
+}
+
+/// Lines read ahead into one buffer, line ends stripped (`replay` reads a batch while the
+/// lines of the one before are decoded on another thread and then processed in order).
+#[derive(Debug, Default)]
+pub struct Batch {
+    buf: Vec<u8>,
+    /// Where each line is in `buf`, its line end excluded.
+    lines: Vec<(usize, usize)>,
+    /// The read error that ended the batch early: reported once its lines are processed.
+    pub error: Option<io::Error>,
+}
+
+impl Batch {
+    /// Lines per batch.
+    pub const LINES: usize = 4096;
+
+    /// Empties the batch.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.lines.clear();
+        self.error = None;
+    }
+
+    /// Reads up to [`Self::LINES`] lines from `input`, replacing the batch; fewer means the
+    /// end of the input (or a read error, kept in [`Self::error`]).
+    pub fn fill(&mut self, input: &mut impl BufRead) {
+        self.clear();
+        while self.lines.len() < Self::LINES {
+            let start = self.buf.len();
+            match input.read_until(b'\n', &mut self.buf) {
+                Ok(0) => break,
+                Ok(_) => {
+                    let mut end = self.buf.len();
+                    if self.buf[start..end].ends_with(b"\n") {
+                        end -= 1;
+                    }
+                    if self.buf[start..end].ends_with(b"\r") {
+                        end -= 1;
+                    }
+                    self.lines.push((start, end));
+                }
+                Err(e) => {
+                    self.error = Some(e);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Whether the batch holds [`Self::LINES`] lines: the input may go on.
+    pub fn is_full(&self) -> bool {
+        self.lines.len() == Self::LINES && self.error.is_none()
+    }
+
+    /// Number of lines.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Whether it holds no line.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Line `i`, without its line end.
+    pub fn line(&self, i: usize) -> &[u8] {
+        self.lines
+            .get(i)
+            .and_then(|&(a, b)| self.buf.get(a..b))
+            .unwrap_or_default()
+    }
+
+    /// Each line [`prepare`]d: decoded and judged, ready for the engine.
+    pub fn prepare(&self, route: Route, adm: &Admission) -> Vec<Prepared<'_>> {
+        (0..self.len())
+            .map(|i| prepare(route, self.line(i), adm))
+            .collect()
     }
 }

@@ -16,7 +16,7 @@ pub mod partitioner;
 
 use crate::config::Config;
 use crate::engine::{Disposition, Engine};
-use crate::event::{decode, DecodeError, InvalidReason, SourcePos};
+use crate::event::{decode, DecodeError, Event, InvalidReason, SourcePos};
 use crate::ts::{self, Millis};
 
 pub use partitioner::Partitioner;
@@ -103,15 +103,31 @@ pub fn feed_routed(
     pos: impl FnOnce() -> SourcePos,
     adm: &Admission,
 ) -> Fed {
+    let prepared = prepare(route, payload, adm);
+    feed_prepared(engine, prepared, payload, pos, adm)
+}
+
+/// An input judged by everything [`feed_routed`] asks before the engine (size, fields, time
+/// from the future) and the partition it goes to: what needs no engine, so that a replay can
+/// run it ahead on another thread.
+#[derive(Debug)]
+pub enum Prepared<'a> {
+    /// Larger than `input.max_event_bytes`.
+    Oversized(i32),
+    /// A valid event, and its partition.
+    Event(Event<'a>, i32),
+    /// An invalid input, and the partition it is counted in.
+    Invalid(DecodeError, i32),
+}
+
+/// The engine-free part of [`feed_routed`].
+pub fn prepare<'a>(route: Route, payload: &'a [u8], adm: &Admission) -> Prepared<'a> {
     let fallback = match route {
         Route::Fixed(p) => p,
         Route::ByCustomer(..) => 0,
     };
     if payload.len() > adm.max_event_bytes {
-        return Fed {
-            disposition: engine.oversized(fallback, payload, adm.max_event_bytes, pos()),
-            time: None,
-        };
+        return Prepared::Oversized(fallback);
     }
     let decoded = decode(payload).and_then(|ev| match adm.now {
         Some(now) if ev.time.saturating_sub(now) > adm.max_future => Err(DecodeError {
@@ -131,13 +147,31 @@ pub fn feed_routed(
                 Route::Fixed(p) => p,
                 Route::ByCustomer(how, n) => how.partition(ev.customer.as_bytes(), n),
             };
-            Fed {
-                disposition: engine.process_event(partition, &ev, || (payload.to_vec(), pos())),
-                time: Some(ev.time),
-            }
+            Prepared::Event(ev, partition)
         }
-        Err(e) => Fed {
-            disposition: engine.invalid(fallback, &e, payload, pos()),
+        Err(e) => Prepared::Invalid(e, fallback),
+    }
+}
+
+/// The rest of [`feed_routed`]: hands a prepared input (of `payload`) to the engine.
+pub fn feed_prepared(
+    engine: &mut Engine,
+    prepared: Prepared<'_>,
+    payload: &[u8],
+    pos: impl FnOnce() -> SourcePos,
+    adm: &Admission,
+) -> Fed {
+    match prepared {
+        Prepared::Oversized(p) => Fed {
+            disposition: engine.oversized(p, payload, adm.max_event_bytes, pos()),
+            time: None,
+        },
+        Prepared::Event(ev, p) => Fed {
+            disposition: engine.process_event(p, &ev, || (payload.to_vec(), pos())),
+            time: Some(ev.time),
+        },
+        Prepared::Invalid(e, p) => Fed {
+            disposition: engine.invalid(p, &e, payload, pos()),
             time: None,
         },
     }

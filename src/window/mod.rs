@@ -32,7 +32,7 @@ use rustc_hash::FxHasher;
 
 pub use aggregate::Aggregate;
 pub use duration::DurationAgg;
-pub use output::{kpi_fields, summary_json};
+pub use output::{kpi_fields, summary_json, write_kpi_fields, write_summary};
 
 use crate::config::Dim;
 use crate::event::{Category, Channel, Priority};

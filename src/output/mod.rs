@@ -1,6 +1,8 @@
 //! Output records (SPEC §4): `kpi.window`, alert and signal records, dead letters, and their
 //! JSON and Kafka keys.
 
+pub mod jsonw;
+
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
@@ -9,6 +11,7 @@ use crate::event::{Channel, Priority, SourcePos};
 use crate::kpi::SlaKind;
 use crate::ts::{self, Millis};
 use crate::window::ClosedWindow;
+use jsonw::Obj;
 
 /// Why a valid event was dead-lettered instead of applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,10 +381,159 @@ impl Record {
         }
     }
 
-    /// The record as one line of JSON (no newline).
+    /// The record as one line of JSON (no newline): `to_json().to_string()`, written
+    /// directly.
     pub fn to_line(&self) -> String {
-        self.to_json().to_string()
+        let mut out = Vec::with_capacity(512);
+        self.write_line(&mut out);
+        // Only valid UTF-8 is written (strings are `str`, the rest ASCII).
+        String::from_utf8(out).unwrap_or_default()
     }
+
+    /// Appends the record as one line of JSON (no newline) to `out`: byte for byte what
+    /// [`Self::to_json`] serializes to, without building the `Value`.
+    pub fn write_line(&self, out: &mut Vec<u8>) {
+        let mut o = Obj::new(out);
+        match self {
+            Record::Window(w) => {
+                let c = &w.window;
+                o.str("type", "kpi.window");
+                o.obj("window", |o| {
+                    time(o, "start", c.key.start);
+                    time(o, "end", c.key.start + c.size);
+                    o.int("size_seconds", c.size / 1000);
+                });
+                o.obj("group", |o| {
+                    for (d, v) in &w.group {
+                        o.str(d.as_str(), v);
+                    }
+                });
+                crate::window::write_kpi_fields(&c.agg, &mut o, w.group.is_empty());
+                o.bool("partial", c.partial);
+                let out = o.key("partitions");
+                out.push(b'[');
+                for (i, p) in c.agg.partitions.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    jsonw::int(out, *p);
+                }
+                out.push(b']');
+            }
+            Record::SlaBreached {
+                due,
+                customer,
+                ticket,
+                sla,
+                priority,
+                team,
+                channel,
+            } => {
+                self.head(&mut o, "sla.breached", *due, customer);
+                o.str("ticket", ticket);
+                o.str("sla", sla.as_str());
+                time(&mut o, "due", *due);
+                o.str("priority", priority.as_str());
+                o.str("team", team);
+                o.str("channel", channel.as_str());
+            }
+            Record::ChurnRisk {
+                time,
+                customer,
+                score,
+                reasons,
+            } => {
+                self.head(&mut o, "churn.risk", *time, customer);
+                o.float("score", *score);
+                let out = o.key("reasons");
+                out.push(b'[');
+                for (i, r) in reasons.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    jsonw::string(out, r);
+                }
+                out.push(b']');
+            }
+            Record::RecoveryNeeded {
+                time: t,
+                customer,
+                due,
+                trigger,
+                score,
+                ticket,
+            } => {
+                self.head(&mut o, "recovery.needed", *t, customer);
+                time(&mut o, "due", *due);
+                o.str("trigger", trigger.as_str());
+                o.int("score", *score);
+                if let Some(t) = ticket {
+                    o.str("ticket", t);
+                }
+            }
+            Record::RecoveryOverdue {
+                time: t,
+                customer,
+                due,
+                trigger,
+            } => {
+                self.head(&mut o, "recovery.overdue", *t, customer);
+                time(&mut o, "due", *due);
+                o.str("trigger", trigger.as_str());
+            }
+            Record::DeadLetter(d) => {
+                o.str("type", "deadletter");
+                o.str("id", &format!("deadletter|{}", position(&d.source)));
+                o.str("reason", d.reason);
+                o.str("error", &d.error);
+                o.str("payload", &String::from_utf8_lossy(&d.payload));
+                o.obj("source", |o| match &d.source {
+                    SourcePos::Kafka {
+                        topic,
+                        partition,
+                        offset,
+                    } => {
+                        o.str("topic", topic);
+                        o.int("partition", *partition);
+                        o.int("offset", *offset);
+                    }
+                    SourcePos::File { file, line } => {
+                        o.str("file", file);
+                        o.int("line", *line);
+                    }
+                });
+                if let Some(n) = d.size {
+                    o.int("size", n);
+                }
+                if std::str::from_utf8(&d.payload).is_err() {
+                    o.str(
+                        "payload_base64",
+                        &base64::engine::general_purpose::STANDARD.encode(&d.payload),
+                    );
+                }
+            }
+        }
+        o.end();
+    }
+
+    /// `type`, `id`, `time` and `customer` of an alert or signal record.
+    fn head(&self, o: &mut Obj<'_>, ty: &str, t: Millis, customer: &str) {
+        o.str("type", ty);
+        match self.id() {
+            Some(id) => o.str("id", &id),
+            None => o.key("id").extend_from_slice(b"null"),
+        }
+        time(o, "time", t);
+        o.str("customer", customer);
+    }
+}
+
+/// A time field: RFC 3339 in UTC (no character of it needs escaping).
+fn time(o: &mut Obj<'_>, k: &str, t: Millis) {
+    let out = o.key(k);
+    out.push(b'"');
+    ts::push_ms(out, t);
+    out.push(b'"');
 }
 
 /// A source position as written in dead-letter keys and ids: `topic|partition|offset` or
@@ -404,3 +556,6 @@ fn group_json(group: &[(Dim, String)]) -> Value {
     }
     Value::Object(m)
 }
+
+#[cfg(test)]
+mod tests;

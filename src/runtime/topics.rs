@@ -115,7 +115,10 @@ pub fn ensure_state_topic<C: ConsumerContext>(
     let topic = cfg.kafka.state_topic();
     match partition_count(consumer, &topic)? {
         Some(n) if n == partitions => {
-            check_cleanup_policy(cfg, &topic);
+            // In the background: a broker that does not answer DescribeConfigs (librdkafka's
+            // mock cluster) must not delay the start by the request timeout.
+            let (cfg, topic) = (cfg.clone(), topic.clone());
+            std::thread::spawn(move || check_cleanup_policy(&cfg, &topic));
             return Ok(());
         }
         Some(n) => bail!(

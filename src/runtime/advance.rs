@@ -79,7 +79,7 @@ impl Pipeline {
             };
             let a = Advance {
                 seq: part.next_advance,
-                positions: part.next.clone().into_iter().collect(),
+                positions: part.positions(),
                 watermark: w,
             };
             part.next_advance += 1;
@@ -114,7 +114,7 @@ impl Pipeline {
             part.advance_seq = a.seq;
             part.changed = true;
             part.last_message = Instant::now();
-            let positions: Vec<(String, i64)> = part.next.clone().into_iter().collect();
+            let positions = part.positions();
             self.engine.advance_partition(p, a.watermark);
             resume_at(consumer, p, &positions);
         }

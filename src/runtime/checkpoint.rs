@@ -81,7 +81,7 @@ impl Pipeline {
         };
         part.gen += 1;
         part.changed = false;
-        let positions: Vec<(String, i64)> = part.next.clone().into_iter().collect();
+        let positions = part.positions();
         let meta = CheckpointMeta {
             gen: part.gen,
             fingerprint: self.cfg.fingerprint(),

@@ -99,7 +99,7 @@ impl Pipeline {
             part.checkpointed_at = Some(Instant::now());
             part.at_eof = false;
             part.last_message = Instant::now();
-            let positions: Vec<(String, i64)> = part.next.clone().into_iter().collect();
+            let positions = part.positions();
             resume_at(consumer, p, &positions);
             self.replay_advances(p, None);
             self.update_completion();

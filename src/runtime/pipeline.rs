@@ -82,6 +82,13 @@ pub(super) struct Part {
     pub(super) restore_started: Instant,
 }
 
+impl Part {
+    /// Its next offset per input topic, as a checkpoint records it and a resume seeks to.
+    pub(super) fn positions(&self) -> Vec<(String, i64)> {
+        self.next.clone().into_iter().collect()
+    }
+}
+
 /// Everything the poll loop and the rebalance callbacks share.
 pub(crate) struct Pipeline {
     pub cfg: Arc<Config>,
@@ -205,12 +212,7 @@ impl Pipeline {
                     continue;
                 };
                 if part.phase == Phase::Active && part.awaiting.is_none() {
-                    let positions: Vec<(String, i64)> = part
-                        .topics
-                        .iter()
-                        .map(|t| (t.clone(), part.next.get(t).copied().unwrap_or(BEGINNING)))
-                        .collect();
-                    resume_at(consumer, p, &positions);
+                    resume_at(consumer, p, &part.positions());
                 }
             }
             tracing::info!("output caught up: input resumed");

@@ -35,6 +35,7 @@ fn cluster(
     let c = MockCluster::new(brokers).expect("mock cluster");
     c.create_topic("input", input_partitions, 1).unwrap();
     c.create_topic("output", 3, 1).unwrap();
+    c.create_topic("output.parts", input_partitions, 1).unwrap();
     c.create_topic("deadletter", 1, 1).unwrap();
     for g in groups {
         c.create_topic(&format!("{g}.state"), input_partitions, 1)
@@ -782,6 +783,7 @@ fn a_long_output_outage_pauses_the_input_and_keeps_the_group() {
         ("input", 2, 1),
         ("g-backpressure.state", 2, 1),
         ("output", 3, 3),
+        ("output.parts", 2, 3),
         ("deadletter", 1, 3),
     ] {
         mock.create_topic(topic, n, 1).unwrap();

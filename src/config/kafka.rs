@@ -28,6 +28,10 @@ pub struct KafkaConfig {
     /// The compacted state topic holding the checkpoints (created with the input's partition
     /// count if missing), default `<group_id>.state`.
     pub state_topic: String,
+    /// The topic through which instances send window parts and watermarks to the merge step
+    /// (SPEC §7; created with the input's partition count if missing), default
+    /// `<output_topic>.parts`.
+    pub parts_topic: String,
     /// Any librdkafka property, passed through unchanged to consumer and producer
     /// (e.g. `"security.protocol" = "SASL_SSL"`); `"<property>.file" = path` reads a value
     /// from a file. Secret values are masked in `Debug` ([`secrets`]).
@@ -42,6 +46,20 @@ impl KafkaConfig {
         } else {
             self.state_topic.clone()
         }
+    }
+
+    /// The parts topic: `parts_topic`, or `<output_topic>.parts`.
+    pub fn parts_topic(&self) -> String {
+        if self.parts_topic.is_empty() {
+            format!("{}.parts", self.output_topic)
+        } else {
+            self.parts_topic.clone()
+        }
+    }
+
+    /// The merge step's consumer group: `<group_id>.merge`.
+    pub fn merge_group_id(&self) -> String {
+        format!("{}.merge", self.group_id)
     }
 
     /// librdkafka's base client configuration: bootstrap servers and every pass-through
@@ -67,6 +85,7 @@ impl Default for KafkaConfig {
             deadletter_topic: "cx.deadletter".into(),
             checkpoint_interval: Dur(10 * SECOND),
             state_topic: String::new(),
+            parts_topic: String::new(),
             librdkafka: Librdkafka::default(),
         }
     }

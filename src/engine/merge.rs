@@ -18,12 +18,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::partition::Partition;
+use super::parts::PartOut;
 use crate::output::{Record, WindowRecord};
 use crate::ts::Millis;
 use crate::window::{ClosedWindow, WindowId};
 
 /// A part with its group index and group names.
-type Named = (u8, Vec<(crate::config::Dim, String)>, ClosedWindow);
+pub(super) type Named = (u8, Vec<(crate::config::Dim, String)>, ClosedWindow);
 
 /// Which partitions a window waits for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,9 +34,9 @@ pub enum Completion {
     /// These partitions (from the input topics' metadata), whether or not this engine has
     /// them yet: a missing one holds completion back.
     Of(BTreeSet<i32>),
-    /// Each sealed part is emitted on its own, for its partition (several instances share
-    /// the input; the key ends with `|<partition>`).
-    Parts,
+    /// Each sealed part goes to the parts topic on its own (`run`: the merge step of the
+    /// parts topic completes the windows, [`super::parts`]).
+    Topic,
 }
 
 /// The completion point of `partitions` under `mode`: the minimum watermark of the
@@ -52,7 +53,7 @@ pub(super) fn completion_point(
             .map(|p| partitions.get(p).and_then(wm))
             .min()
             .flatten(),
-        Completion::Parts => None,
+        Completion::Topic => None,
     }
 }
 
@@ -63,8 +64,9 @@ pub(super) fn merge(
     mode: &Completion,
     all: bool,
     out: &mut Vec<Record>,
+    parts_out: &mut Vec<PartOut>,
 ) {
-    if *mode == Completion::Parts {
+    if *mode == Completion::Topic {
         for p in partitions.values_mut() {
             let ids: Vec<WindowId> = p.core.windows.sealed_windows().collect();
             for id in ids {
@@ -73,7 +75,11 @@ pub(super) fn merge(
                         .core
                         .windows
                         .group_names(&part.key, |t| p.core.teams.name(t));
-                    out.push(record(part, group, true));
+                    parts_out.push(PartOut {
+                        partition: p.core.partition,
+                        group,
+                        window: part,
+                    });
                 }
             }
         }
@@ -125,26 +131,10 @@ pub(super) fn merge(
             }
         }
         if contributors > 1 {
+            // Stable: within a group, the parts stay in ascending partition order.
             parts.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         }
-        let mut merged: Option<Named> = None;
-        for (gi, group, part) in parts {
-            match &mut merged {
-                Some((mg, mgroup, m)) if *mg == gi && *mgroup == group => {
-                    m.agg.merge(&part.agg);
-                    m.partial |= part.partial;
-                }
-                _ => {
-                    if let Some((_, g, m)) = merged.take() {
-                        out.push(record(m, g, false));
-                    }
-                    merged = Some((gi, group, part));
-                }
-            }
-        }
-        if let Some((_, g, m)) = merged {
-            out.push(record(m, g, false));
-        }
+        emit_window(parts, out);
     }
     if limit != Millis::MAX {
         for p in partitions.values_mut() {
@@ -153,11 +143,36 @@ pub(super) fn merge(
     }
 }
 
-fn record(window: ClosedWindow, group: Vec<(crate::config::Dim, String)>, part: bool) -> Record {
+/// Emits one window's records: `parts` holds each group's parts next to each other, in
+/// ascending partition order (the one order in which every instance adds them, so a merged
+/// record is the same bytes wherever it is made); each group's parts are merged into one
+/// record.
+pub(super) fn emit_window(parts: Vec<Named>, out: &mut Vec<Record>) {
+    let mut merged: Option<Named> = None;
+    for (gi, group, part) in parts {
+        match &mut merged {
+            Some((mg, mgroup, m)) if *mg == gi && *mgroup == group => {
+                m.agg.merge(&part.agg);
+                m.partial |= part.partial;
+            }
+            _ => {
+                if let Some((_, g, m)) = merged.take() {
+                    out.push(record(m, g));
+                }
+                merged = Some((gi, group, part));
+            }
+        }
+    }
+    if let Some((_, g, m)) = merged {
+        out.push(record(m, g));
+    }
+}
+
+fn record(window: ClosedWindow, group: Vec<(crate::config::Dim, String)>) -> Record {
     Record::Window(Box::new(WindowRecord {
         window,
         group,
-        part,
+        part: false,
     }))
 }
 

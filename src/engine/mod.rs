@@ -9,6 +9,7 @@
 //! tickets.rs    ticket events and SLA clocks (SPEC §3), with one shared preamble
 //! signals.rs    after-sales logic (SPEC §5): churn risk, recovery, repurchase
 //! merge.rs      the merge step: complete windows from every partition's parts
+//! parts.rs      the parts topic's records and its merge step (several instances, SPEC §7)
 //! watermark.rs  per-partition event-time progress and its watermark
 //! sched.rs      the event-time scheduler of timers and held after-sales inputs
 //! snapshot.rs   what changed since the last checkpoint
@@ -28,6 +29,7 @@ mod intern;
 mod merge;
 mod observer;
 mod partition;
+pub mod parts;
 mod sched;
 mod signals;
 mod slab;
@@ -93,6 +95,10 @@ pub struct Engine {
     out: Vec<Record>,
     /// Counters of partitions no longer here, and of records the merge step emitted.
     retired: Stats,
+    /// Sealed parts for the parts topic ([`Completion::Topic`]), not drained yet.
+    parts_out: Vec<parts::PartOut>,
+    /// The watermark last reported per partition for the parts topic.
+    sent_watermarks: BTreeMap<i32, Millis>,
 }
 
 impl Engine {
@@ -105,6 +111,8 @@ impl Engine {
             observer: None,
             out: Vec::new(),
             retired: Stats::default(),
+            parts_out: Vec::new(),
+            sent_watermarks: BTreeMap::new(),
         }
     }
 
@@ -169,6 +177,33 @@ impl Engine {
     /// Records produced so far (alerts, complete windows, dead letters), in order.
     pub fn drain(&mut self) -> std::vec::Drain<'_, Record> {
         self.out.drain(..)
+    }
+
+    /// Sealed window parts for the parts topic ([`Completion::Topic`]), in order.
+    pub fn take_parts(&mut self) -> Vec<parts::PartOut> {
+        std::mem::take(&mut self.parts_out)
+    }
+
+    /// The partitions whose watermark passed a window end since it was last reported (or was
+    /// never reported since the partition came), with that watermark; reported from now on.
+    /// A partition's parts of every window ending at or before it are out by then.
+    pub fn watermark_updates(&mut self) -> Vec<(i32, Millis)> {
+        let sizes: Vec<Millis> = self.cfg.engine.windows.iter().map(|d| d.0).collect();
+        let mut v = Vec::new();
+        for (id, p) in &self.partitions {
+            let Some(w) = p.core.watermark.value() else {
+                continue;
+            };
+            let due = match self.sent_watermarks.get(id) {
+                None => true,
+                Some(&l) => w > l && sizes.iter().any(|s| w.div_euclid(*s) > l.div_euclid(*s)),
+            };
+            if due {
+                self.sent_watermarks.insert(*id, w);
+                v.push((*id, w));
+            }
+        }
+        v
     }
 
     /// Records produced and not drained yet.
@@ -238,6 +273,7 @@ impl Engine {
 
     /// Drops the state of a revoked partition; its counters stay in the totals.
     pub fn revoke(&mut self, partition: i32) {
+        self.sent_watermarks.remove(&partition);
         if let Some(mut p) = self.partitions.remove(&partition) {
             p.release_gauges();
             let mut s = std::mem::take(&mut p.core.stats);
@@ -317,7 +353,13 @@ impl Engine {
 
     fn merge(&mut self, all: bool) {
         let before = self.out.len();
-        merge::merge(&mut self.partitions, &self.completion, all, &mut self.out);
+        merge::merge(
+            &mut self.partitions,
+            &self.completion,
+            all,
+            &mut self.out,
+            &mut self.parts_out,
+        );
         for r in &self.out[before..] {
             *self.retired.records.entry(r.type_name()).or_default() += 1;
         }
@@ -382,6 +424,7 @@ impl Engine {
     pub fn install(&mut self, built: RestoredPartition) {
         let p = built.0;
         let partition = p.core.partition;
+        self.sent_watermarks.remove(&partition);
         if let Some(mut old) = self.partitions.insert(partition, p) {
             old.release_gauges();
             let mut s = std::mem::take(&mut old.core.stats);

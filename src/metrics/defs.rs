@@ -70,6 +70,8 @@ pub(crate) enum Id {
     CheckpointAge,
     OutputErrors,
     InputPaused,
+    MergePartsDropped,
+    MergePartitions,
 }
 
 /// What a family is built as. Every plain kind is a labelled vector; a family without labels
@@ -324,7 +326,8 @@ pub(crate) const DEFS: &[Def] = &[
     def(Id::RestoredPartitions, Counter, "cxstream_restored_partitions_total", NO_LABELS,
         "Partitions restored on assignment (from a checkpoint, or empty)."),
     def(Id::MergePendingWindows, Gauge, "cxstream_merge_pending_windows", NO_LABELS,
-        "Windows whose parts are sealed on some partitions and wait for others."),
+        "Windows whose parts are sealed on some partitions and wait for others (in `run`: \
+         at this instance's merge step)."),
     def(Id::PartitionWatermark, FloatGauge, "cxstream_partition_watermark_seconds",
         &["partition"],
         "Each assigned input partition's watermark, in seconds since the UNIX epoch."),
@@ -337,6 +340,12 @@ pub(crate) const DEFS: &[Def] = &[
     def(Id::InputPaused, Gauge, "cxstream_input_paused", NO_LABELS,
         "1 while input is paused because the producer's queue is full (backpressure: the \
          broker is down or slower than the input)."),
+    // --- Scale-out: the merge step of the parts topic.
+    def(Id::MergePartsDropped, Counter, "cxstream_merge_parts_dropped_total", NO_LABELS,
+        "Window parts dropped by the merge step because their window was already emitted \
+         (a partition re-sent them after a restore, or they came late)."),
+    def(Id::MergePartitions, Gauge, "cxstream_merge_partitions_owned", NO_LABELS,
+        "Parts-topic partitions whose merge step this instance runs."),
 ];
 
 /// `DEFS[id as usize].id == id` for every row, so [`Id`] indexes the table.
@@ -347,7 +356,7 @@ const _: () = {
         i += 1;
     }
     assert!(
-        DEFS.len() == Id::InputPaused as usize + 1,
+        DEFS.len() == Id::MergePartitions as usize + 1,
         "one DEFS row per Id"
     );
 };

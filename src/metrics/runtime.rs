@@ -270,6 +270,35 @@ impl Metrics {
             .set(n as i64);
     }
 
+    /// `cxstream_merge_parts_dropped_total` += `n`.
+    pub fn add_merge_dropped(&self, n: u64) {
+        if n > 0 {
+            self.families
+                .counter(Id::MergePartsDropped)
+                .with_label_values(NO_LABELS)
+                .inc_by(n);
+        }
+    }
+
+    /// `cxstream_merge_partitions_owned`.
+    pub fn set_merge_partitions(&self, n: usize) {
+        self.families
+            .gauge(Id::MergePartitions)
+            .with_label_values(NO_LABELS)
+            .set(n as i64);
+    }
+
+    /// Removes the last-closed-window series of the window size `label` (`1m`, …): another
+    /// instance merges that series now.
+    pub fn remove_window(&self, label: &str) {
+        let f = &self.families;
+        f.window(Id::WindowFirstResponseSeconds).remove(label);
+        f.window(Id::WindowResolutionSeconds).remove(label);
+        for id in [Id::WindowFcrRatio, Id::WindowCsatRatio, Id::WindowNps] {
+            let _ = f.float_gauge(id).remove_label_values(&[label]);
+        }
+    }
+
     /// Removes the per-partition series of a partition this instance no longer owns.
     pub fn remove_partition(&self, partition: i32) {
         let p = partition.to_string();

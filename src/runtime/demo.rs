@@ -106,6 +106,7 @@ fn run(cfg: Arc<Config>, opts: DemoOptions, outer: Shutdown) -> Result<()> {
     cluster.create_topic(&k.output_topic, opts.partitions, 1)?;
     cluster.create_topic(&k.deadletter_topic, 1, 1)?;
     cluster.create_topic(&k.state_topic(), opts.partitions, 1)?;
+    cluster.create_topic(&k.parts_topic(), opts.partitions, 1)?;
 
     let mut c = (*cfg).clone();
     c.kafka.bootstrap_servers = bootstrap.clone();

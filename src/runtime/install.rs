@@ -102,7 +102,6 @@ impl Pipeline {
             let positions = part.positions();
             resume_at(consumer, p, &positions);
             self.replay_advances(p, None);
-            self.update_completion();
         }
     }
 

@@ -7,6 +7,7 @@
 //! mod.rs        the poll loop (run_pipeline), run summary, live progress
 //! pipeline.rs   each partition's life cycle: restoring, active, checkpointed; idle advances
 //! restore.rs    reading a partition's checkpoint back, off the polling thread
+//! merger.rs     the merge step of the parts topic: complete windows (SPEC §7)
 //! rebalance.rs  what assignments and revocations do
 //! topics.rs     input partition count, the state topic
 //! demo.rs       `cxstream demo`: an in-process mock cluster + generator + this pipeline
@@ -54,11 +55,14 @@
 //! the same position, so what it made late stays late. A partition with a backlog holds back
 //! the completion of windows, not the other partitions' timers.
 //!
-//! # Several instances
+//! # Several instances (the merge step)
 //!
-//! An instance that owns every input partition emits complete windows (`Completion::Of`).
-//! While the group is shared, each partition's sealed window parts go out on their own, keyed
-//! `<size>|<start>|<group>|<partition>` (consumers merge them by summing the parts).
+//! Windows are completed by the merge step of the parts topic ([`merger`]), one instance or
+//! many: each partition's sealed window parts and, after them, its watermark go to the parts
+//! topic (`kafka.parts_topic`, default `<output_topic>.parts`); every instance also runs a
+//! merge step in group `<group_id>.merge`, which emits a window's complete record once every
+//! input partition's watermark has passed its end. The output is the same bytes whatever the
+//! number of instances, and the same as `replay`'s.
 //!
 //! Consumer lag is read from librdkafka's statistics (`hi_offset − app_offset` per partition,
 //! every `statistics.interval.ms`, default 5 s here when metrics are on); it is only reported,
@@ -69,6 +73,7 @@ mod advance;
 mod checkpoint;
 pub mod demo;
 mod install;
+mod merger;
 mod pipeline;
 mod rebalance;
 mod restore;
@@ -107,6 +112,10 @@ const POLL_WAIT: Duration = Duration::from_millis(100);
 const FLUSH_REVOKE_BUDGET: Duration = Duration::from_secs(20);
 /// Budget for the checkpoints at shutdown.
 const FLUSH_SHUTDOWN_BUDGET: Duration = Duration::from_secs(30);
+/// How long the end of a bounded run waits for the merge step to own and read every
+/// parts-topic partition (a crashed predecessor leaves the merge group only when its session
+/// times out).
+const MERGE_FLUSH_BUDGET: Duration = Duration::from_secs(120);
 
 /// How long a partition must be caught up and quiet before its watermark follows the wall
 /// clock.
@@ -264,6 +273,7 @@ pub fn run_pipeline_with(
     )?;
     let input_partitions = topics::input_partitions(&probe, &cfg)?;
     topics::ensure_state_topic(&probe, &cfg, input_partitions)?;
+    let parts_partitions = topics::ensure_parts_topic(&probe, &cfg, input_partitions)?;
     let ends = match &opts.until {
         None => None,
         Some(Until::Offsets(o)) => Some(o.clone()),
@@ -283,13 +293,22 @@ pub fn run_pipeline_with(
         Arc::clone(&progress),
         opts.clone(),
         ends,
-        input_partitions,
+        (input_partitions, parts_partitions),
     )));
+    // The merge step of the parts topic (SPEC §7): complete windows, on its own thread.
+    let merger = merger::Merger::spawn(
+        Arc::clone(&cfg),
+        metrics.clone(),
+        input_partitions,
+        parts_partitions,
+        shutdown.clone(),
+    )?;
     let consumer = source::kafka::consumer(&cfg, Arc::clone(&pipe), metrics.clone())?;
 
     let warn = LogLimiter::default();
     let mut metadata_at = Instant::now();
     let mut until_done = false;
+    let mut merge_incomplete = false;
     while !shutdown.is_triggered() {
         let mut got = 0usize;
         // Paused by backpressure: no input to wait for (the producer is served instead).
@@ -381,11 +400,25 @@ pub fn run_pipeline_with(
             p.finished = true;
             p.engine.finish();
             p.drain();
+            // The parts it sealed go to the merge step in memory, after an end marker in
+            // every parts-topic partition (behind this instance's parts).
+            let run = format!("{}-{}", std::process::id(), pipeline::now_ms());
+            let end = crate::engine::parts::PartMsg::End(run.clone());
+            for q in 0..p.parts_partitions {
+                let topic = p.parts_topic.clone();
+                pipeline::send_part(&mut p.sink, &topic, q, &end, cfg.fingerprint());
+            }
+            if !p.sink.flush(FLUSH_SHUTDOWN_BUDGET) {
+                tracing::warn!("outputs not all acknowledged at exit");
+            }
+            let finals = std::mem::take(&mut p.finals);
+            merge_incomplete = !merger.flush(run, finals, MERGE_FLUSH_BUDGET);
         }
         if !p.sink.flush(FLUSH_SHUTDOWN_BUDGET) {
             tracing::warn!("outputs not all acknowledged at exit");
         }
     }
+    merger.stop();
     consumer.unsubscribe();
     // Closing the consumer serves the final revoke (nothing left to checkpoint) and leaves
     // the group.
@@ -401,5 +434,15 @@ pub fn run_pipeline_with(
         commits = summary.commits,
         "stopped"
     );
+    if merge_incomplete {
+        anyhow::bail!(
+            "the merge step did not emit every window of the bounded run within {} s: another \
+             instance in group {} owns part of the parts topic {} (run --until-end alone), or \
+             the broker did not answer; the state is checkpointed, run it again",
+            MERGE_FLUSH_BUDGET.as_secs(),
+            cfg.kafka.merge_group_id(),
+            cfg.kafka.parts_topic()
+        );
+    }
     Ok(summary)
 }

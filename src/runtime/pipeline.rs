@@ -17,11 +17,12 @@ use super::checkpoint::Pending;
 use super::restore;
 use super::{Consumer, Progress, RunOptions, RunSummary};
 use crate::config::Config;
+use crate::engine::parts::PartMsg;
 use crate::engine::{Completion, Engine};
 use crate::logs::LogLimiter;
 use crate::metrics::Metrics;
 use crate::output::Record;
-use crate::sink::kafka::Sink;
+use crate::sink::kafka::{Out, Sink};
 use crate::sink::Destination;
 use crate::source::kafka::feed_message;
 use crate::source::Admission;
@@ -103,6 +104,12 @@ pub(crate) struct Pipeline {
     pub(super) state_topic: String,
     /// The input topics' partition count (the partitions a window waits for).
     pub input_partitions: i32,
+    /// The parts topic and its partition count (SPEC §7: window parts and watermarks go
+    /// there, to the merge step).
+    pub(super) parts_topic: String,
+    pub(super) parts_partitions: i32,
+    /// Parts the end of a bounded run sealed: handed to the merge step, never sent.
+    pub(super) finals: Vec<crate::engine::parts::PartOut>,
     /// The assigned partitions.
     pub parts: BTreeMap<i32, Part>,
     pub(super) restore_tx: Sender<restore::Done>,
@@ -139,16 +146,17 @@ impl Pipeline {
         progress: Arc<Progress>,
         opts: RunOptions,
         ends: Option<BTreeMap<(String, i32), i64>>,
-        input_partitions: i32,
+        (input_partitions, parts_partitions): (i32, i32),
     ) -> Pipeline {
         let mut engine = Engine::new(Arc::clone(&cfg));
         if let Some(m) = &metrics {
             engine.set_observer(m.observer());
         }
-        engine.set_completion(Completion::Of((0..input_partitions).collect()));
+        engine.set_completion(Completion::Topic);
         let (restore_tx, restore_rx) = std::sync::mpsc::channel();
         Pipeline {
             admission: Admission::new(&cfg, None),
+            parts_topic: cfg.kafka.parts_topic(),
             state_topic: cfg.kafka.state_topic(),
             cfg,
             engine,
@@ -158,6 +166,8 @@ impl Pipeline {
             opts,
             ends,
             input_partitions,
+            parts_partitions,
+            finals: Vec::new(),
             parts: BTreeMap::new(),
             restore_tx,
             restore_rx,
@@ -222,18 +232,6 @@ impl Pipeline {
         }
     }
 
-    /// Windows wait for every input partition when this instance owns them all; otherwise
-    /// each partition's sealed parts go out on their own (until the parts topic merges them).
-    pub(super) fn update_completion(&mut self) {
-        let owns_all = self.parts.len() as i32 == self.input_partitions
-            && (0..self.input_partitions).all(|p| self.parts.contains_key(&p));
-        self.engine.set_completion(if owns_all {
-            Completion::Of((0..self.input_partitions).collect())
-        } else {
-            Completion::Parts
-        });
-    }
-
     /// Whether every assigned partition is active (`/readyz`).
     pub(super) fn ready(&self) -> bool {
         !self.parts.is_empty() && self.parts.values().all(|p| p.phase == Phase::Active)
@@ -281,7 +279,6 @@ impl Pipeline {
                 self.state_topic
             );
         }
-        self.update_completion();
         self.publish_assignment();
     }
 
@@ -385,6 +382,10 @@ impl Pipeline {
             metrics,
             progress,
             cfg,
+            finished,
+            finals,
+            parts_topic,
+            parts_partitions,
             ..
         } = self;
         for r in engine.drain() {
@@ -412,6 +413,30 @@ impl Pipeline {
                 }
             };
             sink.send(topic, Some(key.as_bytes()), line.as_bytes(), r.type_name());
+        }
+        // Window parts, then the watermarks that say they are all out (SPEC §7).
+        let parts = engine.take_parts();
+        let watermarks = engine.watermark_updates();
+        if *finished {
+            // The end of a bounded run: never part of the merge state.
+            finals.extend(parts);
+        } else {
+            let fp = cfg.fingerprint();
+            let n = *parts_partitions;
+            for p in parts {
+                let q = p.route(n);
+                let msg = PartMsg::Part(p);
+                send_part(sink, parts_topic, q, &msg, fp);
+            }
+            for (partition, watermark) in watermarks {
+                let msg = PartMsg::Watermark {
+                    partition,
+                    watermark,
+                };
+                for q in 0..n {
+                    send_part(sink, parts_topic, q, &msg, fp);
+                }
+            }
         }
         sink.poll();
         sink.resend_failed();
@@ -474,7 +499,6 @@ impl Pipeline {
                 m.set_checkpoint_age(*p, t.elapsed().as_secs_f64());
             }
         }
-        m.set_merge_pending(self.engine.merge_pending_windows());
     }
 
     /// Adds the sink's new output errors to `cxstream_output_errors_total`.
@@ -517,6 +541,19 @@ impl Pipeline {
             watermark: self.engine.watermark(),
         }
     }
+}
+
+/// Sends one parts-topic record to partition `q`.
+pub(super) fn send_part(sink: &mut Sink, topic: &str, q: i32, msg: &PartMsg, fingerprint: u64) {
+    let key = msg.key();
+    let value = msg.encode(fingerprint);
+    sink.send_to(Out {
+        topic,
+        partition: Some(q),
+        key: Some(key.as_bytes()),
+        payload: Some(&value),
+        kind: "part",
+    });
 }
 
 pub(super) fn tpl_of(p: i32, topics: impl Iterator<Item = String>) -> TopicPartitionList {

@@ -62,7 +62,6 @@ impl Rebalance for Pipeline {
             tracing::warn!(partitions = ?ps, "partitions lost (session timed out): not checkpointing them");
         }
         self.release(consumer, &ps, lost);
-        self.update_completion();
         tracing::info!(revoked = ?ps, remaining = ?self.parts.keys().collect::<Vec<_>>(), "partitions revoked");
     }
 }

@@ -1,6 +1,6 @@
 //! Topic metadata the runtime needs: the partition count of the input topics (the partitions a
-//! window waits for, SPEC §2), and the state topic, created if missing with the input's
-//! partition count and `cleanup.policy=compact` (SPEC §7).
+//! window waits for, SPEC §2), the state topic, created if missing with the input's
+//! partition count and `cleanup.policy=compact`, and the parts topic (SPEC §7).
 
 use std::time::Duration;
 
@@ -128,11 +128,37 @@ pub fn ensure_state_topic<C: ConsumerContext>(
         ),
         None => {}
     }
-    tracing::info!(
-        topic,
-        partitions,
-        "creating the state topic (cleanup.policy=compact)"
-    );
+    create_topic(consumer, cfg, &topic, "state", partitions, Some("compact"))
+}
+
+/// Makes sure the parts topic (SPEC §7 several instances) exists: created if missing with
+/// the input's partition count and the broker's default (`delete`) cleanup policy. Returns
+/// its partition count (an existing topic keeps its own).
+pub fn ensure_parts_topic<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    cfg: &Config,
+    partitions: i32,
+) -> Result<i32> {
+    let topic = cfg.kafka.parts_topic();
+    if let Some(n) = partition_count(consumer, &topic)? {
+        return Ok(n);
+    }
+    create_topic(consumer, cfg, &topic, "parts", partitions, None)?;
+    Ok(partitions)
+}
+
+/// Creates `topic` (the `what` topic) with `partitions` partitions and, if given, a cleanup
+/// policy; an existing one is not an error. Waits until the metadata shows it.
+fn create_topic<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    cfg: &Config,
+    topic: &str,
+    what: &str,
+    partitions: i32,
+    cleanup: Option<&str>,
+) -> Result<()> {
+    let policy = cleanup.map_or(String::new(), |c| format!(" and cleanup.policy={c}"));
+    tracing::info!(topic, partitions, cleanup, "creating the {what} topic");
     let admin: AdminClient<DefaultClientContext> = cfg
         .kafka
         .client_config()
@@ -142,8 +168,10 @@ pub fn ensure_state_topic<C: ConsumerContext>(
         .enable_all()
         .build()
         .context("cannot start a runtime for the admin client")?;
-    let new = NewTopic::new(&topic, partitions, TopicReplication::Fixed(-1))
-        .set("cleanup.policy", "compact");
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(-1));
+    if let Some(c) = cleanup {
+        new = new.set("cleanup.policy", c);
+    }
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
     let res = rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(15), admin.create_topics([&new], &opts)).await
@@ -153,24 +181,24 @@ pub fn ensure_state_topic<C: ConsumerContext>(
             for r in results {
                 if let Err((t, e)) = r {
                     if e != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists {
-                        bail!("cannot create the state topic {t}: {e} (create it with {partitions} partitions and cleanup.policy=compact)");
+                        bail!("cannot create the {what} topic {t}: {e} (create it with {partitions} partitions{policy})");
                     }
                 }
             }
         }
         Ok(Err(e)) => bail!(
-            "cannot create the state topic {topic}: {e} (create it with {partitions} partitions and cleanup.policy=compact)"
+            "cannot create the {what} topic {topic}: {e} (create it with {partitions} partitions{policy})"
         ),
         Err(_) => bail!(
-            "creating the state topic {topic} timed out (create it with {partitions} partitions and cleanup.policy=compact)"
+            "creating the {what} topic {topic} timed out (create it with {partitions} partitions{policy})"
         ),
     }
     // Wait until the metadata shows it.
     for _ in 0..50 {
-        if partition_count(consumer, &topic)? == Some(partitions) {
+        if partition_count(consumer, topic)?.is_some() {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    bail!("the state topic {topic} was created but does not show in the metadata")
+    bail!("the {what} topic {topic} was created but does not show in the metadata")
 }

@@ -77,9 +77,9 @@ struct Failed {
 }
 
 /// The `type` label of `cxstream_output_errors_total`: the output record types (SPEC §4),
-/// `state` (state topic records) and `input` (events produced by `generate --kafka` and the
+/// `state` (state topic records), `part` (parts topic records) and `input` (events produced by `generate --kafka` and the
 /// demo).
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 9] = [
     "kpi.window",
     "sla.breached",
     "churn.risk",
@@ -87,6 +87,7 @@ pub const KINDS: [&str; 8] = [
     "recovery.overdue",
     "deadletter",
     "state",
+    "part",
     "input",
 ];
 

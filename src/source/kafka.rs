@@ -152,8 +152,20 @@ pub fn consumer<H: Rebalance>(
     metrics: Option<Arc<Metrics>>,
 ) -> Result<BaseConsumer<SourceContext<H>>> {
     let k = &cfg.kafka;
+    consumer_of(cfg, &k.group_id, &k.input_topics, handler, metrics)
+}
+
+/// A consumer like [`consumer`] in group `group`, subscribed to `topics`.
+pub fn consumer_of<H: Rebalance>(
+    cfg: &Config,
+    group: &str,
+    topics: &[String],
+    handler: Arc<Mutex<H>>,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<BaseConsumer<SourceContext<H>>> {
+    let k = &cfg.kafka;
     let mut cc = k.client_config();
-    cc.set("group.id", &k.group_id)
+    cc.set("group.id", group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("enable.partition.eof", "true");
@@ -170,13 +182,13 @@ pub fn consumer<H: Rebalance>(
             warn: LogLimiter::default(),
         })
         .context("cannot create the Kafka consumer (check kafka.librdkafka settings)")?;
-    let topics: Vec<&str> = k.input_topics.iter().map(String::as_str).collect();
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&topics)
         .with_context(|| format!("cannot subscribe to {topics:?}"))?;
     tracing::info!(
         bootstrap = %k.bootstrap_servers,
-        group = %k.group_id,
+        group,
         ?topics,
         "consuming"
     );

@@ -188,7 +188,7 @@ pub fn load(text: &str) -> Result<Case, String> {
         },
         completion: match v["completion"].as_str() {
             Some("Present") => CompletionKind::Present,
-            Some("Parts") => CompletionKind::Parts,
+            Some("Topic") | Some("Parts") => CompletionKind::Topic,
             _ => CompletionKind::Of,
         },
         max_event_bytes: i("max_event_bytes")? as usize,

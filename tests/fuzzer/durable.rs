@@ -60,8 +60,16 @@ pub(super) fn run_checkpointed(
     let mut got: Vec<(String, String)> = Vec::new();
     let mut unwritable = want.unwritable.clone();
     let mut crashes = 0usize;
+    // The parts topic outlives the input side's crashes.
+    let mut topic = None;
     'process: loop {
         let mut life = Life::new(case);
+        if let Some(t) = topic.take() {
+            life.topic = Some(t);
+            if crashes % 2 == 1 {
+                life.restart_merge()?;
+            }
+        }
         let mut next = vec![0i64; n];
         for p in 0..n {
             let c = compact
@@ -117,6 +125,9 @@ pub(super) fn run_checkpointed(
                 if matches!(step, Step::CheckpointCrash(_)) {
                     alive = false;
                 }
+                if alive && matches!(step, Step::Checkpoint(..)) {
+                    life.mark_merge()?;
+                }
                 if !alive {
                     crashes += 1;
                     tally.crashes += 1;
@@ -125,6 +136,7 @@ pub(super) fn run_checkpointed(
                     tally.add(&life.tally());
                     got.append(&mut life.out);
                     unwritable.append(&mut life.unwritable);
+                    topic = life.topic.take();
                     continue 'process;
                 }
             }

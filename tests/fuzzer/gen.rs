@@ -28,8 +28,9 @@ pub enum CompletionKind {
     Present,
     /// `Completion::Of(0..n)` (run).
     Of,
-    /// `Completion::Parts` (several instances share the input).
-    Parts,
+    /// `Completion::Topic` (`run`): parts and watermarks through a parts topic to its merge
+    /// step.
+    Topic,
 }
 
 /// The reference clock of the future check.
@@ -861,14 +862,14 @@ pub fn case(seed: u64, limits: Limits) -> Case {
         Routing::Fixed
     };
     let completion = if mode == 2 {
-        CompletionKind::Of
+        *pick(rng, &[(2, CompletionKind::Of), (1, CompletionKind::Topic)])
     } else {
         *pick(
             rng,
             &[
                 (4, CompletionKind::Present),
                 (4, CompletionKind::Of),
-                (1, CompletionKind::Parts),
+                (2, CompletionKind::Topic),
             ],
         )
     };

@@ -155,6 +155,7 @@ macro_rules! ensure {
 mod cases;
 mod check;
 mod durable;
+mod topic;
 
 pub use cases::*;
 use check::*;
@@ -174,6 +175,8 @@ enum Fate {
 struct Life<'c> {
     case: &'c Case,
     engine: Engine,
+    /// The parts topic and its merge step (`CompletionKind::Topic`).
+    topic: Option<topic::TopicMerge>,
     metrics: Option<Arc<Metrics>>,
     /// Dispositions of the inputs fed to this engine.
     counts: Tally,
@@ -226,8 +229,9 @@ impl<'c> Life<'c> {
         match case.completion {
             CompletionKind::Present => (0..n).for_each(|p| engine.assign(p)),
             CompletionKind::Of => engine.set_completion(Completion::Of((0..n).collect())),
-            CompletionKind::Parts => engine.set_completion(Completion::Parts),
+            CompletionKind::Topic => engine.set_completion(Completion::Topic),
         }
+        let topic = (case.completion == CompletionKind::Topic).then(|| topic::TopicMerge::new(n));
         let metrics = case.metrics.then(|| {
             let m = Metrics::new(&case.cfg);
             engine.set_observer(m.observer());
@@ -236,6 +240,7 @@ impl<'c> Life<'c> {
         Life {
             case,
             engine,
+            topic,
             metrics,
             counts: Tally::default(),
             fates: HashMap::new(),
@@ -309,12 +314,47 @@ impl<'c> Life<'c> {
     }
 
     fn drain(&mut self) -> Check {
-        let records: Vec<Record> = self.engine.drain().collect();
+        let mut records: Vec<Record> = self.engine.drain().collect();
+        if let Some(t) = &mut self.topic {
+            if self.finished {
+                // The end of the input: never part of the merge state.
+                let finals = self.engine.take_parts();
+                self.engine.watermark_updates();
+                t.flush(finals, &mut records);
+            } else {
+                t.pump(&mut self.engine, &mut records)?;
+            }
+        }
         for r in &records {
             if let Some(m) = &self.metrics {
                 m.record(r);
             }
             self.check_record(r)?;
+        }
+        Ok(())
+    }
+
+    /// The merge step of the parts topic crashes and starts again from its marks; what it
+    /// emits again is checked like any record.
+    fn restart_merge(&mut self) -> Check {
+        let mut records = Vec::new();
+        if let Some(t) = &mut self.topic {
+            t.restart(&mut records)?;
+        }
+        for r in &records {
+            if let Some(m) = &self.metrics {
+                m.record(r);
+            }
+            self.check_record(r)?;
+        }
+        Ok(())
+    }
+
+    /// The merge step writes its marks (after a drain: what it emitted is out).
+    fn mark_merge(&mut self) -> Check {
+        self.drain()?;
+        if let Some(t) = &mut self.topic {
+            t.mark()?;
         }
         Ok(())
     }
@@ -662,9 +702,6 @@ impl<'c> Life<'c> {
                     .all(|p| (0..self.case.partitions as i64).contains(p)),
             "partitions {parts:?}"
         );
-        if self.case.completion == CompletionKind::Parts {
-            ensure!(parts.len() == 1, "a part of several partitions {parts:?}");
-        }
         self.windows.push(v.clone());
         Ok(())
     }
@@ -681,11 +718,7 @@ impl<'c> Life<'c> {
         for v in &self.windows {
             let size = v["window"]["size_seconds"].as_i64().unwrap() * 1000;
             let start = time_of(&v["window"]["start"])?;
-            let parts = if self.case.completion == CompletionKind::Parts {
-                v["partitions"].to_string()
-            } else {
-                String::new()
-            };
+            let parts = String::new();
             let mut dims: Vec<String> = v["group"].as_object().unwrap().keys().cloned().collect();
             dims.sort();
             by.entry((size, start, parts))
@@ -923,6 +956,26 @@ pub fn run_case(case: &Case) -> Result<Tally, String> {
             tally.plain = 1;
             let life = run_life(case, &all)?;
             tally.add(&life.tally());
+            if case.completion == CompletionKind::Topic {
+                // Through the parts topic: the same bytes as one instance merging in memory.
+                let mut of = case.clone();
+                of.completion = CompletionKind::Of;
+                let o = run_life(&of, &all)?;
+                let (lt, lo) = (sorted_lines(&life), sorted_lines(&o));
+                if lt != lo {
+                    let only_t: Vec<&String> =
+                        lt.iter().filter(|l| !lo.contains(l)).take(2).collect();
+                    let only_o: Vec<&String> =
+                        lo.iter().filter(|l| !lt.contains(l)).take(2).collect();
+                    return Err(format!(
+                        "the parts topic's merge differs from the in-memory merge ({} vs {} records)\n  only through the topic: {:?}\n  only in memory: {:?}",
+                        lt.len(),
+                        lo.len(),
+                        only_t.iter().map(|s| truncate(s, 1500)).collect::<Vec<_>>(),
+                        only_o.iter().map(|s| truncate(s, 1500)).collect::<Vec<_>>()
+                    ));
+                }
+            }
         }
         Mode::Interleave => {
             tally.interleave = 1;

@@ -1,0 +1,470 @@
+//! The parts topic (SPEC §7 "Several instances"): what input partitions send to the merge
+//! step, and the merge step's fold over one parts-topic partition.
+//!
+//! Each input partition's owner sends its sealed window parts ([`PartMsg::Part`], keyed by
+//! window, group and input partition, routed to a parts-topic partition by window size and
+//! group) and, after them, the partition's watermark ([`PartMsg::Watermark`], to every
+//! parts-topic partition) whenever it passes a window end. A partition's watermark follows
+//! its parts in every parts-topic partition (one idempotent producer, in order), so once the
+//! watermark of *every* input partition (their number from topic metadata) has passed a
+//! window's end, the parts-topic partition routed that window holds all of its parts.
+//!
+//! [`PartsLog`] is the merge step for one parts-topic partition: a deterministic fold over its
+//! log. It keeps the highest watermark per input partition (never back), the pending parts
+//! (repeats dropped by window, group and partition), and the point through which windows were
+//! emitted (`merged_through`): a part for a window at or before it is dropped and counted.
+//!
+//! Restarts (crash, rebalance): the owner writes a [`Mark`] into its own parts-topic partition
+//! once every record it emitted so far is acknowledged: its `merged_through`, its watermarks,
+//! and the offset of the oldest part still pending. A new owner finds a mark, seeds a
+//! `PartsLog` from it and folds the log again from that offset: parts of windows after
+//! `merged_through` all lie after it, so the state it reaches is the one the previous owner
+//! had, and what it emits again is byte-identical. Any mark is a valid starting point.
+
+use std::collections::BTreeMap;
+
+use super::merge::{emit_window, Named};
+use crate::config::Dim;
+use crate::output::{Record, WindowRecord};
+use crate::state::codec::{CodecError, Reader, Writer};
+use crate::ts::Millis;
+use crate::window::{Aggregate, ClosedWindow, WindowId, WindowKey};
+
+/// One input partition's sealed part of a window × group, with its group's names.
+#[derive(Debug, Clone)]
+pub struct PartOut {
+    /// The input partition.
+    pub partition: i32,
+    /// `(dimension, value)` in the group's configured order.
+    pub group: Vec<(Dim, String)>,
+    /// The part.
+    pub window: ClosedWindow,
+}
+
+impl PartOut {
+    /// The parts-topic key: `<size>|<start>|<group>|<partition>`.
+    pub fn key(&self) -> String {
+        self.record().key()
+    }
+
+    /// Which of `n` parts-topic partitions merges this window × group: CRC-32 of
+    /// `<size>|<group>` modulo `n`, so that one KPI series is always merged in one place.
+    pub fn route(&self, n: i32) -> i32 {
+        route(self.window.size, &self.group, n)
+    }
+
+    fn record(&self) -> Record {
+        let mut window = self.window.clone();
+        window.agg.partitions = vec![self.partition];
+        Record::Window(Box::new(WindowRecord {
+            window,
+            group: self.group.clone(),
+            part: true,
+        }))
+    }
+}
+
+/// Which of `n` parts-topic partitions merges the windows of `size` and `group`: CRC-32 of
+/// `<size>|<dim>=<value>|…` modulo `n`.
+pub fn route(size: Millis, group: &[(Dim, String)], n: i32) -> i32 {
+    let mut k = crate::ts::duration_label(size);
+    k.push('|');
+    for (d, v) in group {
+        k.push_str(d.as_str());
+        k.push('=');
+        k.push_str(v);
+        k.push('|');
+    }
+    crate::source::partitioner::Partitioner::Crc32.partition(k.as_bytes(), n)
+}
+
+/// A merge step's restart point (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    /// Windows ending at or before this were emitted.
+    pub merged_through: Millis,
+    /// The offset of the oldest pending part (or `position` when none is pending): where a
+    /// new owner starts folding.
+    pub oldest: i64,
+    /// The next offset the owner was to read when it took the mark.
+    pub position: i64,
+    /// The highest watermark of each input partition.
+    pub watermarks: Vec<(i32, Millis)>,
+}
+
+/// A record of the parts topic (transient: made to be encoded, or decoded to be folded).
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)]
+pub enum PartMsg {
+    /// A sealed part.
+    Part(PartOut),
+    /// An input partition's watermark: its parts of windows ending at or before it are sent.
+    Watermark {
+        /// The input partition.
+        partition: i32,
+        /// Its watermark.
+        watermark: Millis,
+    },
+    /// A merge step's restart point, written by the owner into its own partition.
+    Mark(Mark),
+    /// The end of a bounded run (`run --until-end`) of the instance with this id: its parts
+    /// before this are all here. Not part of the merge state.
+    End(String),
+}
+
+/// The version byte of every parts-topic record.
+const VERSION: u8 = 1;
+
+impl PartMsg {
+    /// The record's key.
+    pub fn key(&self) -> String {
+        match self {
+            PartMsg::Part(p) => p.key(),
+            PartMsg::Watermark { partition, .. } => format!("watermark|{partition}"),
+            PartMsg::Mark(_) => "mark".to_string(),
+            PartMsg::End(id) => format!("end|{id}"),
+        }
+    }
+
+    /// The record's value, stamped with the configuration's fingerprint.
+    pub fn encode(&self, fingerprint: u64) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u8(VERSION);
+        w.u64(fingerprint);
+        match self {
+            PartMsg::Part(p) => {
+                w.u8(0);
+                w.i64(i64::from(p.partition));
+                w.len(p.group.len());
+                for (d, v) in &p.group {
+                    w.u8(dim_code(*d));
+                    w.str(v);
+                }
+                let c = &p.window;
+                w.i64(c.size);
+                w.u8(c.key.size_idx);
+                w.i64(c.key.start);
+                w.u8(c.key.group_idx);
+                w.bool(c.partial);
+                c.agg.encode(&mut w);
+            }
+            PartMsg::Watermark {
+                partition,
+                watermark,
+            } => {
+                w.u8(1);
+                w.i64(i64::from(*partition));
+                w.i64(*watermark);
+            }
+            PartMsg::Mark(m) => {
+                w.u8(2);
+                w.i64(m.merged_through);
+                w.i64(m.oldest);
+                w.i64(m.position);
+                w.len(m.watermarks.len());
+                for (p, wm) in &m.watermarks {
+                    w.i64(i64::from(*p));
+                    w.i64(*wm);
+                }
+            }
+            PartMsg::End(id) => {
+                w.u8(3);
+                w.str(id);
+            }
+        }
+        w.buf
+    }
+
+    /// Decodes a value written by [`PartMsg::encode`]; a record of another configuration
+    /// (fingerprint) or version is an error.
+    pub fn decode(b: &[u8], fingerprint: u64) -> Result<PartMsg, CodecError> {
+        let mut r = Reader::new(b);
+        let v = r.u8()?;
+        if v != VERSION {
+            return Err(CodecError(format!(
+                "parts record version {v}, expected {VERSION}"
+            )));
+        }
+        let f = r.u64()?;
+        if f != fingerprint {
+            return Err(CodecError(format!(
+                "parts record of another configuration (fingerprint {f:016x}, this one {fingerprint:016x})"
+            )));
+        }
+        let partition = |r: &mut Reader<'_>| {
+            i32::try_from(r.i64()?).map_err(|_| CodecError("partition out of range".into()))
+        };
+        let msg = match r.u8()? {
+            0 => {
+                let p = partition(&mut r)?;
+                let n = r.len()?;
+                let mut group = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let d = dim_of(r.u8()?)?;
+                    group.push((d, r.str()?.to_string()));
+                }
+                let size = r.i64()?;
+                let size_idx = r.u8()?;
+                let start = r.i64()?;
+                let group_idx = r.u8()?;
+                let partial = r.bool()?;
+                let agg = Aggregate::decode(&mut r)?;
+                PartMsg::Part(PartOut {
+                    partition: p,
+                    group,
+                    window: ClosedWindow {
+                        key: WindowKey {
+                            size_idx,
+                            start,
+                            group_idx,
+                            values: [0; 4],
+                        },
+                        size,
+                        agg,
+                        partial,
+                    },
+                })
+            }
+            1 => PartMsg::Watermark {
+                partition: partition(&mut r)?,
+                watermark: r.i64()?,
+            },
+            2 => {
+                let merged_through = r.i64()?;
+                let oldest = r.i64()?;
+                let position = r.i64()?;
+                let n = r.len()?;
+                let mut watermarks = Vec::with_capacity(n);
+                for _ in 0..n {
+                    watermarks.push((partition(&mut r)?, r.i64()?));
+                }
+                PartMsg::Mark(Mark {
+                    merged_through,
+                    oldest,
+                    position,
+                    watermarks,
+                })
+            }
+            3 => PartMsg::End(r.str()?.to_string()),
+            t => return Err(CodecError(format!("unknown parts record type {t}"))),
+        };
+        if !r.is_empty() {
+            return Err(CodecError("trailing bytes in a parts record".into()));
+        }
+        Ok(msg)
+    }
+}
+
+fn dim_code(d: Dim) -> u8 {
+    match d {
+        Dim::Team => 0,
+        Dim::Channel => 1,
+        Dim::Priority => 2,
+        Dim::Category => 3,
+    }
+}
+
+fn dim_of(c: u8) -> Result<Dim, CodecError> {
+    Ok(match c {
+        0 => Dim::Team,
+        1 => Dim::Channel,
+        2 => Dim::Priority,
+        3 => Dim::Category,
+        _ => return Err(CodecError(format!("unknown dimension {c}"))),
+    })
+}
+
+/// The window a part belongs to, in closing order.
+fn window_id(c: &ClosedWindow) -> WindowId {
+    (c.key.start + c.size, c.key.size_idx, c.key.start)
+}
+
+/// A window's pending parts: by (group index, group names), then by input partition, with
+/// the offset each part was read at.
+type Groups = BTreeMap<(u8, Vec<(Dim, String)>), BTreeMap<i32, (i64, ClosedWindow)>>;
+
+/// The merge step of one parts-topic partition (see the module docs).
+#[derive(Debug, Clone)]
+pub struct PartsLog {
+    /// The input partitions a window waits for: `0..inputs`.
+    inputs: i32,
+    /// The highest watermark of each input partition.
+    watermarks: BTreeMap<i32, Millis>,
+    /// Windows ending at or before this were emitted.
+    merged_through: Millis,
+    /// Parts of windows not emitted yet.
+    pending: BTreeMap<WindowId, Groups>,
+    /// Offsets before this were folded by a previous owner (a restart from a mark): a part
+    /// dropped there is not counted again.
+    replayed_before: i64,
+    /// Parts dropped because their window was already emitted.
+    pub dropped: u64,
+    /// Parts dropped because the same window, group and partition was already pending.
+    pub repeated: u64,
+}
+
+impl PartsLog {
+    /// The merge step from the start of a parts-topic partition; windows wait for input
+    /// partitions `0..inputs`.
+    pub fn new(inputs: i32) -> PartsLog {
+        PartsLog {
+            inputs,
+            watermarks: BTreeMap::new(),
+            merged_through: Millis::MIN,
+            pending: BTreeMap::new(),
+            replayed_before: i64::MIN,
+            dropped: 0,
+            repeated: 0,
+        }
+    }
+
+    /// The merge step at `mark`: fold the log again from `mark.oldest`.
+    pub fn from_mark(inputs: i32, mark: &Mark) -> PartsLog {
+        let mut l = PartsLog::new(inputs);
+        l.apply_mark(mark);
+        l.replayed_before = mark.position;
+        l
+    }
+
+    /// Folds the record read at `offset`. [`PartMsg::End`] is not part of the state.
+    pub fn apply(&mut self, offset: i64, msg: PartMsg) {
+        match msg {
+            PartMsg::Part(p) => self.part(offset, p),
+            PartMsg::Watermark {
+                partition,
+                watermark,
+            } => {
+                let w = self.watermarks.entry(partition).or_insert(watermark);
+                *w = (*w).max(watermark);
+            }
+            PartMsg::Mark(m) => self.apply_mark(&m),
+            PartMsg::End(_) => {}
+        }
+    }
+
+    fn apply_mark(&mut self, m: &Mark) {
+        for (p, w) in &m.watermarks {
+            let e = self.watermarks.entry(*p).or_insert(*w);
+            *e = (*e).max(*w);
+        }
+        if m.merged_through > self.merged_through {
+            self.merged_through = m.merged_through;
+            let keep = self
+                .pending
+                .split_off(&(m.merged_through.saturating_add(1), 0, 0));
+            self.pending = keep;
+        }
+    }
+
+    fn part(&mut self, offset: i64, p: PartOut) {
+        let id = window_id(&p.window);
+        if id.0 <= self.merged_through {
+            if offset >= self.replayed_before {
+                self.dropped += 1;
+            }
+            return;
+        }
+        let slot = self
+            .pending
+            .entry(id)
+            .or_default()
+            .entry((p.window.key.group_idx, p.group))
+            .or_default();
+        match slot.entry(p.partition) {
+            std::collections::btree_map::Entry::Occupied(_) => self.repeated += 1,
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert((offset, p.window));
+            }
+        }
+    }
+
+    /// The completion point: the lowest watermark over every input partition (`None` while
+    /// one has none).
+    pub fn completion_point(&self) -> Option<Millis> {
+        (0..self.inputs)
+            .map(|p| self.watermarks.get(&p).copied())
+            .min()
+            .flatten()
+    }
+
+    /// The input partition holding completion back (the lowest watermark, or one without any).
+    pub fn slowest(&self) -> Option<(i32, Option<Millis>)> {
+        (0..self.inputs)
+            .map(|p| (p, self.watermarks.get(&p).copied()))
+            .min_by_key(|(p, w)| (w.is_some(), *w, *p))
+    }
+
+    /// Emits every window complete at the current watermarks, in closing order.
+    pub fn complete(&mut self, out: &mut Vec<Record>) {
+        let Some(limit) = self.completion_point() else {
+            return;
+        };
+        if limit <= self.merged_through {
+            return;
+        }
+        let later = self.pending.split_off(&(limit.saturating_add(1), 0, 0));
+        let done = std::mem::replace(&mut self.pending, later);
+        for groups in done.into_values() {
+            emit_groups(groups, out);
+        }
+        self.merged_through = limit;
+    }
+
+    /// The end of a bounded run: every pending window with `finals` (the parts the end of
+    /// the input sealed), complete or not, partial ones flagged by their parts. The state is
+    /// left as it was: what the end of a finite input emits is never part of the merge state.
+    pub fn flush(&self, finals: Vec<PartOut>, out: &mut Vec<Record>) {
+        let mut all = self.clone();
+        all.replayed_before = i64::MAX;
+        for p in finals {
+            all.part(i64::MAX, p);
+        }
+        for groups in all.pending.into_values() {
+            emit_groups(groups, out);
+        }
+    }
+
+    /// The restart point at `position` (the next offset to read).
+    pub fn mark(&self, position: i64) -> Mark {
+        let oldest = self
+            .pending
+            .values()
+            .flat_map(|g| g.values())
+            .flat_map(|parts| parts.values().map(|(o, _)| *o))
+            .min()
+            .unwrap_or(position)
+            .min(position);
+        Mark {
+            merged_through: self.merged_through,
+            oldest,
+            position,
+            watermarks: self.watermarks.iter().map(|(p, w)| (*p, *w)).collect(),
+        }
+    }
+
+    /// Windows with parts waiting for other partitions.
+    pub fn pending_windows(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Windows ending at or before this were emitted.
+    pub fn merged_through(&self) -> Millis {
+        self.merged_through
+    }
+}
+
+/// Merges one window's groups (parts in ascending partition order, as one instance merges
+/// them) and emits one record per group.
+fn emit_groups(groups: Groups, out: &mut Vec<Record>) {
+    let mut parts: Vec<Named> = Vec::new();
+    for ((gi, group), by_partition) in groups {
+        for (_, (_, w)) in by_partition {
+            parts.push((gi, group.clone(), w));
+        }
+    }
+    emit_window(parts, out);
+}
+
+#[cfg(test)]
+#[path = "parts_tests.rs"]
+mod tests;

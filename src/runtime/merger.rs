@@ -1,0 +1,639 @@
+//! The merge step of `run` (SPEC §7 "Several instances"): complete `kpi.window` records from
+//! the parts topic, whatever the number of instances.
+//!
+//! Every instance runs one, on its own thread, as a member of consumer group
+//! `<group_id>.merge` subscribed to the parts topic; the group spreads the parts-topic
+//! partitions over the instances. For each parts-topic partition it owns, it folds the log
+//! into a [`PartsLog`] and sends each window the log completes to the output topic (the same
+//! bytes one instance or `replay` writes).
+//!
+//! # Restarts
+//!
+//! Every `kafka.checkpoint_interval`, once every record it emitted is acknowledged, the owner
+//! writes a [`Mark`] (merged-through point, watermarks, oldest pending part) into the
+//! partition itself and, once the mark is acknowledged, commits the position the mark was
+//! taken at. A new owner (after a crash, a rebalance or a restart) reads from the committed
+//! offset to the first mark, seeds its fold from it and reads the log again from the oldest
+//! pending part: what it emits again is byte-identical, and nothing emitted before the mark is
+//! emitted again. Without a committed offset it folds the partition from its beginning.
+//!
+//! A SIGKILL at any instant: records emitted after the last mark are emitted again by the next
+//! owner (same bytes; consumers keep the last record per key); a mark not yet acknowledged is
+//! ignored (the one before it is used); nothing is lost as long as the parts topic keeps the
+//! parts (its retention must exceed the longest window plus the allowed lateness plus the
+//! longest outage).
+//!
+//! # End of a bounded run
+//!
+//! `run --until-end` ends like replay: partial windows are emitted. The input side sends an
+//! end marker with its run id to every parts-topic partition after its last parts and hands
+//! the parts the end of the input sealed to this thread ([`Merger::flush`]); once every
+//! partition's marker is read, the pending windows and those parts are emitted, without
+//! touching the merge state (the end of a finite input is never part of it, SPEC §2).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message as _;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::config::{Config, CreateClient as _};
+use crate::engine::parts::{Mark, PartMsg, PartOut, PartsLog};
+use crate::logs::LogLimiter;
+use crate::metrics::Metrics;
+use crate::output::Record;
+use crate::shutdown::Shutdown;
+use crate::sink::kafka::{Out, Sink};
+use crate::source::kafka::{lock, Rebalance, SourceContext};
+
+/// The merge step's consumer.
+type Consumer = BaseConsumer<SourceContext<Merge>>;
+
+/// How long a poll waits for parts.
+const POLL_WAIT: Duration = Duration::from_millis(50);
+/// Budget for the final marks at shutdown and on revoke.
+const MARK_BUDGET: Duration = Duration::from_secs(15);
+/// How long finding a mark may take before it is tried again.
+const LOCATE_BUDGET: Duration = Duration::from_secs(30);
+
+/// A running merge step (see the module docs).
+pub struct Merger {
+    thread: Option<JoinHandle<()>>,
+    tx: Sender<Flush>,
+    stop: Arc<AtomicBool>,
+}
+
+/// The end of a bounded run, handed to the merge step.
+struct Flush {
+    run: String,
+    finals: Vec<PartOut>,
+    deadline: Instant,
+    done: Sender<bool>,
+}
+
+impl Merger {
+    /// Joins the merge group and starts the merge step's thread. `inputs` is the input
+    /// topics' partition count (the partitions a window waits for), `partitions` the parts
+    /// topic's.
+    pub fn spawn(
+        cfg: Arc<Config>,
+        metrics: Option<Arc<Metrics>>,
+        inputs: i32,
+        partitions: i32,
+        shutdown: Shutdown,
+    ) -> Result<Merger> {
+        let mut sink = Sink::new(cfg.kafka.client_config(), shutdown)?;
+        sink.set_backpressure(true);
+        let topic = cfg.kafka.parts_topic();
+        let merge = Arc::new(Mutex::new(Merge {
+            fingerprint: cfg.fingerprint(),
+            cfg: Arc::clone(&cfg),
+            topic: topic.clone(),
+            inputs,
+            partitions,
+            sink,
+            metrics: metrics.clone(),
+            owned: BTreeMap::new(),
+            warn: LogLimiter::default(),
+            last_mark: Instant::now(),
+            flush: None,
+        }));
+        let consumer = crate::source::kafka::consumer_of(
+            &cfg,
+            &cfg.kafka.merge_group_id(),
+            std::slice::from_ref(&topic),
+            Arc::clone(&merge),
+            None,
+        )?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop2 = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("cxstream-merge".into())
+            .spawn(move || run(consumer, merge, rx, stop2))
+            .context("cannot start the merge thread")?;
+        Ok(Merger {
+            thread: Some(thread),
+            tx,
+            stop,
+        })
+    }
+
+    /// The end of a bounded run `run` (its end markers are sent): emits every pending window
+    /// with `finals`, partial ones flagged. `true` once they are acknowledged within `budget`.
+    pub fn flush(&self, run: String, finals: Vec<PartOut>, budget: Duration) -> bool {
+        let (done, wait) = std::sync::mpsc::channel();
+        let f = Flush {
+            run,
+            finals,
+            deadline: Instant::now() + budget,
+            done,
+        };
+        if self.tx.send(f).is_err() {
+            return false;
+        }
+        wait.recv_timeout(budget + MARK_BUDGET).unwrap_or(false)
+    }
+
+    /// Writes the final marks, commits, leaves the group and waits for the thread.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Merger {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One owned parts-topic partition.
+struct Owned {
+    /// The fold; `None` until its starting point is found.
+    log: Option<PartsLog>,
+    /// The next offset to read.
+    next: i64,
+    /// The last record emitted from it (sink sequence number).
+    emitted: u64,
+    /// The position of the last mark written (or found).
+    marked: i64,
+    /// A mark sent and not acknowledged yet: its sequence number and position.
+    inflight: Option<(u64, i64)>,
+    /// End markers read (bounded runs).
+    ended: BTreeSet<String>,
+    /// Parts dropped already added to the metric.
+    dropped_reported: u64,
+}
+
+/// The merge step's state, shared with the consumer's rebalance callbacks.
+struct Merge {
+    cfg: Arc<Config>,
+    fingerprint: u64,
+    topic: String,
+    inputs: i32,
+    partitions: i32,
+    sink: Sink,
+    metrics: Option<Arc<Metrics>>,
+    owned: BTreeMap<i32, Owned>,
+    warn: LogLimiter,
+    last_mark: Instant,
+    flush: Option<Flush>,
+}
+
+fn run(consumer: Consumer, merge: Arc<Mutex<Merge>>, rx: Receiver<Flush>, stop: Arc<AtomicBool>) {
+    let warn = LogLimiter::default();
+    loop {
+        if let Ok(f) = rx.try_recv() {
+            lock(&merge).flush = Some(f);
+        }
+        if stop.load(Ordering::Relaxed) && lock(&merge).flush.is_none() {
+            break;
+        }
+        let mut wait = POLL_WAIT;
+        for _ in 0..1024 {
+            let Some(item) = consumer.poll(wait) else {
+                break;
+            };
+            wait = Duration::ZERO;
+            match item {
+                Ok(msg) => lock(&merge).message(&msg),
+                Err(KafkaError::PartitionEOF(_)) => {}
+                Err(e) => {
+                    if let Some(n) = warn.allow() {
+                        tracing::warn!(
+                            suppressed = n,
+                            "merge consumer: {e} (transient; continuing)"
+                        );
+                    }
+                    break;
+                }
+            }
+        }
+        let mut m = lock(&merge);
+        m.locate(&consumer);
+        m.complete();
+        m.maybe_mark(&consumer, false);
+        m.maybe_flush();
+        m.sync_metrics();
+    }
+    {
+        let mut m = lock(&merge);
+        let qs: Vec<i32> = m.owned.keys().copied().collect();
+        m.final_marks(&consumer, &qs);
+    }
+    consumer.unsubscribe();
+    drop(consumer);
+}
+
+impl Merge {
+    /// One parts-topic record.
+    fn message(&mut self, msg: &rdkafka::message::BorrowedMessage<'_>) {
+        let q = msg.partition();
+        let Some(o) = self.owned.get_mut(&q) else {
+            return;
+        };
+        let Some(log) = o.log.as_mut() else {
+            return; // still locating: read again once found
+        };
+        o.next = msg.offset() + 1;
+        match PartMsg::decode(msg.payload().unwrap_or_default(), self.fingerprint) {
+            Ok(PartMsg::End(run)) => {
+                o.ended.insert(run);
+            }
+            Ok(m) => log.apply(msg.offset(), m),
+            Err(e) => {
+                if let Some(n) = self.warn.allow() {
+                    tracing::warn!(
+                        suppressed = n,
+                        partition = q,
+                        offset = msg.offset(),
+                        "parts topic {}: skipping a record: {} (an instance with another \
+                         configuration shares the group? every instance needs the same windows, \
+                         groups and lateness)",
+                        self.topic,
+                        e.0
+                    );
+                }
+            }
+        }
+    }
+
+    /// Finds where newly assigned partitions start (their latest mark) and resumes them.
+    fn locate(&mut self, consumer: &Consumer) {
+        let todo: Vec<i32> = self
+            .owned
+            .iter()
+            .filter(|(_, o)| o.log.is_none())
+            .map(|(q, _)| *q)
+            .collect();
+        for q in todo {
+            let found = committed(consumer, &self.topic, q).and_then(|c| match c {
+                Some(k) => find_mark(&self.cfg, &self.topic, q, k, self.fingerprint),
+                None => Ok(None),
+            });
+            let (log, start) = match found {
+                Ok(Some(mark)) => {
+                    tracing::info!(
+                        partition = q,
+                        from = mark.oldest,
+                        merged_through = %crate::ts::format_ms(mark.merged_through),
+                        "merge step: resuming from its mark"
+                    );
+                    (PartsLog::from_mark(self.inputs, &mark), mark.oldest)
+                }
+                Ok(None) => {
+                    tracing::info!(partition = q, "merge step: starting from the beginning");
+                    (PartsLog::new(self.inputs), -1)
+                }
+                Err(e) => {
+                    if let Some(n) = self.warn.allow() {
+                        tracing::warn!(
+                            suppressed = n,
+                            partition = q,
+                            "merge step: {e:#} (trying again)"
+                        );
+                    }
+                    continue;
+                }
+            };
+            let off = if start < 0 {
+                Offset::Beginning
+            } else {
+                Offset::Offset(start)
+            };
+            if let Err(e) = consumer.seek(&self.topic, q, off, Duration::from_secs(10)) {
+                tracing::warn!(partition = q, "merge step: cannot seek to {off:?}: {e}");
+                continue;
+            }
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&self.topic, q);
+            if let Err(e) = consumer.resume(&tpl) {
+                tracing::warn!(partition = q, "merge step: cannot resume: {e}");
+            }
+            if let Some(o) = self.owned.get_mut(&q) {
+                o.marked = start;
+                o.next = start.max(0);
+                o.log = Some(log);
+            }
+        }
+    }
+
+    /// Emits what the owned partitions complete.
+    fn complete(&mut self) {
+        let mut out = Vec::new();
+        let qs: Vec<i32> = self.owned.keys().copied().collect();
+        for q in qs {
+            let Some(log) = self.owned.get_mut(&q).and_then(|o| o.log.as_mut()) else {
+                continue;
+            };
+            log.complete(&mut out);
+            if !out.is_empty() {
+                let seq = self.emit(&mut out);
+                if let Some(o) = self.owned.get_mut(&q) {
+                    o.emitted = seq;
+                }
+            }
+        }
+        self.sink.pump();
+        self.sink.resend_failed();
+    }
+
+    /// Sends merged records to the output topic; returns the last sequence number.
+    fn emit(&mut self, out: &mut Vec<Record>) -> u64 {
+        for r in out.drain(..) {
+            if let Some(m) = &self.metrics {
+                m.record(&r);
+            }
+            let key = r.key();
+            self.sink.send(
+                &self.cfg.kafka.output_topic,
+                Some(key.as_bytes()),
+                r.to_line().as_bytes(),
+                r.type_name(),
+            );
+        }
+        self.sink.last_seq()
+    }
+
+    /// Every checkpoint interval: a mark for each partition that moved, once what it emitted
+    /// is acknowledged; a commit once the mark is.
+    fn maybe_mark(&mut self, consumer: &Consumer, now: bool) {
+        self.sink.poll();
+        let acked = self.sink.acked_through();
+        let due = now
+            || self.last_mark.elapsed()
+                >= Duration::from_millis(self.cfg.kafka.checkpoint_interval.0.max(1) as u64);
+        if due {
+            self.last_mark = Instant::now();
+        }
+        let mut commits = TopicPartitionList::new();
+        let qs: Vec<i32> = self.owned.keys().copied().collect();
+        for q in qs {
+            let Some(o) = self.owned.get_mut(&q) else {
+                continue;
+            };
+            let Some(log) = o.log.as_ref() else {
+                continue;
+            };
+            if let Some((seq, position)) = o.inflight {
+                if acked >= seq {
+                    o.inflight = None;
+                    o.marked = position;
+                    let _ = commits.add_partition_offset(&self.topic, q, Offset::Offset(position));
+                }
+                continue;
+            }
+            if !due || o.next <= o.marked || acked < o.emitted {
+                continue;
+            }
+            let mark = log.mark(o.next);
+            let position = mark.position;
+            let value = PartMsg::Mark(mark).encode(self.fingerprint);
+            let seq = self.sink.send_to(Out {
+                topic: &self.topic,
+                partition: Some(q),
+                key: Some(b"mark"),
+                payload: Some(&value),
+                kind: "part",
+            });
+            o.inflight = Some((seq, position));
+        }
+        if commits.count() > 0 {
+            if let Err(e) = consumer.commit(&commits, CommitMode::Async) {
+                if let Some(n) = self.warn.allow() {
+                    tracing::warn!(suppressed = n, "merge step: commit failed: {e}");
+                }
+            }
+        }
+    }
+
+    /// Final marks of `qs` (shutdown, revoke), within [`MARK_BUDGET`].
+    fn final_marks(&mut self, consumer: &Consumer, qs: &[i32]) {
+        let deadline = Instant::now() + MARK_BUDGET;
+        self.maybe_mark(consumer, true);
+        loop {
+            self.sink.pump_for(Duration::from_millis(50));
+            self.maybe_mark(consumer, false);
+            let waiting = qs.iter().any(|q| {
+                self.owned
+                    .get(q)
+                    .is_some_and(|o| o.log.is_some() && (o.inflight.is_some() || o.next > o.marked))
+            });
+            if !waiting {
+                break;
+            }
+            if Instant::now() > deadline {
+                tracing::warn!(partitions = ?qs, "merge step: final marks not acknowledged in time; the next owner starts from the previous ones");
+                break;
+            }
+            // A partition whose mark waits for acknowledgements gets one once they come.
+            self.maybe_mark(consumer, true);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for q in qs {
+            if let Some(o) = self.owned.get(q) {
+                if o.log.is_some() && o.marked >= 0 {
+                    let _ = tpl.add_partition_offset(&self.topic, *q, Offset::Offset(o.marked));
+                }
+            }
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+                tracing::warn!("merge step: final commit failed: {e}");
+            }
+        }
+    }
+
+    /// The end of a bounded run, once every parts-topic partition's end marker is read.
+    fn maybe_flush(&mut self) {
+        let Some(f) = &self.flush else {
+            return;
+        };
+        let all = (0..self.partitions).all(|q| {
+            self.owned
+                .get(&q)
+                .is_some_and(|o| o.log.is_some() && o.ended.contains(&f.run))
+        });
+        let late = Instant::now() > f.deadline;
+        if !all && !late {
+            return;
+        }
+        let Some(f) = self.flush.take() else {
+            return;
+        };
+        if !all {
+            let missing: Vec<i32> = (0..self.partitions)
+                .filter(|q| !self.owned.get(q).is_some_and(|o| o.ended.contains(&f.run)))
+                .collect();
+            tracing::warn!(
+                partitions = ?missing,
+                "end of the bounded run: these parts-topic partitions were not read to the end \
+                 (owned by another instance?): their partial windows are not emitted"
+            );
+        }
+        let mut by_q: BTreeMap<i32, Vec<PartOut>> = BTreeMap::new();
+        for p in f.finals {
+            by_q.entry(p.route(self.partitions)).or_default().push(p);
+        }
+        let mut out = Vec::new();
+        for (q, o) in &self.owned {
+            if let Some(log) = &o.log {
+                log.flush(by_q.remove(q).unwrap_or_default(), &mut out);
+            }
+        }
+        self.emit(&mut out);
+        let ok = self.sink.flush(MARK_BUDGET) && all;
+        let _ = f.done.send(ok);
+    }
+
+    fn sync_metrics(&mut self) {
+        let Some(m) = &self.metrics else {
+            return;
+        };
+        let mut pending = 0;
+        for o in self.owned.values_mut() {
+            if let Some(log) = &o.log {
+                pending += log.pending_windows();
+                m.add_merge_dropped(log.dropped - o.dropped_reported);
+                o.dropped_reported = log.dropped;
+            }
+        }
+        m.set_merge_pending(pending);
+        m.set_merge_partitions(self.owned.len());
+    }
+
+    /// The window sizes whose `{}` series parts-topic partition `q` merges.
+    fn window_labels_of(&self, q: i32) -> Vec<String> {
+        self.cfg
+            .engine
+            .windows
+            .iter()
+            .filter(|d| crate::engine::parts::route(d.0, &[], self.partitions) == q)
+            .map(|d| crate::ts::duration_label(d.0))
+            .collect()
+    }
+}
+
+impl Rebalance for Merge {
+    fn assigned(&mut self, tpl: &mut TopicPartitionList) {
+        for e in tpl.elements() {
+            self.owned.entry(e.partition()).or_insert(Owned {
+                log: None,
+                next: 0,
+                emitted: 0,
+                marked: -1,
+                inflight: None,
+                ended: BTreeSet::new(),
+                dropped_reported: 0,
+            });
+        }
+        tracing::info!(
+            partitions = ?tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(),
+            "merge step: parts-topic partitions assigned"
+        );
+    }
+
+    fn after_assign(&mut self, consumer: &Consumer, tpl: &TopicPartitionList) {
+        // Nothing is read before the starting point is found.
+        if let Err(e) = consumer.pause(tpl) {
+            tracing::warn!("merge step: cannot pause new partitions: {e}");
+        }
+    }
+
+    fn revoked(&mut self, consumer: &Consumer, tpl: &TopicPartitionList, _cooperative: bool) {
+        let qs: Vec<i32> = tpl
+            .elements()
+            .iter()
+            .map(|e| e.partition())
+            .filter(|q| self.owned.contains_key(q))
+            .collect();
+        if qs.is_empty() {
+            return;
+        }
+        if !consumer.assignment_lost() {
+            self.final_marks(consumer, &qs);
+        }
+        for q in &qs {
+            self.owned.remove(q);
+            if let Some(m) = &self.metrics {
+                for label in self.window_labels_of(*q) {
+                    m.remove_window(&label);
+                }
+            }
+        }
+        tracing::info!(partitions = ?qs, "merge step: parts-topic partitions revoked");
+    }
+}
+
+/// The merge group's committed offset of parts-topic partition `q`, if any.
+fn committed(consumer: &Consumer, topic: &str, q: i32) -> Result<Option<i64>> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, q);
+    let got = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .context("cannot read the merge group's committed offsets")?;
+    Ok(got.elements().iter().find_map(|e| match e.offset() {
+        Offset::Offset(o) if o >= 0 => Some(o),
+        _ => None,
+    }))
+}
+
+/// The first mark at or after offset `from` of parts-topic partition `q` (`None` if there is
+/// none up to the end).
+fn find_mark(
+    cfg: &Config,
+    topic: &str,
+    q: i32,
+    from: i64,
+    fingerprint: u64,
+) -> Result<Option<Mark>> {
+    let consumer: BaseConsumer = cfg
+        .kafka
+        .client_config()
+        .set("group.id", cfg.kafka.merge_group_id())
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .create_masked()
+        .context("cannot create a consumer to find the merge step's mark")?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, q, Offset::Offset(from))
+        .context("mark assignment")?;
+    consumer
+        .assign(&tpl)
+        .context("cannot read the parts topic")?;
+    let deadline = Instant::now() + LOCATE_BUDGET;
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            None => {}
+            Some(Err(KafkaError::PartitionEOF(_))) => return Ok(None),
+            Some(Err(e)) => tracing::debug!("finding the mark of parts partition {q}: {e}"),
+            Some(Ok(m)) => {
+                if m.key() != Some(b"mark".as_slice()) {
+                    continue;
+                }
+                if let Ok(PartMsg::Mark(mark)) =
+                    PartMsg::decode(m.payload().unwrap_or_default(), fingerprint)
+                {
+                    return Ok(Some(mark));
+                }
+            }
+        }
+    }
+    anyhow::bail!(
+        "no mark found in parts topic {topic} partition {q} after offset {from} within {} s",
+        LOCATE_BUDGET.as_secs()
+    )
+}

@@ -112,7 +112,7 @@ COLUMNS = [
     "lag_s", "e2e_p50_ms", "e2e_max_ms", "e2e_samples", "batch_mean_ms", "batch_p99_ms",
     "state_tickets", "state_customers", "state_scheduled", "state_window_aggregates",
     "merge_pending", "records_per_s", "deadletters_per_s", "event_time_speed",
-    "checkpoint_mb_per_s",
+    "checkpoint_mb_per_s", "input_paused",
 ]
 
 
@@ -480,6 +480,9 @@ def main():
                     help="SLA targets: minutes (default; state steady within minutes, nearly "
                          "every ticket breaches) or the SPEC's (15m-72h: realistic breach "
                          "rates, tickets held for hours to days of event time)")
+    ap.add_argument("--librdkafka", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra librdkafka property for cxstream (repeatable), e.g. "
+                         "queue.buffering.max.messages=10000")
     ap.add_argument("--min-free-mb", type=float, default=2048,
                     help="stop early when the machine's MemAvailable drops below this (default 2048)")
     args = ap.parse_args()
@@ -514,6 +517,11 @@ def main():
             f.write(CONFIG.format(bootstrap=bootstrap, group=GROUP, port=port,
                                   max_future="3650d",
                                   sla=SLA_MINUTES if args.sla == "minutes" else "", **TOPICS))
+            if args.librdkafka:
+                f.write("\n[kafka.librdkafka]\n")
+                for kv in args.librdkafka:
+                    k, _, v = kv.partition("=")
+                    f.write(f"{json.dumps(k.strip())} = {json.dumps(v.strip())}\n")
         run_log = os.path.join(out, "cxstream.log")
         run = procutil.spawn([args.binary, "--config", cfg_path, "run"], run_log)
         procs["cxstream"] = run
@@ -606,6 +614,7 @@ def main():
                 "deadletters_per_s": round(dls / dt, 1),
                 "event_time_speed": round((wm - prev.get("wm", wm)) / dt, 1) if "wm" in prev else float("nan"),
                 "checkpoint_mb_per_s": round(d("cxstream_checkpoint_bytes_total") / dt / 1e6, 3),
+                "input_paused": total(m, "cxstream_input_paused"),
             }
             rows.append(row)
             csvf.write(",".join(str(row[c]) for c in COLUMNS) + "\n")

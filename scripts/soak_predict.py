@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""Predicts the soak's RSS from per-entity state sizes and compares it with what was measured
+(issue 12: within ±5 % over the last 50 minutes of the 1-hour run).
+
+  scripts/soak_predict.py                                  # docs/soak-1h-3k.csv, docs/state-size.json
+  scripts/soak_predict.py --csv target/soak1h/soak.csv --out target/soak-predict.csv
+
+Inputs:
+  --csv     the soak's samples (scripts/soak.py): rss_mb and the state gauges per sample
+  --sizes   per-entity sizes written by `cargo run --release --example state_size -- --n 1000000
+            --json docs/state-size.json` (bytes of RSS: fixed part of each entity, its
+            hash-table bucket, timers, aggregates)
+
+For each sample from --from (600 s) on, four predictions (MB = MiB, as soak.py's rss_mb):
+
+  A  "count x size", as the issue puts it: baseline + sum over kinds of count(t) x size, the
+     entity sizes as measured at N = 1,000,000 (hash-table buckets at that load).
+  B  the engine's state as it is held: each of the 6 partitions has its own hash tables
+     (ticket keys, customer keys, event ids), sized by the peak of their entries so far
+     (hashbrown never shrinks; 33 bytes a bucket, a power of two at a load <= 7/8), the fixed
+     parts of each entity, and the window aggregates with their dense summaries; RSS follows
+     the high-water mark of all that (glibc keeps freed chunks in the heap, slabs never
+     shrink), so B(t) = baseline + max over s <= t of state(s).
+  C  baseline + max over s <= t of (state(s) + Kafka path(s)): B plus librdkafka's queues
+     and the largest checkpoint in flight, estimated from the configuration (see KAFKA below).
+  D  C with every record of that checkpoint also waiting in the sink's own queue (the
+     producer queue full): the upper end. Where between C and D a run lands depends on how
+     fast the broker takes records at that moment, which the samples do not say.
+
+With a CSV from `state_size --soak-shape` (the engine alone, no Kafka: it has an event_ids
+column) the same model is checked against the engine without the Kafka path: baseline =
+that process's, Kafka path = the checkpoint held (ck_heap_mb, measured).
+
+Remembered event ids are not in the CSV: they are derived from the samples. The dedup memory
+is swept with retention, once per hour of event time per partition (a sweep keeps the ids of
+the last dedup_horizon + allowed_lateness = 2.5 min of event time); between sweeps every
+applied event adds one. Sweeps show in the CSV as drops of state_tickets; applied events per
+second = consumed_per_s - deadletters_per_s (the stream has no duplicates).
+
+Window aggregates: a sparse one is 1.5 kB, but a duration summary with more than 128 values
+becomes an HDR histogram of ~100 kB. --dense-per-aggregate (default 0.109) is how many such
+summaries an open aggregate holds on average; `--windows REPLAY.jsonl` computes it from the
+kpi.window records of a replay of the soak's stream (each record's parts open for its size +
+the 30 s lateness; a part's summary dense for the share of that time after its 128th value,
+its values spread evenly over the partitions that contributed):
+
+  cxstream generate -n 1800000 --seed 1 --customers 200000 --tickets-per-hour 100000 \
+    > target/stream.jsonl
+  cxstream --config SOAK_ENGINE.toml replay -q -i target/stream.jsonl -o target/windows.jsonl \
+    --partitions 6        # SOAK_ENGINE.toml: soak.py's [engine], [sla], [signals], [input]
+  scripts/soak_predict.py --windows target/windows.jsonl
+
+Prints min / mean / max of the relative error (predicted - measured) / measured over the
+samples from --from on, for A to D, and the parts of the prediction (means).
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+MIB = 1048576.0
+
+PARTITIONS = 6          # soak.py --partitions default
+SLOT = 33.0             # hash-table bucket: u128 key + value (32 B, 16-aligned) + control byte
+KEEP_AFTER_SWEEP_S = 150.0   # dedup_horizon 2m + allowed_lateness 30s of event time (soak.py)
+
+# Idle `cxstream run` with soak.py's configuration, 6 partitions, against Tansu (librdkafka
+# clients connected, metrics endpoint, empty state): `scripts/soak.py --duration 60 --rate 1
+# --out target/soak-idle` -> rss_mb 16.1-16.6 (2026-11-30).
+BASELINE_MB = 16.4
+
+# KAFKA: librdkafka's memory from its configuration (cxstream sets no queue sizes: defaults).
+#  - producer: queue.buffering.max.messages = 100,000 messages, each one allocation of
+#    sizeof(rd_kafka_msg_t) = 176 B (gdb on the release binary) + key + payload (copied,
+#    RD_KAFKA_MSG_F_COPY) + 16 B malloc overhead. Output records average 372 B (replay of the
+#    soak stream's first 600 s with soak.py's configuration: deadletter 512 B, sla.breached
+#    289 B, kpi.window 2,014 B, ...), keys ~16 B. Taken as full: Tansu is the slowest process
+#    (75-100 % of a core) and cxstream's sink parks records when the queue is full
+#    (backpressure); heaptrack of a 6-min run had 42.6 MB in rd_kafka_msg_new0 at its peak.
+#  - consumer: every prefetched input message is an rd_kafka_op_t (1,024 B) + its share of
+#    the fetch buffer (~175 B per generated event); the prefetched messages are at most the
+#    lag (queued.min.messages 100,000 and queued.max.messages.kbytes 64 MiB are not reached).
+#  - checkpoints: every 10 s each partition's changed entities are encoded into state records
+#    that the pipeline holds until the producer has them; they wait in librdkafka's queue or,
+#    when it is full, in the sink's own queue (an `Owned` of 96 B in a VecDeque + a topic
+#    string and a key of 32 B chunks each, + the value: ~160 B for a tombstone). The largest
+#    is the checkpoint after a retention sweep (tombstones for every evicted ticket and
+#    customer): on the soak's stream (`state_size --soak-shape`, same generator and
+#    configuration) up to 570,540 records holding 40.9 MiB encoded. Counted from the first
+#    sweep on: encoded + every record waiting in the sink (the producer queue being full).
+CK_LARGEST_RECORDS = 570_540
+CK_LARGEST_ENCODED_MB = 40.9
+OWNED = 160
+PRODUCER_QUEUE_MESSAGES = 100_000
+RD_KAFKA_MSG = 176 + 16
+OUTPUT_PAYLOAD = 372 + 16
+CONSUMER_PER_MESSAGE = 1024 + 16 + 175
+
+
+def buckets(items):
+    """Buckets of a hashbrown table holding `items` (load <= 7/8, power of two)."""
+    b = 4
+    while (b - 1 if b < 8 else b // 8 * 7) < items:
+        b *= 2
+    return b
+
+
+def num(row, key):
+    try:
+        v = float(row.get(key, "nan"))
+    except ValueError:
+        return float("nan")
+    return v
+
+
+def dense_per_aggregate(path, lateness_s=30.0, small=128):
+    """Mean number of dense (HDR) duration summaries per open window part (module docs)."""
+    weight = dense = 0.0
+    with open(path) as f:
+        for line in f:
+            if '"kpi.window"' not in line:
+                continue
+            r = json.loads(line)
+            size = r["window"]["size_seconds"]
+            parts = max(1, len(r.get("partitions", [])))
+            open_s = size + lateness_s
+            sums = [r[k] for k in ("first_response_seconds", "resolution_seconds",
+                                   "handle_seconds") if k in r]
+            if "recovery" in r:
+                sums.append(r["recovery"]["answer_seconds"])
+            n = 0.0
+            for d in sums:
+                per_part = d["count"] / parts
+                if per_part > small:
+                    n += (1 - small / per_part) * size / open_s + lateness_s / open_s
+            weight += parts * open_s
+            dense += parts * open_s * n
+    if weight == 0:
+        raise ValueError("no kpi.window records")
+    return dense / weight
+
+
+def dedup_ids(rows):
+    """Remembered event ids at each sample (see the module docs)."""
+    ids, out = 0.0, []
+    prev_t, prev_tickets = 0.0, None
+    for r in rows:
+        t = num(r, "t_s")
+        dt = t - prev_t
+        applied = max(0.0, num(r, "consumed_per_s") - num(r, "deadletters_per_s"))
+        tickets = num(r, "state_tickets")
+        if prev_tickets is not None and tickets < 0.75 * prev_tickets:
+            speed = num(r, "event_time_speed")
+            if not (speed > 0):
+                speed = 20.0
+            ids = applied * min(dt, KEEP_AFTER_SWEEP_S / speed)
+        else:
+            ids += applied * dt
+        out.append(ids)
+        prev_t, prev_tickets = t, tickets
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--csv", default=os.path.join(REPO, "docs", "soak-1h-3k.csv"))
+    ap.add_argument("--sizes", default=os.path.join(REPO, "docs", "state-size.json"))
+    ap.add_argument("--from", dest="start", type=float, default=600.0,
+                    help="first sample compared, seconds (default 600: the last 50 min of 1 h)")
+    ap.add_argument("--dense-per-aggregate", type=float, default=0.109,
+                    help="dense duration summaries per open aggregate (default 0.109: replay "
+                         "of the soak stream, see docs/soak.md)")
+    ap.add_argument("--windows", help="kpi.window records of a replay of the soak's stream: "
+                    "compute --dense-per-aggregate from them")
+    ap.add_argument("--out", help="write every sample's predictions to this CSV")
+    args = ap.parse_args()
+
+    try:
+        with open(args.sizes) as f:
+            sz = json.load(f)
+        with open(args.csv) as f:
+            rows = list(csv.DictReader(f))
+    except (OSError, ValueError) as e:
+        sys.exit(f"soak_predict: {e}")
+    if not rows:
+        sys.exit("soak_predict: no samples")
+    if args.windows:
+        try:
+            args.dense_per_aggregate = dense_per_aggregate(args.windows)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            sys.exit(f"soak_predict: {args.windows}: {e}")
+        print(f"dense duration summaries per open aggregate: {args.dense_per_aggregate:.3f}")
+    rss = {k: v["rss"] for k, v in sz.items() if isinstance(v, dict)}
+    slot_at_n = sz["slot_at_n"]
+    ticket, customer = rss["ticket_fixed"], rss["customer_with_ticket_fixed"]
+    event_id, timer = rss["event_id_fixed"], rss["timer"]
+    aggregate = rss["aggregate"] + args.dense_per_aggregate * rss["dense_summary"]
+
+    engine_only = "event_ids" in rows[0]
+    if engine_only:
+        baseline = rss["baseline"] / MIB
+        ids_series = [num(r, "event_ids") for r in rows]
+    else:
+        baseline = BASELINE_MB
+        ids_series = dedup_ids(rows)
+    peak_items = {"t": 0.0, "c": 0.0, "i": 0.0}
+    hw = {"B": 0.0, "C": 0.0, "D": 0.0}
+    swept, prev_tk = False, None
+    results = []
+    for r, ids in zip(rows, ids_series):
+        t = num(r, "t_s")
+        tk, cu = num(r, "state_tickets" if not engine_only else "tickets"), \
+            num(r, "state_customers" if not engine_only else "customers")
+        sc = num(r, "state_scheduled" if not engine_only else "scheduled")
+        ag = num(r, "state_window_aggregates" if not engine_only else "aggregates")
+        measured = num(r, "rss_mb")
+        # A: count x size at N = 1M (buckets at that load), sparse aggregates.
+        a_state = ((ticket + slot_at_n) * tk + (customer + slot_at_n) * cu
+                   + (event_id + slot_at_n) * ids + timer * sc + rss["aggregate"] * ag)
+        a = baseline + a_state / MIB
+        # B: per-partition tables at their peak, fixed parts, dense summaries; high-water.
+        for k, v in (("t", tk), ("c", cu), ("i", ids)):
+            peak_items[k] = max(peak_items[k], v)
+        tables = SLOT * PARTITIONS * sum(buckets(math.ceil(v / PARTITIONS))
+                                         for v in peak_items.values())
+        fixed = ticket * tk + customer * cu + event_id * ids + timer * sc + aggregate * ag
+        state = tables + fixed
+        hw["B"] = max(hw["B"], state)
+        # C: + the Kafka path.
+        swept = swept or (prev_tk is not None and tk < 0.75 * prev_tk)
+        prev_tk = tk
+        if engine_only:
+            producer = consumer = waiting = 0.0
+            ck = num(r, "ck_heap_mb") * MIB
+        else:
+            lag = num(r, "lag")
+            lag = 0.0 if math.isnan(lag) else lag
+            producer = PRODUCER_QUEUE_MESSAGES * (RD_KAFKA_MSG + OUTPUT_PAYLOAD)
+            consumer = lag * CONSUMER_PER_MESSAGE
+            ck = CK_LARGEST_ENCODED_MB * MIB if swept else 0.0
+            waiting = CK_LARGEST_RECORDS * OWNED if swept else 0.0
+        hw["C"] = max(hw["C"], state + producer + consumer + ck)
+        hw["D"] = max(hw["D"], state + producer + consumer + ck + waiting)
+        results.append({"t_s": t, "rss_mb": measured, "A": a, "B": baseline + hw["B"] / MIB,
+                        "C": baseline + hw["C"] / MIB, "D": baseline + hw["D"] / MIB, "ids": ids, "tables_mb": tables / MIB,
+                        "fixed_mb": fixed / MIB, "producer_mb": producer / MIB,
+                        "consumer_mb": consumer / MIB, "checkpoint_mb": ck / MIB,
+                        "waiting_mb": waiting / MIB})
+
+    sel = [x for x in results if x["t_s"] >= args.start and x["rss_mb"] == x["rss_mb"]]
+    if not sel:
+        sys.exit(f"soak_predict: no samples from {args.start} s on")
+    print(f"{len(sel)} samples from t = {sel[0]['t_s']:.0f} s to {sel[-1]['t_s']:.0f} s; "
+          f"measured RSS {min(x['rss_mb'] for x in sel):.1f}-{max(x['rss_mb'] for x in sel):.1f} MiB "
+          f"(mean {sum(x['rss_mb'] for x in sel) / len(sel):.1f})")
+    for key, what in (("A", "baseline + count(t) x size at N = 1M"),
+                      ("B", "baseline + high-water mark of the engine's state"),
+                      ("C", "baseline + high-water mark of state + Kafka path"),
+                      ("D", "C + the largest checkpoint's records all waiting in the sink")):
+        errs = [(x[key] - x["rss_mb"]) / x["rss_mb"] for x in sel]
+        pred = [x[key] for x in sel]
+        print(f"  {key}  {what}: predicted {min(pred):.1f}-{max(pred):.1f} MiB; error "
+              f"min {100 * min(errs):+.1f} %, mean {100 * sum(errs) / len(errs):+.1f} %, "
+              f"max {100 * max(errs):+.1f} %")
+    n = len(sel)
+    mean = lambda k: sum(x[k] for x in sel) / n  # noqa: E731
+    print(f"  parts (means over these samples, MiB): baseline {baseline:.1f}, hash tables "
+          f"{mean('tables_mb'):.1f}, entities now {mean('fixed_mb'):.1f}, producer queue "
+          f"{mean('producer_mb'):.1f}, consumer prefetch {mean('consumer_mb'):.1f}, checkpoint "
+          f"{mean('checkpoint_mb'):.1f} (largest {max(x['checkpoint_mb'] for x in sel):.1f}), its "
+          f"records waiting in the sink {mean('waiting_mb'):.1f} (D only); "
+          f"event ids remembered: mean {mean('ids'):,.0f}, max {max(x['ids'] for x in sel):,.0f}")
+    if args.out:
+        with open(args.out, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(results[0].keys()))
+            w.writeheader()
+            for x in results:
+                w.writerow({k: round(v, 2) if isinstance(v, float) else v for k, v in x.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

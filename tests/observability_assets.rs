@@ -12,7 +12,8 @@
 //!   one instance (many-to-many matching) fails there.
 //! - Every alert has severity, summary, description and a runbook section, and promtool tests
 //!   with a firing and a not-firing case.
-//! - Every file docker-compose.yml mounts or builds from exists.
+//! - Every file docker-compose.yml mounts or builds from exists (the cxstream services and
+//!   what Prometheus scrapes: tests/compose_layout.rs).
 //!
 //! External programs: promtool (`$CXSTREAM_PROMTOOL` or PATH) and prometheus
 //! (`$CXSTREAM_PROMETHEUS` or PATH). When one is missing the test prints
@@ -598,16 +599,26 @@ fn check_names(
     problems
 }
 
-/// Recording rule names with the labels their series can carry (the rule's `labels` plus
-/// the grouping labels and matcher labels of its expression: a generous upper bound).
+/// Recording rule names with the labels their series can carry (the rule's `labels`, the
+/// grouping labels of its expression, and the labels of the series it selects, which
+/// `without (...)` and plain functions keep: a generous upper bound).
 fn recorded_series(rules: &[Rule]) -> BTreeMap<String, BTreeSet<String>> {
+    let allowed = allowed_series();
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in rules.iter().filter(|r| !r.is_alert) {
-        let refs = scan_promql(&r.expr);
-        let e = out.entry(r.name.clone()).or_default();
-        e.extend(r.labels.keys().cloned());
-        e.extend(refs.grouping_labels.iter().cloned());
-        e.extend(TARGET_LABELS.iter().map(|s| s.to_string()));
+    // Twice, so that a rule reading a recording rule defined after it gets its labels too.
+    for _ in 0..2 {
+        for r in rules.iter().filter(|r| !r.is_alert) {
+            let refs = scan_promql(&r.expr);
+            let mut labels: BTreeSet<String> = r.labels.keys().cloned().collect();
+            labels.extend(refs.grouping_labels.iter().cloned());
+            labels.extend(TARGET_LABELS.iter().map(|s| s.to_string()));
+            for (name, _) in &refs.selectors {
+                if let Some(l) = allowed.get(name).or_else(|| out.get(name)) {
+                    labels.extend(l.iter().cloned());
+                }
+            }
+            out.entry(r.name.clone()).or_default().extend(labels);
+        }
     }
     out
 }
@@ -1043,16 +1054,15 @@ fn docker_compose_references_exist() {
         .keys()
         .map(|k| k.as_str().unwrap().to_string())
         .collect();
-    for want in [
-        "kafka",
-        "kafka-init",
-        "cxstream",
-        "generator",
-        "prometheus",
-        "grafana",
-    ] {
+    for want in ["kafka", "kafka-init", "generator", "prometheus", "grafana"] {
         assert!(names.contains(want), "service {want} missing: {names:?}");
     }
+    // The cxstream replicas (`cxstream-1`, `cxstream-2`, ...): their commands, configuration
+    // and scrape targets are checked by tests/compose_layout.rs.
+    assert!(
+        names.iter().filter(|n| n.starts_with("cxstream")).count() >= 2,
+        "expected at least two cxstream services: {names:?}"
+    );
     let mut problems = Vec::new();
     let local = |p: &str| p.starts_with("./") || p.starts_with("../") || p == ".";
     for (name, svc) in services {
@@ -1113,32 +1123,6 @@ fn docker_compose_references_exist() {
         if !root().join(file).is_file() {
             problems.push(format!("{svc}: {file} missing"));
         }
-    }
-    // Prometheus scrapes the cxstream service on the port it listens on.
-    let cx = &compose["services"]["cxstream"];
-    let cmd: Vec<&str> = cx["command"]
-        .as_sequence()
-        .expect("cxstream command as a list")
-        .iter()
-        .map(|s| s.as_str().unwrap())
-        .collect();
-    if cmd.first() != Some(&"run")
-        || !cmd
-            .windows(2)
-            .any(|w| w == ["--metrics-listen", "0.0.0.0:9464"])
-    {
-        problems.push(format!("cxstream: unexpected command {cmd:?}"));
-    }
-    let prom = yaml(&prom_dir().join("prometheus.yml"));
-    let scrape = prom["scrape_configs"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .find(|s| ystr(s, "job_name") == Some("cxstream"))
-        .expect("job cxstream");
-    let target = scrape["static_configs"][0]["targets"][0].as_str().unwrap();
-    if target != "cxstream:9464" {
-        problems.push(format!("prometheus scrapes {target}, not cxstream:9464"));
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
@@ -1382,12 +1366,20 @@ fn synthetic_exposition(instance: u64, n: u64, now_s: f64) -> String {
     ] {
         s.push_str(&format!("# TYPE {name} gauge\n{name} {v}\n"));
     }
+    // The last-closed-window series of a size are exported by one instance only: the owner of
+    // the parts-topic partition that merges that size's `{}` group (SPEC §7). Here instance 0
+    // merges the 1m windows, instance 1 the 1h ones.
+    let own_windows: &[&str] = match instance {
+        0 => &["1m"],
+        1 => &["1h"],
+        _ => &[],
+    };
     for name in [
         "cxstream_window_first_response_seconds",
         "cxstream_window_resolution_seconds",
     ] {
         s.push_str(&format!("# TYPE {name} summary\n"));
-        for w in ["1m", "1h"] {
+        for w in own_windows {
             for q in ["0.5", "0.9", "0.99"] {
                 s.push_str(&format!("{name}{{window=\"{w}\",quantile=\"{q}\"}} 120\n"));
             }
@@ -1402,7 +1394,7 @@ fn synthetic_exposition(instance: u64, n: u64, now_s: f64) -> String {
         ("cxstream_window_nps", 12.5),
     ] {
         s.push_str(&format!("# TYPE {name} gauge\n"));
-        for w in ["1m", "1h"] {
+        for w in own_windows {
             s.push_str(&format!("{name}{{window=\"{w}\"}} {v}\n"));
         }
     }
@@ -1668,10 +1660,37 @@ fn every_expression_evaluates_on_a_real_prometheus() {
 
     let mut problems = Vec::new();
     for r in &rules {
-        match query(&a, &r.expr) {
+        // With two instances, a rule that keeps `instance` gives one series (or alert) per
+        // instance: only an alert whose annotations name the instance may (CxstreamDown).
+        let per_instance_ok = r.is_alert
+            && r.annotations
+                .values()
+                .any(|a| a.contains("$labels.instance"));
+        match query_series(&a, &r.expr) {
             Err(e) => problems.push(format!("rule {}: {e}", r.name)),
-            Ok(0) if !r.is_alert => problems.push(format!("recording rule {}: no data", r.name)),
-            Ok(_) => {}
+            Ok(v) if v.is_empty() && !r.is_alert => {
+                problems.push(format!("recording rule {}: no data", r.name))
+            }
+            Ok(v) => {
+                if !per_instance_ok && v.iter().any(|s| s["metric"].get("instance").is_some()) {
+                    problems.push(format!(
+                        "rule {}: one series per instance: aggregate over `instance` \
+                         (sum/max/min without (instance) or by (...))",
+                        r.name
+                    ));
+                }
+            }
+        }
+    }
+    // The last-closed-window series are exported by one instance each: aggregated, there is
+    // exactly one series per window size (and quantile).
+    for (expr, want) in [
+        ("cxstream:window_fcr_ratio:max", 2),
+        ("cxstream:window_first_response_seconds:max", 6),
+    ] {
+        match query_series(&a, expr) {
+            Ok(v) if v.len() == want => {}
+            other => problems.push(format!("{expr}: expected {want} series, got {other:?}")),
         }
     }
     let d = dashboard();

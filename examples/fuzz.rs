@@ -316,6 +316,11 @@ fn main() {
         fmt_n(t.crashes),
         fmt_n(t.restores)
     );
+    println!(
+        "  through the parts topic: {} cases (plain ones compared with the in-memory merge), {} merge-step restarts from marks",
+        fmt_n(t.topic),
+        fmt_n(t.merge_restarts)
+    );
     if t.unwritable_times > 0 {
         println!(
             "  {} records with a derived time after the year 9999 (written with a five-digit year)",

@@ -96,6 +96,10 @@ enum Command {
     /// Each partition's state is checkpointed to the state topic (kafka.state_topic) and
     /// restored when the partition is assigned, so a crash, deploy or rebalance loses
     /// nothing: records derived again are byte-identical to their first emission.
+    ///
+    /// Start as many instances in one group as you need: window parts go through the parts
+    /// topic (kafka.parts_topic) to a merge step in every instance (group <group_id>.merge),
+    /// and the output topic gets the same complete kpi.window records as from one instance.
     Run {
         /// Metrics endpoint address (overrides metrics.listen), e.g. 0.0.0.0:9464.
         #[arg(long)]

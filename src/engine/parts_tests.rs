@@ -67,6 +67,7 @@ fn every_record_round_trips_and_another_configuration_is_refused() {
             watermarks: vec![(0, 60_000), (1, 120_000)],
         }),
         PartMsg::End("run-1".into()),
+        PartMsg::Reset,
     ];
     for m in &msgs {
         let b = m.encode(FP);
@@ -296,4 +297,23 @@ fn one_series_always_routes_to_one_partition() {
     for n in 1..10 {
         assert!((0..n).contains(&a.route(n)));
     }
+}
+
+#[test]
+fn a_reset_forgets_what_was_merged_so_the_input_can_be_processed_again() {
+    let mut log = PartsLog::new(1);
+    let mut out = Vec::new();
+    let msgs = [PartMsg::Part(part(0, 0, None, 1, 1000)), wm(0, MIN)];
+    fold(&mut log, &msgs, &mut out);
+    assert_eq!(out.len(), 1);
+    log.apply(2, PartMsg::Reset);
+    assert_eq!(log.completion_point(), None);
+    // The same input again after `state reset`: the same record again.
+    for (o, m) in msgs.iter().enumerate() {
+        log.apply(3 + o as i64, m.clone());
+        log.complete(&mut out);
+    }
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[0].to_line(), out[1].to_line());
+    assert_eq!(log.dropped, 0);
 }

@@ -13,6 +13,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use super::restore::read_partition;
 use super::topics;
 use crate::config::{Config, CreateClient as _};
+use crate::engine::parts::PartMsg;
 use crate::state::{self, Key};
 use crate::ts;
 
@@ -85,7 +86,8 @@ pub fn inspect(cfg: &Config) -> Result<String> {
 /// `cxstream state reset`: every state partition gets a reset marker (restores ignore what
 /// precedes it) and tombstones for what it held; the group's committed offsets of the input
 /// partitions go back to the earliest offset, so the next run reprocesses the input from the
-/// beginning with empty state. Every instance of the group must be stopped.
+/// beginning with empty state; the parts topic gets a reset marker in every partition, from
+/// which the merge step starts afresh. Every instance of the group must be stopped.
 pub fn reset(cfg: &Config) -> Result<String> {
     let topic = cfg.kafka.state_topic();
     let probe: BaseConsumer = cfg
@@ -147,6 +149,33 @@ pub fn reset(cfg: &Config) -> Result<String> {
         cfg.kafka.group_id,
         tpl.count()
     );
+    let producer: BaseProducer = cfg
+        .kafka
+        .client_config()
+        .set("acks", "all")
+        .create_masked()
+        .context("cannot create a producer")?;
+    // The merge step forgets what it merged: the input is processed again from the start.
+    let parts = cfg.kafka.parts_topic();
+    if let Some(n) = topics::partition_count(&probe, &parts)? {
+        let value = PartMsg::Reset.encode(cfg.fingerprint());
+        for q in 0..n {
+            send(
+                &producer,
+                &parts,
+                q,
+                PartMsg::Reset.key().as_bytes(),
+                Some(&value),
+            )?;
+        }
+        producer
+            .flush(Duration::from_secs(60))
+            .context("the parts topic did not acknowledge the reset within 60 s")?;
+        let _ = writeln!(
+            out,
+            "parts topic {parts}: reset marker written to {n} partition(s) (the merge step starts afresh)"
+        );
+    }
     let Some(n) = topics::partition_count(&probe, &topic)? else {
         let _ = writeln!(
             out,
@@ -154,12 +183,6 @@ pub fn reset(cfg: &Config) -> Result<String> {
         );
         return Ok(out);
     };
-    let producer: BaseProducer = cfg
-        .kafka
-        .client_config()
-        .set("acks", "all")
-        .create_masked()
-        .context("cannot create a producer")?;
     let now = crate::replay::wall_clock_ms().to_string();
     for p in 0..n {
         let image = read_partition(cfg, &topic, p)?;

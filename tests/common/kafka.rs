@@ -204,6 +204,64 @@ pub fn read_until(
     out
 }
 
+/// Reads a whole topic from the beginning up to the end offsets it has now (every producer
+/// done): not "until enough messages", which stops early when records were emitted again.
+pub fn read_to_end(bootstrap: &str, topic: &str, timeout: Duration) -> Vec<Msg> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", "test-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let md = c
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let n = md.topics()[0].partitions().len() as i32;
+    let mut ends = BTreeMap::new();
+    for p in 0..n {
+        let (low, high) = c
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .unwrap();
+        // librdkafka's mock cluster drops the oldest messages past 5 MB per partition: a
+        // test whose output does not fit must say so, not report records as lost.
+        assert_eq!(
+            low, 0,
+            "{topic} partition {p} starts at offset {low}: the broker dropped its oldest records \
+             (the mock cluster keeps 5 MB per partition); use more partitions or less output"
+        );
+        ends.insert(p, high);
+    }
+    let mut out: Vec<Msg> = Vec::new();
+    let deadline = Instant::now() + timeout;
+    let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+    let done = |next: &BTreeMap<i32, i64>| {
+        ends.iter()
+            .all(|(p, end)| next.get(p).copied().unwrap_or(0) >= *end)
+    };
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..n {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    while !done(&next) {
+        assert!(
+            Instant::now() < deadline,
+            "{topic} not read to its end offsets {ends:?} within {timeout:?}"
+        );
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+            next.insert(m.partition(), m.offset() + 1);
+            out.push(Msg {
+                key: String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned(),
+                value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                partition: m.partition(),
+                offset: m.offset(),
+            });
+        }
+    }
+    out
+}
+
 /// A pipeline running in a thread; stopped (gracefully) on drop.
 pub struct Running {
     pub shutdown: Trigger,
@@ -508,6 +566,22 @@ pub fn check_against(want: &Expected, output: &[Msg], deadletters: &[Msg]) {
     let mut want_alerts = want.alerts.clone();
     want_alerts.extend(want.deadletters.clone());
     let da = diff(&alerts, &want_alerts);
+    if !da.is_empty() {
+        // Which kinds are missing or extra: a diagnosis, not only examples.
+        let mut missing: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut extra: BTreeMap<&str, usize> = BTreeMap::new();
+        for k in want_alerts.keys() {
+            if !alerts.contains_key(k) {
+                *missing.entry(k.split('|').next().unwrap_or("")).or_default() += 1;
+            }
+        }
+        for k in alerts.keys() {
+            if !want_alerts.contains_key(k) {
+                *extra.entry(k.split('|').next().unwrap_or("")).or_default() += 1;
+            }
+        }
+        eprintln!("missing by type: {missing:?}; extra by type: {extra:?}");
+    }
     assert!(
         da.is_empty(),
         "alerts or dead letters differ from replay ({} got, {} wanted), e.g.\n{}",

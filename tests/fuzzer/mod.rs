@@ -102,6 +102,9 @@ pub struct Tally {
     pub restores: u64,
     /// Cases with the Prometheus layer.
     pub with_metrics: u64,
+    /// Cases through the parts topic (`Completion::Topic`), and restarts of its merge step.
+    pub topic: u64,
+    pub merge_restarts: u64,
     /// Engine incarnations whose accounting identity was checked.
     pub engines: u64,
     /// Records with a derived time after the year 9999 (see [`unwritable_time`]): counted,
@@ -133,6 +136,8 @@ impl Tally {
         self.crashes += o.crashes;
         self.restores += o.restores;
         self.with_metrics += o.with_metrics;
+        self.topic += o.topic;
+        self.merge_restarts += o.merge_restarts;
         self.engines += o.engines;
         self.unwritable_times += o.unwritable_times;
     }
@@ -340,6 +345,7 @@ impl<'c> Life<'c> {
         let mut records = Vec::new();
         if let Some(t) = &mut self.topic {
             t.restart(&mut records)?;
+            self.counts.merge_restarts += 1;
         }
         for r in &records {
             if let Some(m) = &self.metrics {
@@ -948,6 +954,7 @@ pub fn run_case(case: &Case) -> Result<Tally, String> {
             .filter(|o| matches!(o, Op::Input { .. }))
             .count() as u64,
         with_metrics: case.metrics as u64,
+        topic: (case.completion == CompletionKind::Topic) as u64,
         ..Tally::default()
     };
     let all: Vec<usize> = (0..case.ops.len()).collect();

@@ -572,7 +572,9 @@ pub fn check_against(want: &Expected, output: &[Msg], deadletters: &[Msg]) {
         let mut extra: BTreeMap<&str, usize> = BTreeMap::new();
         for k in want_alerts.keys() {
             if !alerts.contains_key(k) {
-                *missing.entry(k.split('|').next().unwrap_or("")).or_default() += 1;
+                *missing
+                    .entry(k.split('|').next().unwrap_or(""))
+                    .or_default() += 1;
             }
         }
         for k in alerts.keys() {

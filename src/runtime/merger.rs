@@ -44,8 +44,9 @@ use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::config::{Config, CreateClient as _};
-use crate::engine::parts::{Mark, PartMsg, PartOut, PartsLog};
+use super::marks::{committed, find_mark};
+use crate::config::Config;
+use crate::engine::parts::{PartMsg, PartOut, PartsLog};
 use crate::logs::LogLimiter;
 use crate::metrics::Metrics;
 use crate::output::Record;
@@ -54,14 +55,12 @@ use crate::sink::kafka::{Out, Sink};
 use crate::source::kafka::{lock, Rebalance, SourceContext};
 
 /// The merge step's consumer.
-type Consumer = BaseConsumer<SourceContext<Merge>>;
+pub(super) type Consumer = BaseConsumer<SourceContext<Merge>>;
 
 /// How long a poll waits for parts.
 const POLL_WAIT: Duration = Duration::from_millis(50);
 /// Budget for the final marks at shutdown and on revoke.
 const MARK_BUDGET: Duration = Duration::from_secs(15);
-/// How long finding a mark may take before it is tried again.
-const LOCATE_BUDGET: Duration = Duration::from_secs(30);
 
 /// A running merge step (see the module docs).
 pub struct Merger {
@@ -179,7 +178,7 @@ struct Owned {
 }
 
 /// The merge step's state, shared with the consumer's rebalance callbacks.
-struct Merge {
+pub(super) struct Merge {
     cfg: Arc<Config>,
     fingerprint: u64,
     topic: String,
@@ -576,64 +575,4 @@ impl Rebalance for Merge {
         }
         tracing::info!(partitions = ?qs, "merge step: parts-topic partitions revoked");
     }
-}
-
-/// The merge group's committed offset of parts-topic partition `q`, if any.
-fn committed(consumer: &Consumer, topic: &str, q: i32) -> Result<Option<i64>> {
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition(topic, q);
-    let got = consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .context("cannot read the merge group's committed offsets")?;
-    Ok(got.elements().iter().find_map(|e| match e.offset() {
-        Offset::Offset(o) if o >= 0 => Some(o),
-        _ => None,
-    }))
-}
-
-/// The first mark at or after offset `from` of parts-topic partition `q` (`None` if there is
-/// none up to the end).
-fn find_mark(
-    cfg: &Config,
-    topic: &str,
-    q: i32,
-    from: i64,
-    fingerprint: u64,
-) -> Result<Option<Mark>> {
-    let consumer: BaseConsumer = cfg
-        .kafka
-        .client_config()
-        .set("group.id", cfg.kafka.merge_group_id())
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .create_masked()
-        .context("cannot create a consumer to find the merge step's mark")?;
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(topic, q, Offset::Offset(from))
-        .context("mark assignment")?;
-    consumer
-        .assign(&tpl)
-        .context("cannot read the parts topic")?;
-    let deadline = Instant::now() + LOCATE_BUDGET;
-    while Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(200)) {
-            None => {}
-            Some(Err(KafkaError::PartitionEOF(_))) => return Ok(None),
-            Some(Err(e)) => tracing::debug!("finding the mark of parts partition {q}: {e}"),
-            Some(Ok(m)) => {
-                if m.key() != Some(b"mark".as_slice()) {
-                    continue;
-                }
-                if let Ok(PartMsg::Mark(mark)) =
-                    PartMsg::decode(m.payload().unwrap_or_default(), fingerprint)
-                {
-                    return Ok(Some(mark));
-                }
-            }
-        }
-    }
-    anyhow::bail!(
-        "no mark found in parts topic {topic} partition {q} after offset {from} within {} s",
-        LOCATE_BUDGET.as_secs()
-    )
 }

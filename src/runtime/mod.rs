@@ -8,6 +8,7 @@
 //! pipeline.rs   each partition's life cycle: restoring, active, checkpointed; idle advances
 //! restore.rs    reading a partition's checkpoint back, off the polling thread
 //! merger.rs     the merge step of the parts topic: complete windows (SPEC §7)
+//! marks.rs      where a merge step starts: its committed offset and mark
 //! rebalance.rs  what assignments and revocations do
 //! topics.rs     input partition count, the state topic
 //! demo.rs       `cxstream demo`: an in-process mock cluster + generator + this pipeline
@@ -73,6 +74,7 @@ mod advance;
 mod checkpoint;
 pub mod demo;
 mod install;
+mod marks;
 mod merger;
 mod pipeline;
 mod rebalance;
@@ -404,9 +406,9 @@ pub fn run_pipeline_with(
             // every parts-topic partition (behind this instance's parts).
             let run = format!("{}-{}", std::process::id(), pipeline::now_ms());
             let end = crate::engine::parts::PartMsg::End(run.clone());
+            let (topic, fp) = (p.parts_topic.clone(), p.fingerprint);
             for q in 0..p.parts_partitions {
-                let topic = p.parts_topic.clone();
-                pipeline::send_part(&mut p.sink, &topic, q, &end, cfg.fingerprint());
+                pipeline::send_part(&mut p.sink, &topic, q, &end, fp);
             }
             if !p.sink.flush(FLUSH_SHUTDOWN_BUDGET) {
                 tracing::warn!("outputs not all acknowledged at exit");

@@ -108,6 +108,8 @@ pub(crate) struct Pipeline {
     /// there, to the merge step).
     pub(super) parts_topic: String,
     pub(super) parts_partitions: i32,
+    /// The configuration's fingerprint, stamped on parts-topic records.
+    pub(super) fingerprint: u64,
     /// Parts the end of a bounded run sealed: handed to the merge step, never sent.
     pub(super) finals: Vec<crate::engine::parts::PartOut>,
     /// The assigned partitions.
@@ -157,6 +159,7 @@ impl Pipeline {
         Pipeline {
             admission: Admission::new(&cfg, None),
             parts_topic: cfg.kafka.parts_topic(),
+            fingerprint: cfg.fingerprint(),
             state_topic: cfg.kafka.state_topic(),
             cfg,
             engine,
@@ -386,6 +389,7 @@ impl Pipeline {
             finals,
             parts_topic,
             parts_partitions,
+            fingerprint,
             ..
         } = self;
         for r in engine.drain() {
@@ -421,7 +425,7 @@ impl Pipeline {
             // The end of a bounded run: never part of the merge state.
             finals.extend(parts);
         } else {
-            let fp = cfg.fingerprint();
+            let fp = *fingerprint;
             let n = *parts_partitions;
             for p in parts {
                 let q = p.route(n);

@@ -77,8 +77,7 @@ struct Failed {
 }
 
 /// The `type` label of `cxstream_output_errors_total`: the output record types (SPEC §4),
-/// `state` (state topic records), `part` (parts topic records) and `input` (events produced by `generate --kafka` and the
-/// demo).
+/// `state` and `part` (state and parts topic records) and `input` (`generate --kafka`, demo).
 pub const KINDS: [&str; 9] = [
     "kpi.window",
     "sla.breached",

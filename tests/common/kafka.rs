@@ -168,22 +168,7 @@ pub fn read_until(
     timeout: Duration,
     mut done: impl FnMut(&[Msg]) -> bool,
 ) -> Vec<Msg> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "test-reader")
-        .set("enable.auto.commit", "false")
-        .create()
-        .unwrap();
-    let md = c
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .unwrap();
-    let n = md.topics()[0].partitions().len() as i32;
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..n {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    c.assign(&tpl).unwrap();
+    let (c, _) = reader(bootstrap, topic);
     let deadline = Instant::now() + timeout;
     let mut out = Vec::new();
     let mut quiet_since = Instant::now();
@@ -204,9 +189,8 @@ pub fn read_until(
     out
 }
 
-/// Reads a whole topic from the beginning up to the end offsets it has now (every producer
-/// done): not "until enough messages", which stops early when records were emitted again.
-pub fn read_to_end(bootstrap: &str, topic: &str, timeout: Duration) -> Vec<Msg> {
+/// A consumer assigned every partition of `topic` from the beginning, and their number.
+fn reader(bootstrap: &str, topic: &str) -> (BaseConsumer, i32) {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", "test-reader")
@@ -217,6 +201,19 @@ pub fn read_to_end(bootstrap: &str, topic: &str, timeout: Duration) -> Vec<Msg> 
         .fetch_metadata(Some(topic), Duration::from_secs(10))
         .unwrap();
     let n = md.topics()[0].partitions().len() as i32;
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..n {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    (c, n)
+}
+
+/// Reads a whole topic from the beginning up to the end offsets it has now (every producer
+/// done): not "until enough messages", which stops early when records were emitted again.
+pub fn read_to_end(bootstrap: &str, topic: &str, timeout: Duration) -> Vec<Msg> {
+    let (c, n) = reader(bootstrap, topic);
     let mut ends = BTreeMap::new();
     for p in 0..n {
         let (low, high) = c
@@ -238,12 +235,6 @@ pub fn read_to_end(bootstrap: &str, topic: &str, timeout: Duration) -> Vec<Msg> 
         ends.iter()
             .all(|(p, end)| next.get(p).copied().unwrap_or(0) >= *end)
     };
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..n {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    c.assign(&tpl).unwrap();
     while !done(&next) {
         assert!(
             Instant::now() < deadline,

@@ -102,6 +102,45 @@ fn bounded_run_equals_replay_with_one_and_three_partitions() {
     }
 }
 
+/// Checkpoints are handed to the producer in slices that leave half of its queue free (issue
+/// 10: a checkpoint must not stall the loop): with a producer queue of 1,000 messages and
+/// checkpoints of many more records, no state record ever finds the queue full (so none
+/// pauses the input), and the output still equals replay.
+#[test]
+fn checkpoints_larger_than_the_producer_queue_never_fill_it() {
+    let n = 2;
+    let group = "g-slices";
+    let mock = cluster(1, n, &[group]);
+    let bs = mock.bootstrap_servers();
+    let mut cfg = config(&bs, group);
+    cfg.kafka.checkpoint_interval = cxstream::config::Dur(100);
+    cfg.kafka
+        .librdkafka
+        .insert("queue.buffering.max.messages".into(), "1000".into());
+    let lines = generated(20_000, 11);
+    let positions = produce(&bs, "input", &lines);
+    let want = expected(&cfg, &lines, n, &positions);
+    let summary = Running::start(cfg.clone(), bounded())
+        .join()
+        .expect("bounded run");
+    assert_eq!(summary.events as usize, lines.len());
+    assert!(
+        summary.largest_checkpoint > 1000,
+        "a checkpoint larger than the producer's queue: {summary:?}"
+    );
+    assert_eq!(
+        summary.records_waited.get("state"),
+        None,
+        "no state record found the producer's queue full: {summary:?}"
+    );
+    let (out, dl) = read_all(&bs, &want, Duration::from_secs(30));
+    check_against(&want, &out, &dl);
+    eprintln!(
+        "slices: {} checkpoints, the largest {} records; waited {:?}",
+        summary.checkpoints, summary.largest_checkpoint, summary.records_waited
+    );
+}
+
 /// A real `cxstream run --until-end` process, SIGKILLed up to three times mid-run (each time
 /// after it committed a checkpoint; at least twice) and restarted: the output equals an uninterrupted replay, and
 /// every record emitted again is byte-identical to its first emission (SPEC §7).

@@ -254,6 +254,14 @@ impl Metrics {
             .inc_by(n);
     }
 
+    /// `cxstream_output_queue_full_total{type}` grows by `n`.
+    pub fn add_output_queue_full(&self, kind: &str, n: u64) {
+        self.families
+            .counter(Id::OutputQueueFull)
+            .with_label_values(&[kind])
+            .inc_by(n);
+    }
+
     /// `cxstream_input_paused`.
     pub fn set_input_paused(&self, paused: bool) {
         self.families

@@ -1,8 +1,14 @@
 //! Checkpoints of the assigned partitions (SPEC §7), from the polling thread: taken every
-//! `checkpoint_interval` for partitions with anything new, on revoke and at shutdown; their
-//! records sent at once; the manifest that completes one sent only once its records and every
-//! output sent before are acknowledged; then obsolete records are tombstoned and the group
-//! offsets committed to the checkpoint's position.
+//! `checkpoint_interval` for partitions with anything new, on revoke and at shutdown; the
+//! manifest that completes one sent only once its records and every output sent before are
+//! acknowledged; then obsolete records are tombstoned and the group offsets committed to the
+//! checkpoint's position.
+//!
+//! A checkpoint's records are encoded at once (one consistent image of the partition) but
+//! handed to the producer in **slices**, between input batches, only while the producer's
+//! queue has room ([`Sink::room`](crate::sink::kafka::Sink::room)): a checkpoint never fills
+//! the queue, so it never pauses the input or stalls the loop (the live latency), and each
+//! record is dropped as soon as librdkafka holds its copy (one copy in memory, not three).
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -16,11 +22,18 @@ use crate::engine::{Checkpoint, CheckpointMeta};
 use crate::sink::kafka::Out;
 use crate::state::{Key, StateRecord};
 
+/// State records handed to the producer per loop iteration at most (each call of
+/// [`Pipeline::feed_checkpoints`] from the poll loop): about a few milliseconds of work, so an
+/// input batch is never held up long.
+pub(super) const CHECKPOINT_SLICE: usize = 5_000;
+
 /// A checkpoint whose records are in flight.
 pub(super) struct Pending {
     pub(super) ck: Checkpoint,
-    /// Sequence number of its last state record (every output derived before it was sent
-    /// earlier, so this covers them too).
+    /// Its records not handed to the producer yet (sent in slices, in order).
+    pub(super) unsent: std::vec::IntoIter<StateRecord>,
+    /// Sequence number of its last state record sent so far; once `unsent` is empty, every
+    /// record of it and every output derived before it (sent earlier) is covered by it.
     pub(super) mark: u64,
     /// Sequence number of its manifest, once sent.
     pub(super) manifest: Option<u64>,
@@ -33,15 +46,46 @@ impl Pipeline {
     pub(super) fn send_state(&mut self, p: i32, records: &[StateRecord]) -> u64 {
         let mut seq = self.sink.last_seq();
         for r in records {
-            seq = self.sink.send_to(Out {
-                topic: &self.state_topic,
-                partition: Some(p),
-                key: Some(&r.key),
-                payload: r.value.as_deref(),
-                kind: "state",
-            });
+            seq = self.send_state_record(p, r);
         }
         seq
+    }
+
+    fn send_state_record(&mut self, p: i32, r: &StateRecord) -> u64 {
+        self.sink.send_to(Out {
+            topic: &self.state_topic,
+            partition: Some(p),
+            key: Some(&r.key),
+            payload: r.value.as_deref(),
+            kind: "state",
+        })
+    }
+
+    /// Whether a checkpoint in flight still has records to hand to the producer.
+    pub(super) fn feeding(&self) -> bool {
+        self.pending
+            .values()
+            .any(|pend| !pend.unsent.as_slice().is_empty())
+    }
+
+    /// Hands the next slice of every checkpoint in flight to the producer: at most `budget`
+    /// records in all, and only as many as its queue has room for, so a state record never
+    /// waits in the sink's own queue (nor pauses the input).
+    pub(super) fn feed_checkpoints(&mut self, budget: usize) {
+        let mut left = budget.min(self.sink.room());
+        let ps: Vec<i32> = self.pending.keys().copied().collect();
+        for p in ps {
+            while left > 0 {
+                let Some(r) = self.pending.get_mut(&p).and_then(|pend| pend.unsent.next()) else {
+                    break;
+                };
+                let seq = self.send_state_record(p, &r);
+                left -= 1;
+                if let Some(pend) = self.pending.get_mut(&p) {
+                    pend.mark = seq;
+                }
+            }
+        }
     }
 
     /// Starts the periodic checkpoints that are due (SPEC §7: at least every
@@ -91,21 +135,24 @@ impl Pipeline {
             written_at: now_ms(),
         };
         let advance_seq = part.advance_seq;
-        let Some(ck) = self.engine.begin_checkpoint(p, &meta) else {
+        let Some(mut ck) = self.engine.begin_checkpoint(p, &meta) else {
             return;
         };
-        let mark = self.send_state(p, &ck.records);
+        self.largest_checkpoint = self.largest_checkpoint.max(ck.records.len() as u64);
+        let unsent = std::mem::take(&mut ck.records).into_iter();
         self.pending.insert(
             p,
             Pending {
                 ck,
-                mark,
+                unsent,
+                mark: self.sink.last_seq(),
                 manifest: None,
                 started: Instant::now(),
                 positions,
                 advance_seq,
             },
         );
+        self.feed_checkpoints(CHECKPOINT_SLICE);
     }
 
     /// Moves the checkpoints in flight along: the manifest once everything before it is
@@ -118,7 +165,7 @@ impl Pipeline {
             let Some(pend) = self.pending.get_mut(&p) else {
                 continue;
             };
-            if pend.manifest.is_none() && acked >= pend.mark {
+            if pend.manifest.is_none() && pend.unsent.as_slice().is_empty() && acked >= pend.mark {
                 let m = StateRecord {
                     key: Key::Manifest.bytes(),
                     value: Some(pend.ck.manifest.encode()),
@@ -232,6 +279,8 @@ impl Pipeline {
             if left.is_zero() {
                 return false;
             }
+            // As many as the producer's queue has room for; the flush makes more room.
+            self.feed_checkpoints(usize::MAX);
             self.sink.flush(left.min(Duration::from_millis(200)));
             self.progress_checkpoints(consumer, CommitMode::Sync);
         }

@@ -76,6 +76,7 @@ pub mod demo;
 mod install;
 mod marks;
 mod merger;
+mod outputs;
 mod pipeline;
 mod rebalance;
 mod restore;
@@ -110,6 +111,8 @@ type Consumer = BaseConsumer<SourceContext<Pipeline>>;
 const MAX_BATCH: usize = 4096;
 /// How long a poll waits for the first message of a batch.
 const POLL_WAIT: Duration = Duration::from_millis(100);
+/// The same while a checkpoint's records are being handed to the producer in slices.
+const FEED_WAIT: Duration = Duration::from_millis(5);
 /// Budget for the checkpoint of a revoked partition.
 const FLUSH_REVOKE_BUDGET: Duration = Duration::from_secs(20);
 /// Budget for the checkpoints at shutdown.
@@ -158,6 +161,11 @@ pub struct RunSummary {
     pub records_resent: u64,
     /// Records still unacknowledged at exit.
     pub records_unacknowledged: u64,
+    /// Records that found the producer's queue full and waited in the sink's own queue, by
+    /// type (`cxstream_output_queue_full_total`).
+    pub records_waited: BTreeMap<&'static str, u64>,
+    /// The most state records one checkpoint had.
+    pub largest_checkpoint: u64,
     /// Successful offset commits.
     pub commits: u64,
     /// Complete checkpoints.
@@ -314,10 +322,16 @@ pub fn run_pipeline_with(
     while !shutdown.is_triggered() {
         let mut got = 0usize;
         // Paused by backpressure: no input to wait for (the producer is served instead).
-        let mut wait = if lock(&pipe).throttled.is_empty() {
-            POLL_WAIT
-        } else {
-            Duration::ZERO
+        // Checkpoint records still to hand over: come back soon for the next slice.
+        let mut wait = {
+            let p = lock(&pipe);
+            if !p.throttled.is_empty() {
+                Duration::ZERO
+            } else if p.feeding() {
+                FEED_WAIT
+            } else {
+                POLL_WAIT
+            }
         };
         let mut busy = Duration::ZERO;
         while got < MAX_BATCH {
@@ -359,6 +373,7 @@ pub fn run_pipeline_with(
         p.backpressure(&consumer);
         p.report_output_errors();
         p.maybe_checkpoint();
+        p.feed_checkpoints(checkpoint::CHECKPOINT_SLICE);
         p.progress_checkpoints(&consumer, CommitMode::Async);
         if metadata_at.elapsed() >= Duration::from_secs(30) {
             metadata_at = Instant::now();

@@ -138,6 +138,10 @@ pub(crate) struct Pipeline {
     pub(super) throttled: BTreeSet<i32>,
     /// Output errors already added to the metric, by (type, reason).
     pub(super) errors_reported: BTreeMap<(&'static str, &'static str), u64>,
+    /// `cxstream_output_queue_full_total` reported so far, by type.
+    pub(super) waits_reported: BTreeMap<&'static str, u64>,
+    /// The most records one checkpoint had.
+    pub(super) largest_checkpoint: u64,
 }
 
 impl Pipeline {
@@ -189,49 +193,8 @@ impl Pipeline {
             warn: LogLimiter::default(),
             throttled: BTreeSet::new(),
             errors_reported: BTreeMap::new(),
-        }
-    }
-
-    /// Backpressure: while the sink holds records the producer has no room for (a full queue:
-    /// the broker is down or slower than the input), every active partition is paused —
-    /// the poll loop keeps polling the consumer, so the group membership survives an outage of
-    /// any length — and once they are all handed over, the partitions resume at their
-    /// positions. Nothing is dropped and nothing blocks.
-    pub(super) fn backpressure(&mut self, consumer: &Consumer) {
-        // While paused, the time the poll loop would wait for input goes to the producer.
-        let budget = if self.throttled.is_empty() {
-            Duration::ZERO
-        } else {
-            Duration::from_millis(100)
-        };
-        if !self.sink.pump_for(budget) {
-            let mut newly = 0;
-            for (p, part) in &self.parts {
-                // Paused again each round: a restore or an idle advance may have resumed it.
-                if part.phase == Phase::Active && part.awaiting.is_none() {
-                    pause(consumer, *p, &part.topics);
-                    newly += usize::from(self.throttled.insert(*p));
-                }
-            }
-            if newly > 0 {
-                tracing::warn!(
-                    waiting = self.sink.pending(),
-                    "output cannot keep up (the producer's queue is full): input paused until it drains"
-                );
-            }
-        } else if !self.throttled.is_empty() {
-            for p in std::mem::take(&mut self.throttled) {
-                let Some(part) = self.parts.get(&p) else {
-                    continue;
-                };
-                if part.phase == Phase::Active && part.awaiting.is_none() {
-                    resume_at(consumer, p, &part.positions());
-                }
-            }
-            tracing::info!("output caught up: input resumed");
-        }
-        if let Some(m) = &self.metrics {
-            m.set_input_paused(!self.throttled.is_empty());
+            waits_reported: BTreeMap::new(),
+            largest_checkpoint: 0,
         }
     }
 
@@ -505,29 +468,6 @@ impl Pipeline {
         }
     }
 
-    /// Adds the sink's new output errors to `cxstream_output_errors_total`.
-    pub(super) fn report_output_errors(&mut self) {
-        if let Some(why) = self.sink.state_refused() {
-            if self.fatal.is_none() {
-                self.fatal = Some(anyhow::anyhow!(
-                    "{why}: checkpoints cannot complete. Check the state topic's \
-                     max.message.bytes (at least {} bytes) and the broker's logs, then restart",
-                    crate::state::CHUNK + 16 * 1024
-                ));
-            }
-        }
-        let Some(m) = &self.metrics else {
-            return;
-        };
-        for (k, n) in self.sink.errors() {
-            let seen = self.errors_reported.entry(*k).or_default();
-            if *n > *seen {
-                m.add_output_errors(k.0, k.1, *n - *seen);
-                *seen = *n;
-            }
-        }
-    }
-
     /// What the run did.
     pub(super) fn summary(&self) -> RunSummary {
         RunSummary {
@@ -536,6 +476,8 @@ impl Pipeline {
             records_dropped: self.sink.dropped(),
             records_resent: self.sink.resent(),
             records_unacknowledged: self.sink.pending() as u64,
+            records_waited: self.sink.waited().clone(),
+            largest_checkpoint: self.largest_checkpoint,
             commits: self.commits,
             checkpoints: self.checkpoints,
             restores: self.restores,

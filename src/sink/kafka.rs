@@ -34,6 +34,9 @@ use crate::config::CreateClient as _;
 use crate::logs::LogLimiter;
 use crate::shutdown::Shutdown;
 
+pub use super::kinds::KINDS;
+use super::kinds::{classify, kind_index, reason, Action};
+
 /// A record to send again, or waiting for room in the producer's queue.
 struct Owned {
     /// Its sequence number (kept across resends).
@@ -74,27 +77,6 @@ impl Owned {
 struct Failed {
     rec: Owned,
     error: KafkaError,
-}
-
-/// The `type` label of `cxstream_output_errors_total`: the output record types (SPEC §4),
-/// `state` and `part` (state and parts topic records) and `input` (`generate --kafka`, demo).
-pub const KINDS: [&str; 9] = [
-    "kpi.window",
-    "sla.breached",
-    "churn.risk",
-    "recovery.needed",
-    "recovery.overdue",
-    "deadletter",
-    "state",
-    "part",
-    "input",
-];
-
-fn kind_index(kind: &str) -> u8 {
-    KINDS
-        .iter()
-        .position(|k| *k == kind)
-        .unwrap_or(KINDS.len() - 1) as u8
 }
 
 /// The delivery opaque: the sequence number, and the record's kind in the top byte.
@@ -179,6 +161,8 @@ pub struct Sink {
     dropped: u64,
     /// Records given up on, by (type, reason).
     errors: BTreeMap<(&'static str, &'static str), u64>,
+    /// Records that found the producer's queue full and waited in `waiting`, by type.
+    waited: BTreeMap<&'static str, u64>,
     /// Records waiting for room in the producer's queue, in order (backpressure mode).
     waiting: VecDeque<Owned>,
     /// A state-topic record the broker refused (checkpoints cannot complete).
@@ -211,36 +195,6 @@ pub struct Out<'a> {
 /// How long a send waits for queue space once shutdown has started.
 const SHUTDOWN_SEND_BUDGET: Duration = Duration::from_secs(30);
 
-/// How a send error is handled.
-enum Action {
-    Backoff,
-    Replace,
-    Drop,
-}
-
-/// The `reason` label of `cxstream_output_errors_total`.
-fn reason(e: &KafkaError) -> &'static str {
-    match e.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::MessageSizeTooLarge)
-        | Some(RDKafkaErrorCode::InvalidMessageSize) => "too_large",
-        Some(RDKafkaErrorCode::InvalidMessage) | Some(RDKafkaErrorCode::InvalidArgument) => {
-            "invalid"
-        }
-        _ => "rejected",
-    }
-}
-
-fn classify(e: &KafkaError) -> Action {
-    match e.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::Fatal) => Action::Replace,
-        Some(RDKafkaErrorCode::MessageSizeTooLarge)
-        | Some(RDKafkaErrorCode::InvalidArgument)
-        | Some(RDKafkaErrorCode::InvalidMessage)
-        | Some(RDKafkaErrorCode::InvalidMessageSize) => Action::Drop,
-        _ => Action::Backoff,
-    }
-}
-
 impl Sink {
     /// An idempotent producer: `enable.idempotence=true` and `acks=all` are enforced over the
     /// pass-through properties in `config`.
@@ -259,6 +213,7 @@ impl Sink {
             resent: 0,
             dropped: 0,
             errors: BTreeMap::new(),
+            waited: BTreeMap::new(),
             waiting: VecDeque::new(),
             state_refused: None,
             backpressure: false,
@@ -314,10 +269,34 @@ impl Sink {
         &self.errors
     }
 
+    /// Records that found the producer's queue full and waited in the sink's own queue, by
+    /// record type ([`KINDS`]).
+    pub fn waited(&self) -> &BTreeMap<&'static str, u64> {
+        &self.waited
+    }
+
     /// Backpressure mode (`run`): a send never blocks; a record that finds the producer's
     /// queue full waits in the sink's own queue (see [`Sink::congested`], [`Sink::pump`]).
     pub fn set_backpressure(&mut self, on: bool) {
         self.backpressure = on;
+    }
+
+    /// How many more records can be handed to the producer now without taking more than half
+    /// of its local queue (`queue.buffering.max.messages`): what bulk senders (checkpoints)
+    /// use, so the other half stays free for the outputs and the input never has to pause
+    /// for them. 0 while records wait in the sink's own queue.
+    pub fn room(&self) -> usize {
+        if !self.waiting.is_empty() {
+            return 0;
+        }
+        let cap = self
+            .config
+            .get("queue.buffering.max.messages")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(100_000);
+        (cap / 2)
+            .max(1)
+            .saturating_sub(self.producer.in_flight_count().max(0) as usize)
     }
 
     /// Records are waiting for room in the producer's queue: stop reading input until
@@ -413,6 +392,7 @@ impl Sink {
         if self.backpressure {
             // In order: behind the records already waiting.
             if !self.waiting.is_empty() || !self.try_send(seq, out) {
+                *self.waited.entry(out.kind).or_default() += 1;
                 self.waiting.push_back(Owned::of(seq, out));
             }
             return;

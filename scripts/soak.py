@@ -111,6 +111,7 @@ COLUMNS = [
     "mem_available_mb", "produced_per_s", "consumed_per_s", "lag", "lag_max_partition",
     "lag_s", "e2e_p50_ms", "e2e_max_ms", "e2e_samples", "batch_mean_ms", "batch_p99_ms",
     "state_tickets", "state_customers", "state_scheduled", "state_window_aggregates",
+    "state_event_ids",
     "merge_pending", "records_per_s", "deadletters_per_s", "event_time_speed",
     "checkpoint_mb_per_s", "input_paused",
 ]
@@ -405,6 +406,36 @@ def plot(rows, path, title):
 # ---------------------------------------------------------------- the run
 
 
+class MockBroker:
+    """librdkafka's mock cluster in its own process (`examples/mock_broker.rs`): bounded memory
+    (the last 5 MB of each partition), for an hour at 20,000 events/s. It does not create
+    topics through the admin API, so every topic is given at start."""
+
+    def __init__(self, out, partitions):
+        exe = os.path.join(REPO, "target", "release", "examples", "mock_broker")
+        if not os.access(exe, os.X_OK):
+            sys.exit(f"{exe} not found: build it with `cargo build --release --examples`")
+        argv = [exe]
+        for name, n in [(TOPICS["input"], partitions), (TOPICS["output"], partitions),
+                        (TOPICS["output"] + ".parts", partitions),
+                        # the dead letters of a soak are many: spread them, so each
+                        # partition's last 5 MB hold minutes of them
+                        (TOPICS["deadletter"], partitions), (f"{GROUP}.state", partitions)]:
+            argv += ["--topic", f"{name}:{n}"]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=open(os.path.join(out, "mock_broker.log"), "ab"),
+                                     start_new_session=True)
+        line = self.proc.stdout.readline().decode().strip()
+        if not line:
+            sys.exit("mock_broker did not start: see mock_broker.log")
+        self.bootstrap = line
+
+    def stop(self, cleanup=False):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
 def create_topics(bootstrap, partitions):
     admin = AdminClient({"bootstrap.servers": bootstrap})
     new = [NewTopic(TOPICS["input"], partitions), NewTopic(TOPICS["output"], partitions),
@@ -469,6 +500,11 @@ def main():
     ap.add_argument("--out", default="target/soak", help="output directory (default target/soak)")
     ap.add_argument("--interval", type=float, default=10, help="seconds between samples (default 10)")
     ap.add_argument("--bootstrap", help="use this broker instead of starting Tansu")
+    ap.add_argument("--broker", choices=["tansu", "mock"], default="tansu",
+                    help="the broker started when no --bootstrap: tansu (default; keeps every "
+                         "message in memory: ~18 MB/s at 20,000 events/s) or mock "
+                         "(librdkafka's mock cluster, examples/mock_broker.rs: the last 5 MB "
+                         "of each partition, for an hour at 20,000 events/s)")
     ap.add_argument("--binary", default=os.path.join(REPO, "target", "release", "cxstream"),
                     help="cxstream binary (default target/release/cxstream)")
     ap.add_argument("--tickets-per-hour", type=float, default=100000,
@@ -503,13 +539,18 @@ def main():
     try:
         if args.bootstrap:
             bootstrap = args.bootstrap
+        elif args.broker == "mock":
+            broker = MockBroker(out, args.partitions)
+            bootstrap = broker.bootstrap
+            procs["broker"] = broker.proc
         else:
             broker = tansu.Tansu(pidfile=os.path.join(out, "tansu.pid"),
                                  log=os.path.join(out, "tansu.log")).start()
             bootstrap = broker.bootstrap
             procs["broker"] = broker.proc
         log(f"broker {bootstrap}; creating topics ({args.partitions} input partitions)")
-        create_topics(bootstrap, args.partitions)
+        if not isinstance(broker, MockBroker):
+            create_topics(bootstrap, args.partitions)
 
         port = procutil.free_port()
         cfg_path = os.path.join(out, "cxstream.toml")
@@ -608,6 +649,7 @@ def main():
                 "state_tickets": total(m, "cxstream_state_tickets"),
                 "state_customers": total(m, "cxstream_state_customers"),
                 "state_scheduled": total(m, "cxstream_state_scheduled_items"),
+                "state_event_ids": total(m, "cxstream_state_event_ids"),
                 "state_window_aggregates": total(m, "cxstream_state_window_aggregates"),
                 "merge_pending": total(m, "cxstream_merge_pending_windows"),
                 "records_per_s": round((d("cxstream_output_records_total") - dls) / dt, 1),

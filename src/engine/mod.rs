@@ -227,6 +227,11 @@ impl Engine {
             .sum()
     }
 
+    /// Event ids remembered for de-duplication (SPEC §1), over all partitions.
+    pub fn event_ids_held(&self) -> usize {
+        self.partitions.values().map(|p| p.shard.dedup.len()).sum()
+    }
+
     /// Timers and held after-sales inputs waiting for their partition's watermark.
     pub fn scheduled_items(&self) -> usize {
         self.partitions.values().map(|p| p.shard.sched.len()).sum()

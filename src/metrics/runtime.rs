@@ -30,12 +30,13 @@ const COUNTERS: [EngineCounter; 7] = [
 ];
 
 /// The gauges copied from the engine (the watermark apart: it may be unknown).
-const GAUGES: [EngineGauge; 6] = [
+const GAUGES: [EngineGauge; 7] = [
     (Id::CustomersAtRisk, |e| e.stats().customers_at_risk),
     (Id::RecoveryOpenCases, |e| e.stats().recovery_open_cases),
     (Id::StateTickets, |e| e.tickets_held() as i64),
     (Id::StateCustomers, |e| e.customers_held() as i64),
     (Id::StateScheduledItems, |e| e.scheduled_items() as i64),
+    (Id::StateEventIds, |e| e.event_ids_held() as i64),
     (Id::StateWindowAggregates, |e| {
         e.open_window_aggregates() as i64
     }),

@@ -36,11 +36,7 @@ fn run() -> Result<(), String> {
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
-            "--brokers" => {
-                brokers = value()?
-                    .parse()
-                    .map_err(|e| format!("--brokers: {e}"))?
-            }
+            "--brokers" => brokers = value()?.parse().map_err(|e| format!("--brokers: {e}"))?,
             "--topic" => {
                 let v = value()?;
                 let (name, n) = v

@@ -287,7 +287,41 @@ fn window_id(c: &ClosedWindow) -> WindowId {
 
 /// A window's pending parts: by (group index, group names), then by input partition, with
 /// the offset each part was read at.
-type Groups = BTreeMap<(u8, Vec<(Dim, String)>), BTreeMap<i32, (i64, ClosedWindow)>>;
+type Groups = BTreeMap<(u8, Vec<(Dim, String)>), BTreeMap<i32, (i64, Packed)>>;
+
+/// A pending part with its aggregate kept encoded: a decoded duration summary past 128
+/// values is a dense HDR histogram of ~100 kB, its encoding a few hundred bytes, and the
+/// merge step holds every part of every window still waiting for a partition. Decoded again
+/// when its window is emitted (the codec is lossless: the same record bytes).
+#[derive(Debug, Clone)]
+struct Packed {
+    key: WindowKey,
+    size: Millis,
+    partial: bool,
+    agg: Vec<u8>,
+}
+
+impl Packed {
+    fn of(c: ClosedWindow) -> Packed {
+        let mut w = Writer::new();
+        c.agg.encode(&mut w);
+        Packed {
+            key: c.key,
+            size: c.size,
+            partial: c.partial,
+            agg: w.buf,
+        }
+    }
+
+    fn unpack(self) -> Result<ClosedWindow, CodecError> {
+        Ok(ClosedWindow {
+            key: self.key,
+            size: self.size,
+            partial: self.partial,
+            agg: Aggregate::decode(&mut Reader::new(&self.agg))?,
+        })
+    }
+}
 
 /// The merge step of one parts-topic partition (see the module docs).
 #[derive(Debug, Clone)]
@@ -384,7 +418,7 @@ impl PartsLog {
         match slot.entry(p.partition) {
             std::collections::btree_map::Entry::Occupied(_) => self.repeated += 1,
             std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert((offset, p.window));
+                v.insert((offset, Packed::of(p.window)));
             }
         }
     }
@@ -469,8 +503,12 @@ impl PartsLog {
 fn emit_groups(groups: Groups, out: &mut Vec<Record>) {
     let mut parts: Vec<Named> = Vec::new();
     for ((gi, group), by_partition) in groups {
-        for (_, (_, w)) in by_partition {
-            parts.push((gi, group.clone(), w));
+        for (p, (offset, w)) in by_partition {
+            match w.unpack() {
+                Ok(w) => parts.push((gi, group.clone(), w)),
+                // Encoded by `Packed::of` from a decoded aggregate: cannot fail.
+                Err(e) => tracing::error!(partition = p, offset, "pending part unreadable: {e}"),
+            }
         }
     }
     emit_window(parts, out);

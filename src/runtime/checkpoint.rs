@@ -61,11 +61,31 @@ impl Pipeline {
         })
     }
 
-    /// Whether a checkpoint in flight still has records to hand to the producer.
+    /// Whether a checkpoint in flight, or the tombstones of a complete one, still have
+    /// records to hand to the producer.
     pub(super) fn feeding(&self) -> bool {
-        self.pending
-            .values()
-            .any(|pend| !pend.unsent.as_slice().is_empty())
+        !self.tombs.is_empty()
+            || self
+                .pending
+                .values()
+                .any(|pend| !pend.unsent.as_slice().is_empty())
+    }
+
+    /// Hands every tombstone of `p` still queued to the producer (before a new checkpoint of
+    /// `p` is taken: a tombstone must never land after a newer version in the same slot), in
+    /// slices as the queue makes room, until `budget` runs out; then the rest at once.
+    pub(super) fn flush_tombs(&mut self, p: i32, budget: Duration) {
+        let deadline = Instant::now() + budget;
+        while self.tombs.contains_key(&p) && Instant::now() < deadline {
+            self.feed_checkpoints(usize::MAX);
+            if self.tombs.contains_key(&p) {
+                self.sink.flush(Duration::from_millis(50));
+            }
+        }
+        if let Some(t) = self.tombs.remove(&p) {
+            let rest: Vec<StateRecord> = t.collect();
+            self.send_state(p, &rest);
+        }
     }
 
     /// Hands the next slice of every checkpoint in flight to the producer: at most `budget`
@@ -73,6 +93,19 @@ impl Pipeline {
     /// waits in the sink's own queue (nor pauses the input).
     pub(super) fn feed_checkpoints(&mut self, budget: usize) {
         let mut left = budget.min(self.sink.room());
+        // Tombstones of complete checkpoints first (obsolete versions: cleanup only; a crash
+        // that loses them leaves what a crash before them leaves).
+        let ps: Vec<i32> = self.tombs.keys().copied().collect();
+        for p in ps {
+            while left > 0 {
+                let Some(r) = self.tombs.get_mut(&p).and_then(Iterator::next) else {
+                    self.tombs.remove(&p);
+                    break;
+                };
+                self.send_state_record(p, &r);
+                left -= 1;
+            }
+        }
         let ps: Vec<i32> = self.pending.keys().copied().collect();
         for p in ps {
             while left > 0 {
@@ -101,6 +134,7 @@ impl Pipeline {
             if part.phase != Phase::Active
                 || part.awaiting.is_some()
                 || self.pending.contains_key(p)
+                || self.tombs.contains_key(p)
             {
                 continue;
             }
@@ -205,7 +239,11 @@ impl Pipeline {
             part.advances_collected = part.advances_collected.max(pend.advance_seq);
             part.checkpointed_at = Some(Instant::now());
         }
-        self.send_state(p, &tombs);
+        // Sent in slices too; any left from before go first.
+        self.flush_tombs(p, Duration::ZERO);
+        if !tombs.is_empty() {
+            self.tombs.insert(p, tombs.into_iter());
+        }
         self.checkpoints += 1;
         if let Some(m) = &self.metrics {
             m.observe_checkpoint(pend.started.elapsed().as_secs_f64(), bytes);
@@ -263,6 +301,7 @@ impl Pipeline {
         {
             return false;
         }
+        self.flush_tombs(p, deadline.saturating_duration_since(Instant::now()));
         self.start_checkpoint(p);
         let ok = self.wait_pending(consumer, p, deadline);
         if !ok {

@@ -411,6 +411,10 @@ pub fn run_pipeline_with(
                 );
             }
         }
+        // The final checkpoints' tombstones (cleanup of obsolete versions).
+        for part in p.tombs.keys().copied().collect::<Vec<_>>() {
+            p.flush_tombs(part, FLUSH_SHUTDOWN_BUDGET);
+        }
         if until_done {
             // SPEC §2 end of a finite input: every watermark to M, partial windows flagged.
             // Not checkpointed: a later live run continues from the last real position.

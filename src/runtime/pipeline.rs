@@ -118,6 +118,8 @@ pub(crate) struct Pipeline {
     pub(super) restore_rx: Receiver<restore::Done>,
     pub(super) epoch: u64,
     pub(super) pending: BTreeMap<i32, Pending>,
+    /// Tombstones of complete checkpoints not handed to the producer yet, by partition.
+    pub(super) tombs: BTreeMap<i32, std::vec::IntoIter<crate::state::StateRecord>>,
     pub(super) last_checkpoint: Instant,
     /// An error that stops the instance (a checkpoint it must not ignore).
     pub fatal: Option<anyhow::Error>,
@@ -180,6 +182,7 @@ impl Pipeline {
             restore_rx,
             epoch: 0,
             pending: BTreeMap::new(),
+            tombs: BTreeMap::new(),
             last_checkpoint: Instant::now(),
             fatal: None,
             closing: false,
@@ -265,6 +268,13 @@ impl Pipeline {
                 self.engine.abandon_checkpoint(pend.ck);
             }
             self.pending.remove(p);
+            // Lost: dropped, as a crash would (cleanup only). Revoked: the final checkpoint's
+            // go out before the partition's next owner can write.
+            if lost {
+                self.tombs.remove(p);
+            } else {
+                self.flush_tombs(*p, super::FLUSH_REVOKE_BUDGET);
+            }
             self.engine.revoke(*p);
             self.parts.remove(p);
             if let Some(m) = &self.metrics {

@@ -281,10 +281,12 @@ impl Sink {
         self.backpressure = on;
     }
 
-    /// How many more records can be handed to the producer now without taking more than half
-    /// of its local queue (`queue.buffering.max.messages`): what bulk senders (checkpoints)
-    /// use, so the other half stays free for the outputs and the input never has to pause
-    /// for them. 0 while records wait in the sink's own queue.
+    /// How many more records bulk senders (checkpoints) may hand to the producer now: what
+    /// keeps its local queue (`queue.buffering.max.messages`) at most half full, so the other
+    /// half stays free for the outputs — but at least 1 % of the queue while it has that much
+    /// room at all, so a steady stream of outputs that keeps the queue over half full (a
+    /// broker slow to acknowledge) cannot starve checkpoints. Never more than the queue takes:
+    /// a bulk record never waits in the sink's own queue. 0 while records wait there.
     pub fn room(&self) -> usize {
         if !self.waiting.is_empty() {
             return 0;
@@ -293,10 +295,12 @@ impl Sink {
             .config
             .get("queue.buffering.max.messages")
             .and_then(|v| v.trim().parse::<usize>().ok())
-            .unwrap_or(100_000);
-        (cap / 2)
-            .max(1)
-            .saturating_sub(self.producer.in_flight_count().max(0) as usize)
+            .unwrap_or(100_000)
+            .max(1);
+        let used = self.producer.in_flight_count().max(0) as usize;
+        let half = (cap / 2).max(1).saturating_sub(used);
+        let floor = (cap / 100).max(1).min(cap.saturating_sub(used));
+        half.max(floor)
     }
 
     /// Records are waiting for room in the producer's queue: stop reading input until

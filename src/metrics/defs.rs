@@ -344,7 +344,8 @@ pub(crate) const DEFS: &[Def] = &[
     def(Id::OutputQueueFull, Counter, "cxstream_output_queue_full_total", &["type"],
         "Records that found the producer's local queue full and waited in cxstream's own \
          queue, by record type; the input is paused while any waits. Checkpoints (state) \
-         are sent in slices that never overfill the queue: state never counts."),
+         are sent in slices that never overfill the queue: state counts only the single \
+         record of an idle advance."),
     def(Id::InputPaused, Gauge, "cxstream_input_paused", NO_LABELS,
         "1 while input is paused because the producer's queue is full (backpressure: the \
          broker is down or slower than the input)."),

@@ -199,7 +199,11 @@ impl Pipeline {
             let Some(pend) = self.pending.get_mut(&p) else {
                 continue;
             };
-            if pend.manifest.is_none() && pend.unsent.as_slice().is_empty() && acked >= pend.mark {
+            if pend.manifest.is_none()
+                && pend.unsent.as_slice().is_empty()
+                && acked >= pend.mark
+                && self.sink.room() > 0
+            {
                 let m = StateRecord {
                     key: Key::Manifest.bytes(),
                     value: Some(pend.ck.manifest.encode()),

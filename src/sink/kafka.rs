@@ -35,7 +35,7 @@ use crate::logs::LogLimiter;
 use crate::shutdown::Shutdown;
 
 pub use super::kinds::KINDS;
-use super::kinds::{classify, kind_index, reason, Action};
+use super::kinds::{classify, kind_index, reason, Action, STATE_KIND};
 
 /// A record to send again, or waiting for room in the producer's queue.
 struct Owned {
@@ -96,6 +96,8 @@ struct Shared {
     /// Sequence numbers handed to the producer and not acknowledged yet.
     outstanding: Mutex<BTreeSet<u64>>,
     acked: AtomicU64,
+    /// State records in the producer's queue (handed over, no delivery report yet).
+    state_in_flight: AtomicU64,
     delivery_errors: AtomicU64,
     warn: LogLimiter,
 }
@@ -122,6 +124,13 @@ impl ProducerContext for SinkContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
         let (seq, kind) = split_opaque(opaque);
+        if kind == STATE_KIND {
+            let _ = self.shared.state_in_flight.fetch_update(
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+                |n| Some(n.saturating_sub(1)),
+            );
+        }
         match result {
             Ok(_) => {
                 self.shared.acked.fetch_add(1, Ordering::Relaxed);
@@ -281,12 +290,12 @@ impl Sink {
         self.backpressure = on;
     }
 
-    /// How many more records bulk senders (checkpoints) may hand to the producer now: what
-    /// keeps its local queue (`queue.buffering.max.messages`) at most half full, so the other
-    /// half stays free for the outputs — but at least 1 % of the queue while it has that much
-    /// room at all, so a steady stream of outputs that keeps the queue over half full (a
-    /// broker slow to acknowledge) cannot starve checkpoints. Never more than the queue takes:
-    /// a bulk record never waits in the sink's own queue. 0 while records wait there.
+    /// How many more state records (checkpoints) may be handed to the producer now: state
+    /// records get half of its local queue (`queue.buffering.max.messages`) to themselves,
+    /// whatever the outputs take of the other half — so neither a checkpoint fills the queue
+    /// and pauses the input, nor a steady stream of outputs (a broker slow to acknowledge)
+    /// starves the checkpoints — and never more than the queue has room for: a state record
+    /// sent this way never waits in the sink's own queue. 0 while records wait there.
     pub fn room(&self) -> usize {
         if !self.waiting.is_empty() {
             return 0;
@@ -296,11 +305,12 @@ impl Sink {
             .get("queue.buffering.max.messages")
             .and_then(|v| v.trim().parse::<usize>().ok())
             .unwrap_or(100_000)
-            .max(1);
+            .max(2);
         let used = self.producer.in_flight_count().max(0) as usize;
-        let half = (cap / 2).max(1).saturating_sub(used);
-        let floor = (cap / 100).max(1).min(cap.saturating_sub(used));
-        half.max(floor)
+        let state = self.shared.state_in_flight.load(Ordering::Relaxed) as usize;
+        (cap / 2)
+            .saturating_sub(state)
+            .min(cap.saturating_sub(used))
     }
 
     /// Records are waiting for room in the producer's queue: stop reading input until
@@ -440,7 +450,12 @@ impl Sink {
                 rec = rec.partition(p);
             }
             let err = match self.producer.send(rec) {
-                Ok(()) => return true,
+                Ok(()) => {
+                    if out.kind == "state" {
+                        self.shared.state_in_flight.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return true;
+                }
                 Err((e, _)) => e,
             };
             match classify(&err) {

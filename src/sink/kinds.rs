@@ -17,6 +17,9 @@ pub const KINDS: [&str; 9] = [
     "input",
 ];
 
+/// The index of "state" in [`KINDS`].
+pub(super) const STATE_KIND: u8 = 6;
+
 pub(super) fn kind_index(kind: &str) -> u8 {
     KINDS
         .iter()
@@ -51,5 +54,16 @@ pub(super) fn classify(e: &KafkaError) -> Action {
         | Some(RDKafkaErrorCode::InvalidMessage)
         | Some(RDKafkaErrorCode::InvalidMessageSize) => Action::Drop,
         _ => Action::Backoff,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_kind_is_the_index_of_state() {
+        assert_eq!(KINDS[usize::from(STATE_KIND)], "state");
+        assert_eq!(kind_index("state"), STATE_KIND);
     }
 }

@@ -19,7 +19,15 @@ impl Pipeline {
         } else {
             Duration::from_millis(100)
         };
-        if !self.sink.pump_for(budget) {
+        // Congested: records wait for room; or a checkpoint is being sent while the outputs
+        // hold more than their half of the queue (they would starve it).
+        let mut congested = !self.sink.pump_for(budget);
+        if !congested && self.feeding() && self.sink.outputs_over_half() {
+            congested = true;
+            // Nothing waits in the sink: wait for acknowledgements instead of spinning.
+            self.sink.serve(Duration::from_millis(10));
+        }
+        if congested {
             let mut newly = 0;
             for (p, part) in &self.parts {
                 // Paused again each round: a restore or an idle advance may have resumed it.

@@ -35,43 +35,7 @@ use crate::logs::LogLimiter;
 use crate::shutdown::Shutdown;
 
 pub use super::kinds::KINDS;
-use super::kinds::{classify, kind_index, reason, Action, STATE_KIND};
-
-/// A record to send again, or waiting for room in the producer's queue.
-struct Owned {
-    /// Its sequence number (kept across resends).
-    seq: u64,
-    /// What it is ([`KINDS`] index).
-    kind: u8,
-    topic: String,
-    partition: Option<i32>,
-    key: Option<Vec<u8>>,
-    /// `None`: a tombstone.
-    payload: Option<Vec<u8>>,
-}
-
-impl Owned {
-    fn of(seq: u64, out: Out<'_>) -> Owned {
-        Owned {
-            seq,
-            kind: kind_index(out.kind),
-            topic: out.topic.to_string(),
-            partition: out.partition,
-            key: out.key.map(<[u8]>::to_vec),
-            payload: out.payload.map(<[u8]>::to_vec),
-        }
-    }
-
-    fn out(&self) -> Out<'_> {
-        Out {
-            topic: &self.topic,
-            partition: self.partition,
-            key: self.key.as_deref(),
-            payload: self.payload.as_deref(),
-            kind: KINDS[usize::from(self.kind)],
-        }
-    }
-}
+use super::kinds::{classify, kind_index, reason, Action, Owned, STATE_KIND};
 
 /// A record whose delivery failed.
 struct Failed {
@@ -290,6 +254,24 @@ impl Sink {
         self.backpressure = on;
     }
 
+    /// Records other than state records take more than half of the producer's queue: while a
+    /// checkpoint is being sent, the input pauses until they take less (each gets its half,
+    /// so an output stream the broker cannot keep up with does not starve checkpoints).
+    pub fn outputs_over_half(&self) -> bool {
+        let cap = self.queue_cap();
+        let used = self.producer.in_flight_count().max(0) as usize;
+        let state = self.shared.state_in_flight.load(Ordering::Relaxed) as usize;
+        !self.waiting.is_empty() || used.saturating_sub(state) > cap / 2
+    }
+
+    fn queue_cap(&self) -> usize {
+        self.config
+            .get("queue.buffering.max.messages")
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(100_000)
+            .max(2)
+    }
+
     /// How many more state records (checkpoints) may be handed to the producer now: state
     /// records get half of its local queue (`queue.buffering.max.messages`) to themselves,
     /// whatever the outputs take of the other half — so neither a checkpoint fills the queue
@@ -300,12 +282,7 @@ impl Sink {
         if !self.waiting.is_empty() {
             return 0;
         }
-        let cap = self
-            .config
-            .get("queue.buffering.max.messages")
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .unwrap_or(100_000)
-            .max(2);
+        let cap = self.queue_cap();
         let used = self.producer.in_flight_count().max(0) as usize;
         let state = self.shared.state_in_flight.load(Ordering::Relaxed) as usize;
         (cap / 2)
@@ -345,6 +322,11 @@ impl Sink {
             }
         }
         true
+    }
+
+    /// Serves delivery reports for up to `d` (frees room in the producer's queue).
+    pub fn serve(&self, d: Duration) {
+        self.producer.poll(d);
     }
 
     /// Serves delivery reports without blocking.

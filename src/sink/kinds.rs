@@ -1,7 +1,45 @@
-//! What the sink's records are (the `type` label of its error counter) and how a send error
-//! is handled.
+//! What the sink's records are (the `type` label of its error counter), a record it owns
+//! (waiting for room or sent again) and how a send error is handled.
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+
+use super::kafka::Out;
+
+/// A record to send again, or waiting for room in the producer's queue.
+pub(super) struct Owned {
+    /// Its sequence number (kept across resends).
+    pub(super) seq: u64,
+    /// What it is ([`KINDS`] index).
+    pub(super) kind: u8,
+    pub(super) topic: String,
+    pub(super) partition: Option<i32>,
+    pub(super) key: Option<Vec<u8>>,
+    /// `None`: a tombstone.
+    pub(super) payload: Option<Vec<u8>>,
+}
+
+impl Owned {
+    pub(super) fn of(seq: u64, out: Out<'_>) -> Owned {
+        Owned {
+            seq,
+            kind: kind_index(out.kind),
+            topic: out.topic.to_string(),
+            partition: out.partition,
+            key: out.key.map(<[u8]>::to_vec),
+            payload: out.payload.map(<[u8]>::to_vec),
+        }
+    }
+
+    pub(super) fn out(&self) -> Out<'_> {
+        Out {
+            topic: &self.topic,
+            partition: self.partition,
+            key: self.key.as_deref(),
+            payload: self.payload.as_deref(),
+            kind: KINDS[usize::from(self.kind)],
+        }
+    }
+}
 
 /// The `type` label of `cxstream_output_errors_total`: the output record types (SPEC §4),
 /// `state` and `part` (state and parts topic records) and `input` (`generate --kafka`, demo).

@@ -99,13 +99,14 @@ impl Pipeline {
         for p in ps {
             while left > 0 {
                 let Some(r) = self.tombs.get_mut(&p).and_then(Iterator::next) else {
-                    self.tombs.remove(&p);
                     break;
                 };
                 self.send_state_record(p, &r);
                 left -= 1;
             }
         }
+        // A partition is in `tombs` only while it has some left (`feeding`, `maybe_checkpoint`).
+        self.tombs.retain(|_, t| !t.as_slice().is_empty());
         let ps: Vec<i32> = self.pending.keys().copied().collect();
         for p in ps {
             while left > 0 {

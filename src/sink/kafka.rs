@@ -258,18 +258,23 @@ impl Sink {
     /// checkpoint is being sent, the input pauses until they take less (each gets its half,
     /// so an output stream the broker cannot keep up with does not starve checkpoints).
     pub fn outputs_over_half(&self) -> bool {
-        let cap = self.queue_cap();
-        let used = self.producer.in_flight_count().max(0) as usize;
-        let state = self.shared.state_in_flight.load(Ordering::Relaxed) as usize;
+        let (cap, used, state) = self.occupancy();
         !self.waiting.is_empty() || used.saturating_sub(state) > cap / 2
     }
 
-    fn queue_cap(&self) -> usize {
-        self.config
+    /// The producer's queue: its capacity (`queue.buffering.max.messages`), the records in it
+    /// (queued, in flight or awaiting their delivery report) and how many of them are state
+    /// records.
+    fn occupancy(&self) -> (usize, usize, usize) {
+        let cap = self
+            .config
             .get("queue.buffering.max.messages")
             .and_then(|v| v.trim().parse::<usize>().ok())
             .unwrap_or(100_000)
-            .max(2)
+            .max(2);
+        let used = self.producer.in_flight_count().max(0) as usize;
+        let state = self.shared.state_in_flight.load(Ordering::Relaxed) as usize;
+        (cap, used, state)
     }
 
     /// How many more state records (checkpoints) may be handed to the producer now: state
@@ -282,9 +287,7 @@ impl Sink {
         if !self.waiting.is_empty() {
             return 0;
         }
-        let cap = self.queue_cap();
-        let used = self.producer.in_flight_count().max(0) as usize;
-        let state = self.shared.state_in_flight.load(Ordering::Relaxed) as usize;
+        let (cap, used, state) = self.occupancy();
         (cap / 2)
             .saturating_sub(state)
             .min(cap.saturating_sub(used))

@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::external::{find_python, find_tansu, skip};
 use common::kafka::*;
 use cxstream::config::Dur;
 use cxstream::generate::{GenerateOptions, Generator};
@@ -52,59 +53,12 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn require_external() -> bool {
-    std::env::var("CXSTREAM_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
-}
-
-fn skip(why: &str) {
-    if require_external() {
-        panic!("CXSTREAM_REQUIRE_EXTERNAL=1 but {why}");
-    }
-    // Straight to the process's stderr: the test harness captures eprintln!.
-    let _ = std::io::stderr().write_all(
-        format!("\n*** SKIPPED: scale_out end-to-end test: {why} (set CXSTREAM_REQUIRE_EXTERNAL=1 to make this a failure) ***\n\n").as_bytes(),
-    );
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
-
-/// $CXSTREAM_TANSU, `tansu` on PATH, or where scripts/install-test-deps.sh puts it.
-fn find_tansu() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CXSTREAM_TANSU") {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
-    }
-    which("tansu").or_else(|| {
-        let home = std::env::var_os("HOME")?;
-        Some(Path::new(&home).join(".cache/cxstream/bin/tansu")).filter(|p| p.is_file())
-    })
-}
-
-/// $CXSTREAM_PYTHON or `python3`, if it can import confluent_kafka.
-fn find_python() -> Option<PathBuf> {
-    let py = std::env::var_os("CXSTREAM_PYTHON")
-        .map(PathBuf::from)
-        .or_else(|| which("python3"))?;
-    let ok = Command::new(&py)
-        .args(["-c", "import confluent_kafka"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    ok.then_some(py)
-}
-
 /// Python and Tansu, or `None` after [`skip`].
 fn externals() -> Option<(PathBuf, PathBuf)> {
     match (find_python(), find_tansu()) {
         (Some(p), Some(t)) => Some((p, t)),
         _ => {
-            skip("tansu or python3 with confluent_kafka not found (set CXSTREAM_TANSU / CXSTREAM_PYTHON, or run scripts/install-test-deps.sh)");
+            skip("scale_out", "tansu or python3 with confluent_kafka not found (set CXSTREAM_TANSU / CXSTREAM_PYTHON, or run scripts/install-test-deps.sh)");
             None
         }
     }

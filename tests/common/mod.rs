@@ -166,4 +166,5 @@ pub fn counts(v: &Value) -> BTreeMap<String, u64> {
 /// `kpi.window` parts merged per (size, start, group): counts add (SPEC §4).
 pub type Merged = BTreeMap<(u64, String, String), BTreeMap<String, u64>>;
 
+pub mod external;
 pub mod kafka;

@@ -91,7 +91,8 @@ enum Command {
     },
     /// Consume events from Kafka and publish KPIs: records to the output topic, dead letters
     /// to the dead-letter topic, Prometheus metrics on the metrics endpoint. Stops cleanly on
-    /// SIGINT/SIGTERM (flushes outputs, commits, leaves the group).
+    /// SIGINT/SIGTERM (checkpoints, flushes outputs, leaves the group, within
+    /// kafka.shutdown_timeout).
     ///
     /// Each partition's state is checkpointed to the state topic (kafka.state_topic) and
     /// restored when the partition is assigned, so a crash, deploy or rebalance loses
@@ -463,13 +464,8 @@ fn cmd_run(cfg: Arc<Config>, metrics_listen: Option<String>, opts: RunOptions) -
     // Stops the metrics endpoint too when the pipeline ended on its own (an error).
     trigger.fire();
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    let summary = summary?;
-    tracing::info!(
-        events = summary.events,
-        records = summary.records_produced,
-        commits = summary.commits,
-        "stopped"
-    );
+    // The pipeline logged "stopped" with its summary.
+    summary?;
     Ok(())
 }
 

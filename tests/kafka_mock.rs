@@ -913,3 +913,91 @@ fn a_long_output_outage_pauses_the_input_and_keeps_the_group() {
         summary.checkpoints
     );
 }
+
+/// A stop is bounded by `kafka.shutdown_timeout` even when the group coordinator does not
+/// answer (here: every response of its broker delayed by a minute, as a coordinator that
+/// holds a commit or a leave during a rebalance does): the final checkpoints still complete
+/// (they go to the state topic, not the coordinator), the process exits 0, and the next run
+/// restores every partition from them.
+#[test]
+fn a_stop_is_bounded_when_the_group_coordinator_does_not_answer() {
+    use rdkafka::mocking::MockCoordinator;
+    init_log();
+    let group = "g-slowcoord";
+    let n = 2;
+    let mock = MockCluster::new(3).expect("mock cluster");
+    for (topic, parts, leader) in [
+        ("input", n, 1),
+        ("g-slowcoord.state", n, 1),
+        ("output", 3, 2),
+        ("output.parts", n, 2),
+        ("deadletter", 1, 2),
+    ] {
+        mock.create_topic(topic, parts, 1).unwrap();
+        for p in 0..parts {
+            mock.partition_leader(topic, p, Some(leader)).unwrap();
+        }
+    }
+    for g in [group.to_string(), format!("{group}.merge")] {
+        mock.coordinator(MockCoordinator::Group(g), 3).unwrap();
+    }
+    let bs = mock.bootstrap_servers();
+    let mut cfg = live_config(&bs, group);
+    // Only the final checkpoints: a restore from a checkpoint is a restore from them.
+    cfg.kafka.checkpoint_interval = cxstream::config::Dur(3_600_000);
+    cfg.kafka.shutdown_timeout = cxstream::config::Dur(5_000);
+    cfg.kafka
+        .librdkafka
+        .insert("session.timeout.ms".into(), "6000".into());
+    let lines = future_lines(3000, 9, n);
+    let positions = produce(&bs, "input", &lines);
+    let want = expected(&cfg, &lines, n, &positions);
+    let wc = want_counts(&want);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_file = dir.path().join("cxstream.toml");
+    write_config(&cfg, &cfg_file);
+    let mut first = Proc::start(&cfg_file, &["run"], &dir.path().join("run1.log"));
+    let out = read_until(&bs, "output", Duration::from_secs(60), |m| {
+        merged_counts(m) == wc
+    });
+    assert_eq!(merged_counts(&out), wc, "{}", first.log_text());
+    // Every topic written once before (an idle advance of each partition in the state
+    // topic): the producer knows its leaders and does not need the slow broker's metadata.
+    let advances = read_until(&bs, "g-slowcoord.state", Duration::from_secs(30), |m| {
+        m.len() >= n as usize
+    });
+    assert!(advances.len() >= n as usize, "{}", first.log_text());
+    mock.broker_round_trip_time(3, Duration::from_secs(60))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = Instant::now();
+    first.terminate();
+    // Without the bound, the close waits for the commit's answer (socket.timeout.ms, 60 s).
+    let (ok, log) = first.wait(Duration::from_secs(30));
+    eprintln!("slow coordinator: stopped in {:?}", t0.elapsed());
+    assert!(ok, "exit 0 within the shutdown timeout:\n{log}");
+    assert!(
+        !log.contains("final checkpoint incomplete"),
+        "every final checkpoint completed:\n{log}"
+    );
+    assert!(
+        log.contains("within kafka.shutdown_timeout"),
+        "the unanswered close is reported:\n{log}"
+    );
+    mock.broker_round_trip_time(3, Duration::ZERO).unwrap();
+    let mut second = Proc::start(
+        &cfg_file,
+        &["run", "--until-end"],
+        &dir.path().join("run2.log"),
+    );
+    let (ok, log) = second.wait(Duration::from_secs(120));
+    assert!(ok, "the next run:\n{log}");
+    assert_eq!(
+        log.matches("partition restored from its checkpoint")
+            .count(),
+        n as usize,
+        "every partition restored from its final checkpoint:\n{log}"
+    );
+    let out = read_to_end(&bs, "output", Duration::from_secs(60));
+    assert_eq!(merged_counts(&out), wc, "output equals replay's");
+}

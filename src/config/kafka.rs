@@ -25,6 +25,12 @@ pub struct KafkaConfig {
     /// (`commit_interval`, its old name, is accepted.)
     #[serde(alias = "commit_interval")]
     pub checkpoint_interval: Dur,
+    /// How long a graceful stop (SIGTERM, Ctrl-C) may take in all, default 25s: the final
+    /// checkpoints, the outputs' acknowledgements, the merge step's marks and leaving the
+    /// consumer groups. What is not done by then is left as a crash would leave it (the input
+    /// after the last checkpoint is processed again); keep it below the grace period of the
+    /// container runtime (Kubernetes: 30 s; docker-compose.yml sets 30 s).
+    pub shutdown_timeout: Dur,
     /// The compacted state topic holding the checkpoints (created with the input's partition
     /// count if missing), default `<group_id>.state`.
     pub state_topic: String,
@@ -84,6 +90,7 @@ impl Default for KafkaConfig {
             output_topic: "cx.kpi".into(),
             deadletter_topic: "cx.deadletter".into(),
             checkpoint_interval: Dur(10 * SECOND),
+            shutdown_timeout: Dur(25 * SECOND),
             state_topic: String::new(),
             parts_topic: String::new(),
             librdkafka: Librdkafka::default(),

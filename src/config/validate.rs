@@ -73,6 +73,9 @@ impl Config {
         if self.input.max_future.0 < 0 {
             bail!("input.max_future must not be negative, e.g. \"1h\"");
         }
+        if self.kafka.shutdown_timeout.0 < SECOND {
+            bail!("kafka.shutdown_timeout must be at least 1s (default \"25s\")");
+        }
         if self.input.max_event_bytes < 64 {
             bail!("input.max_event_bytes must be at least 64 (default 1048576)");
         }

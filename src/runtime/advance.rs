@@ -4,7 +4,7 @@
 //! positions, so what they made late stays late.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::pipeline::{now_ms, pause, resume_at, Phase, Pipeline, BEGINNING};
 use super::{Consumer, IDLE_AFTER};
@@ -117,6 +117,21 @@ impl Pipeline {
             let positions = part.positions();
             self.engine.advance_partition(p, a.watermark);
             resume_at(consumer, p, &positions);
+        }
+    }
+
+    /// Waits (until `deadline`) for the idle advances sent but not acknowledged yet and
+    /// applies them, so that a final checkpoint (shutdown, revoke) includes them. A partition
+    /// whose advance is not acknowledged in time gets no final checkpoint: its record may or
+    /// may not be in the state topic, and the checkpoint would have to say which.
+    pub(super) fn settle_advances(&mut self, consumer: &Consumer, deadline: Instant) {
+        while self.parts.values().any(|part| part.awaiting.is_some()) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            self.sink.flush(left.min(Duration::from_millis(50)));
+            self.check_advances(consumer);
         }
     }
 }

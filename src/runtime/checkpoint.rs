@@ -193,7 +193,7 @@ impl Pipeline {
     /// Moves the checkpoints in flight along: the manifest once everything before it is
     /// acknowledged; once the manifest is, the checkpoint is complete — obsolete records are
     /// tombstoned and the group offsets committed.
-    pub(super) fn progress_checkpoints(&mut self, consumer: &Consumer, mode: CommitMode) {
+    pub(super) fn progress_checkpoints(&mut self, consumer: &Consumer) {
         let acked = self.sink.acked_through();
         let ps: Vec<i32> = self.pending.keys().copied().collect();
         for p in ps {
@@ -225,12 +225,12 @@ impl Pipeline {
                 let Some(pend) = self.pending.remove(&p) else {
                     continue;
                 };
-                self.complete(consumer, p, pend, mode);
+                self.complete(consumer, p, pend);
             }
         }
     }
 
-    fn complete(&mut self, consumer: &Consumer, p: i32, pend: Pending, mode: CommitMode) {
+    fn complete(&mut self, consumer: &Consumer, p: i32, pend: Pending) {
         let bytes = pend.ck.manifest.bytes;
         let mut tombs = self.engine.complete_checkpoint(pend.ck);
         if let Some(part) = self.parts.get_mut(&p) {
@@ -254,7 +254,9 @@ impl Pipeline {
             m.observe_checkpoint(pend.started.elapsed().as_secs_f64(), bytes);
         }
         // Group offsets follow checkpoints (SPEC §7): for monitoring and tools; a restore
-        // starts from the checkpoint's own position.
+        // starts from the checkpoint's own position. So the commit is never waited for (also
+        // on revoke and at shutdown): a coordinator that holds it during a rebalance cannot
+        // stall the loop; one that fails is made good by the next checkpoint's.
         let mut tpl = TopicPartitionList::new();
         for (t, o) in &pend.positions {
             if *o >= 0 {
@@ -264,7 +266,7 @@ impl Pipeline {
         if tpl.count() == 0 {
             return;
         }
-        match consumer.commit(&tpl, mode) {
+        match consumer.commit(&tpl, CommitMode::Async) {
             Ok(()) => {
                 self.commits += 1;
                 self.progress.commits.store(self.commits, Ordering::Relaxed);
@@ -288,7 +290,7 @@ impl Pipeline {
     /// A checkpoint of `p` now, waiting (at most `budget`) until it is complete: on revoke,
     /// at shutdown, at the end of a bounded run. `true` if it completed.
     pub(super) fn checkpoint_now(&mut self, consumer: &Consumer, p: i32, budget: Duration) -> bool {
-        if self.finished {
+        if self.finished || budget.is_zero() {
             return false;
         }
         let deadline = Instant::now() + budget;
@@ -326,7 +328,7 @@ impl Pipeline {
             // As many as the producer's queue has room for; the flush makes more room.
             self.feed_checkpoints(usize::MAX);
             self.sink.flush(left.min(Duration::from_millis(200)));
-            self.progress_checkpoints(consumer, CommitMode::Sync);
+            self.progress_checkpoints(consumer);
         }
         true
     }

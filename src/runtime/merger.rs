@@ -103,6 +103,7 @@ impl Merger {
             warn: LogLimiter::default(),
             last_mark: Instant::now(),
             flush: None,
+            stopping: false,
         }));
         let consumer = crate::source::kafka::consumer_of(
             &cfg,
@@ -141,12 +142,26 @@ impl Merger {
         wait.recv_timeout(budget + MARK_BUDGET).unwrap_or(false)
     }
 
-    /// Writes the final marks, commits, leaves the group and waits for the thread.
-    pub fn stop(mut self) {
+    /// Writes the final marks, commits, leaves the group and waits for the thread at most
+    /// `budget` (a group coordinator that holds the commit or the leave cannot hold the
+    /// shutdown longer: the next owner then starts from the previous marks).
+    pub fn stop_within(mut self, budget: Duration) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        let Some(t) = self.thread.take() else {
+            return;
+        };
+        let deadline = Instant::now() + budget;
+        while !t.is_finished() {
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    "merge step: not stopped within kafka.shutdown_timeout (final marks, commit, \
+                     leaving the group); exiting anyway: the next owner starts from the previous marks"
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
+        let _ = t.join();
     }
 }
 
@@ -190,6 +205,8 @@ pub(super) struct Merge {
     warn: LogLimiter,
     last_mark: Instant,
     flush: Option<Flush>,
+    /// Stopping: the final commits are not waited for.
+    stopping: bool,
 }
 
 fn run(consumer: Consumer, merge: Arc<Mutex<Merge>>, rx: Receiver<Flush>, stop: Arc<AtomicBool>) {
@@ -230,6 +247,8 @@ fn run(consumer: Consumer, merge: Arc<Mutex<Merge>>, rx: Receiver<Flush>, stop: 
     }
     {
         let mut m = lock(&merge);
+        // From here on (and in the close's revoke) commits do not wait for an answer.
+        m.stopping = true;
         let qs: Vec<i32> = m.owned.keys().copied().collect();
         m.final_marks(&consumer, &qs);
     }
@@ -450,7 +469,13 @@ impl Merge {
             }
         }
         if tpl.count() > 0 {
-            if let Err(e) = consumer.commit(&tpl, CommitMode::Sync) {
+            // On revoke, waited for: the next owner reads it right after the rebalance.
+            let mode = if self.stopping {
+                CommitMode::Async
+            } else {
+                CommitMode::Sync
+            };
+            if let Err(e) = consumer.commit(&tpl, mode) {
                 tracing::warn!("merge step: final commit failed: {e}");
             }
         }

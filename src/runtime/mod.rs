@@ -88,7 +88,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::KafkaError;
 
 use crate::config::{Config, CreateClient as _};
@@ -115,8 +115,6 @@ const POLL_WAIT: Duration = Duration::from_millis(100);
 const FEED_WAIT: Duration = Duration::from_millis(5);
 /// Budget for the checkpoint of a revoked partition.
 const FLUSH_REVOKE_BUDGET: Duration = Duration::from_secs(20);
-/// Budget for the checkpoints at shutdown.
-const FLUSH_SHUTDOWN_BUDGET: Duration = Duration::from_secs(30);
 /// How long the end of a bounded run waits for the merge step to own and read every
 /// parts-topic partition (a crashed predecessor leaves the merge group only when its session
 /// times out).
@@ -166,7 +164,7 @@ pub struct RunSummary {
     pub records_waited: BTreeMap<&'static str, u64>,
     /// The most state records one checkpoint had.
     pub largest_checkpoint: u64,
-    /// Successful offset commits.
+    /// Offset commits sent (one with each completed checkpoint; answers are not waited for).
     pub commits: u64,
     /// Complete checkpoints.
     pub checkpoints: u64,
@@ -197,7 +195,7 @@ pub struct Progress {
     pub deadletters: AtomicU64,
     /// Records acknowledged by the broker.
     pub acked: AtomicU64,
-    /// Successful offset commits.
+    /// Offset commits sent (one with each completed checkpoint; answers are not waited for).
     pub commits: AtomicU64,
     /// Assignment callbacks served (one per rebalance that reaches this member).
     pub rebalances: AtomicU64,
@@ -374,7 +372,7 @@ pub fn run_pipeline_with(
         p.report_output_errors();
         p.maybe_checkpoint();
         p.feed_checkpoints(checkpoint::CHECKPOINT_SLICE);
-        p.progress_checkpoints(&consumer, CommitMode::Async);
+        p.progress_checkpoints(&consumer);
         if metadata_at.elapsed() >= Duration::from_secs(30) {
             metadata_at = Instant::now();
             p.check_metadata(&consumer);
@@ -392,8 +390,12 @@ pub fn run_pipeline_with(
         }
     }
 
-    // Stop fetching, checkpoint everything, commit, leave the group.
+    // Stop fetching, checkpoint everything, commit, leave the group: all within
+    // `kafka.shutdown_timeout` (what is not done by then is left as a crash leaves it).
     tracing::info!("stopping: checkpointing every partition and committing offsets");
+    let timeout = Duration::from_millis(cfg.kafka.shutdown_timeout.0 as u64);
+    let mut deadline = Instant::now() + timeout;
+    let left = |d: Instant| d.saturating_duration_since(Instant::now());
     if let Some(m) = &metrics {
         m.set_ready(false);
         m.set_input_paused(false);
@@ -401,10 +403,13 @@ pub fn run_pipeline_with(
     {
         let mut p = lock(&pipe);
         p.closing = true;
+        // Idle advances sent but not acknowledged yet: applied once they are, so the
+        // partitions can be checkpointed with them.
+        p.settle_advances(&consumer, deadline);
         p.drain();
         let parts: Vec<i32> = p.parts.keys().copied().collect();
         for part in parts {
-            if !p.checkpoint_now(&consumer, part, FLUSH_SHUTDOWN_BUDGET) {
+            if !p.checkpoint_now(&consumer, part, left(deadline)) {
                 tracing::warn!(
                     partition = part,
                     "final checkpoint incomplete: the input after the previous one will be processed again"
@@ -413,7 +418,7 @@ pub fn run_pipeline_with(
         }
         // The final checkpoints' tombstones (cleanup of obsolete versions).
         for part in p.tombs.keys().copied().collect::<Vec<_>>() {
-            p.flush_tombs(part, FLUSH_SHUTDOWN_BUDGET);
+            p.flush_tombs(part, left(deadline));
         }
         if until_done {
             // SPEC §2 end of a finite input: every watermark to M, partial windows flagged.
@@ -429,21 +434,31 @@ pub fn run_pipeline_with(
             for q in 0..p.parts_partitions {
                 pipeline::send_part(&mut p.sink, &topic, q, &end, fp);
             }
-            if !p.sink.flush(FLUSH_SHUTDOWN_BUDGET) {
+            if !p.sink.flush(left(deadline)) {
                 tracing::warn!("outputs not all acknowledged at exit");
             }
             let finals = std::mem::take(&mut p.finals);
             merge_incomplete = !merger.flush(run, finals, MERGE_FLUSH_BUDGET);
+            // The merge step's own budget is apart: the rest gets the whole timeout again.
+            deadline = Instant::now() + timeout;
         }
-        if !p.sink.flush(FLUSH_SHUTDOWN_BUDGET) {
+        if !p.sink.flush(left(deadline)) {
             tracing::warn!("outputs not all acknowledged at exit");
         }
     }
-    merger.stop();
+    merger.stop_within(left(deadline));
     consumer.unsubscribe();
     // Closing the consumer serves the final revoke (nothing left to checkpoint) and leaves
-    // the group.
-    drop(consumer);
+    // the group; a coordinator that does not answer (a commit or the leave held during a
+    // rebalance) cannot hold the process past the deadline.
+    if !source::kafka::close_within("consumer", consumer, left(deadline)) {
+        tracing::warn!(
+            timeout = ?cfg.kafka.shutdown_timeout,
+            "the consumer did not leave group {} within kafka.shutdown_timeout: exiting anyway; \
+             the group reassigns its partitions after session.timeout.ms",
+            cfg.kafka.group_id
+        );
+    }
     let mut p = lock(&pipe);
     p.report_output_errors();
     let summary = p.summary();

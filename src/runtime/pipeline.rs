@@ -123,7 +123,8 @@ pub(crate) struct Pipeline {
     pub(super) last_checkpoint: Instant,
     /// An error that stops the instance (a checkpoint it must not ignore).
     pub fatal: Option<anyhow::Error>,
-    /// Shutting down.
+    /// Shutting down: the final checkpoints are taken (or given up) before the consumer
+    /// closes, so its last revoke only drops the partitions.
     pub closing: bool,
     /// A bounded run finished (every watermark moved to M): that state is never
     /// checkpointed (SPEC §2), so a later live run continues from the last real position.
@@ -253,11 +254,16 @@ impl Pipeline {
 
     /// Partitions released: checkpointed first unless `lost`, then dropped.
     pub(super) fn release(&mut self, consumer: &Consumer, partitions: &[i32], lost: bool) {
+        if !lost && !self.closing {
+            // Idle advances in flight are applied first, so the final checkpoints hold them.
+            self.settle_advances(consumer, Instant::now() + super::FLUSH_REVOKE_BUDGET / 4);
+        }
         for p in partitions {
             let Some(part) = self.parts.get(p) else {
                 continue;
             };
-            if part.phase == Phase::Active && !lost && !self.finished {
+            // At shutdown the final checkpoints are taken before the consumer closes.
+            if part.phase == Phase::Active && !lost && !self.finished && !self.closing {
                 if !self.checkpoint_now(consumer, *p, super::FLUSH_REVOKE_BUDGET) {
                     tracing::warn!(
                         partition = p,
@@ -268,9 +274,10 @@ impl Pipeline {
                 self.engine.abandon_checkpoint(pend.ck);
             }
             self.pending.remove(p);
-            // Lost: dropped, as a crash would (cleanup only). Revoked: the final checkpoint's
-            // go out before the partition's next owner can write.
-            if lost {
+            // Lost: dropped, as a crash would (cleanup only); so at shutdown, whose deadline
+            // they had. Revoked: the final checkpoint's go out before the partition's next
+            // owner can write.
+            if lost || self.closing {
                 self.tombs.remove(p);
             } else {
                 self.flush_tombs(*p, super::FLUSH_REVOKE_BUDGET);

@@ -10,11 +10,12 @@
 //! loop never holds while it polls, so it is never contended.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::TopicPartitionList;
@@ -94,6 +95,22 @@ impl<H: Rebalance> ClientContext for SourceContext<H> {
 }
 
 impl<H: Rebalance> ConsumerContext for SourceContext<H> {
+    /// The answer to an offset commit (they are never waited for): a failure is logged; the
+    /// next checkpoint commits again.
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                if let Some(n) = self.warn.allow() {
+                    tracing::warn!(
+                        suppressed = n,
+                        "offset commit failed ({e}); the next checkpoint commits again"
+                    );
+                }
+            }
+        }
+    }
+
     /// Replaces rdkafka's default so that an assignment can start partitions at this
     /// instance's own positions (state kept across an eager rebalance).
     fn rebalance(
@@ -204,6 +221,22 @@ pub fn consumer_of<H: Rebalance>(
         "consuming"
     );
     Ok(consumer)
+}
+
+/// Closes `consumer` (its last revoke, leaving the group) on a thread of its own and waits
+/// for it at most `budget`: `true` if it closed in time. A group coordinator that holds a
+/// commit or the leave (during a rebalance, or unreachable) cannot hold the caller longer;
+/// the close goes on in the background until the process exits.
+pub fn close_within<T: Send + 'static>(what: &str, consumer: T, budget: Duration) -> bool {
+    let (done, closed) = std::sync::mpsc::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name(format!("close-{what}"))
+        .spawn(move || {
+            drop(consumer);
+            let _ = done.send(());
+        });
+    // Could not spawn: the closure (and the consumer) were dropped right here.
+    spawned.is_err() || closed.recv_timeout(budget).is_ok()
 }
 
 /// One input message into the engine, through the one decode path. The engine state of a

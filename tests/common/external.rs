@@ -22,6 +22,42 @@ pub fn skip(test: &str, why: &str) {
     );
 }
 
+/// `$env` (which must then exist), else `name` on PATH. None when absent: the test is skipped
+/// ([`skip`]; `install` says how to get it).
+pub fn find_program(env: &str, name: &str, install: &str) -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(env).filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        assert!(p.is_file(), "{env}={} does not exist", p.display());
+        return Some(p);
+    }
+    let found = which(name);
+    if found.is_none() {
+        skip(name, &format!("{name} not found (set {env} or put it on PATH; {install})"));
+    }
+    found
+}
+
+/// `GET path` on `addr` (HTTP/1.0, reading at most `timeout` between bytes): (status, body).
+pub fn http_get(
+    addr: &str,
+    path: &str,
+    timeout: std::time::Duration,
+) -> std::io::Result<(u16, String)> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(timeout))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    Ok((status, body.to_string()))
+}
+
 pub fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
         .to_str()?

@@ -361,6 +361,15 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM: the graceful stop (final checkpoints, leaving the group).
+    pub fn terminate(&self) {
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -TERM {}", self.child.id());
+    }
+
     /// Waits for it to exit by itself; its exit status and log.
     pub fn wait(&mut self, timeout: Duration) -> (bool, String) {
         let deadline = Instant::now() + timeout;
@@ -415,13 +424,14 @@ pub fn write_config(cfg: &Config, path: &Path) {
     .unwrap();
     writeln!(
         f,
-        "[kafka]\nbootstrap_servers = \"{}\"\ngroup_id = \"{}\"\ninput_topics = [\"{}\"]\noutput_topic = \"{}\"\ndeadletter_topic = \"{}\"\ncheckpoint_interval = \"{}\"",
+        "[kafka]\nbootstrap_servers = \"{}\"\ngroup_id = \"{}\"\ninput_topics = [\"{}\"]\noutput_topic = \"{}\"\ndeadletter_topic = \"{}\"\ncheckpoint_interval = \"{}\"\nshutdown_timeout = \"{}\"",
         k.bootstrap_servers,
         k.group_id,
         k.input_topics[0],
         k.output_topic,
         k.deadletter_topic,
-        cxstream::ts::duration_label(k.checkpoint_interval.0)
+        cxstream::ts::duration_label(k.checkpoint_interval.0),
+        cxstream::ts::duration_label(k.shutdown_timeout.0)
     )
     .unwrap();
     writeln!(f, "[kafka.librdkafka]").unwrap();

@@ -2,6 +2,7 @@
 //! rate limiter for warnings that a broker outage would otherwise repeat thousands of times,
 //! and librdkafka's own log lines routed through `tracing`.
 
+use std::io::IsTerminal as _;
 use std::io::{self, Write};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -31,8 +32,13 @@ static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 pub fn init(filter: &str, format: LogFormat) {
     let _ = FORMAT.set(format);
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only on a terminal (a file, a pipe or a log collector gets plain text), and
+    // never with NO_COLOR set (https://no-color.org).
+    let ansi =
+        io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(Scrubbed(io::stderr));
     let _ = match format {
         LogFormat::Text => builder.try_init(),

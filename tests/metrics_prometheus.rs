@@ -21,7 +21,11 @@ use cxstream::output::Record;
 use serde_json::{json, Value};
 
 mod common;
+use common::external::find_program;
 use common::{of_type, run_text, win};
+
+const PROMETHEUS_INSTALL: &str =
+    "scripts/install-test-deps.sh, or Debian: apt-get install prometheus";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -101,35 +105,6 @@ fn assert_series(s: &BTreeMap<String, f64>, expected: &str) {
             v => assert_sample(s, series, v.parse().expect("a number or `absent`")),
         }
     }
-}
-
-fn require_external() -> bool {
-    std::env::var("CXSTREAM_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
-}
-
-/// `$env`, else `name` on PATH. None (after a loud message) when absent and not required.
-fn find_program(env: &str, name: &str) -> Option<PathBuf> {
-    if let Ok(p) = std::env::var(env) {
-        if !p.is_empty() {
-            let p = PathBuf::from(p);
-            assert!(p.exists(), "{env}={} does not exist", p.display());
-            return Some(p);
-        }
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        let msg = format!("SKIPPED: {name} not found (set {env} or put it on PATH)");
-        if require_external() {
-            panic!("{msg}; CXSTREAM_REQUIRE_EXTERNAL=1 forbids skipping");
-        }
-        // Straight to the process's stderr: the test harness captures eprintln!.
-        let _ = writeln!(std::io::stderr(), "\n*** {msg} ***\n");
-    }
-    found
 }
 
 fn line(v: Value) -> String {
@@ -624,7 +599,7 @@ fn http_endpoint_serves_metrics_health_and_readiness() {
 
 #[test]
 fn promtool_finds_no_problem_in_the_exposition() {
-    let Some(promtool) = find_program("CXSTREAM_PROMTOOL", "promtool") else {
+    let Some(promtool) = find_program("CXSTREAM_PROMTOOL", "promtool", PROMETHEUS_INSTALL) else {
         return;
     };
     let (metrics, _e, _r) = replay_with_metrics(Config::default(), &synthetic_input());
@@ -863,10 +838,11 @@ impl Drop for PromGuard {
 
 #[test]
 fn real_prometheus_scrapes_values_equal_to_the_replay_output() {
-    let Some(_prom) = find_program("CXSTREAM_PROMETHEUS", "prometheus") else {
+    let Some(_prom) = find_program("CXSTREAM_PROMETHEUS", "prometheus", PROMETHEUS_INSTALL) else {
         return;
     };
-    let Some(python) = find_program("CXSTREAM_PYTHON", "python3") else {
+    let Some(python) = find_program("CXSTREAM_PYTHON", "python3", "scripts/install-test-deps.sh")
+    else {
         return;
     };
     let input = synthetic_input();

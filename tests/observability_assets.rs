@@ -22,7 +22,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,6 +32,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
+
+mod common;
+use common::external::find_program;
+
+const PROMETHEUS_INSTALL: &str =
+    "scripts/install-test-deps.sh, or Debian: apt-get install prometheus";
+
+/// `GET path` on `addr`: (status, body).
+fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
+    common::external::http_get(addr, path, Duration::from_secs(30))
+}
 
 // ------------------------------------------------------------------------------------------
 // SPEC §6 and §7
@@ -626,39 +637,8 @@ fn recorded_series(rules: &[Rule]) -> BTreeMap<String, BTreeSet<String>> {
 // ------------------------------------------------------------------------------------------
 // External programs
 
-fn require_external() -> bool {
-    std::env::var("CXSTREAM_REQUIRE_EXTERNAL").is_ok_and(|v| v == "1")
-}
-
-/// `$env_var`, else `name` on PATH. None (after a loud message) when absent and not required.
-fn external(env_var: &str, name: &str) -> Option<PathBuf> {
-    let found = match std::env::var_os(env_var) {
-        Some(p) if !p.is_empty() => Some(PathBuf::from(p)).filter(|p| p.is_file()),
-        _ => std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        }),
-    };
-    if found.is_none() {
-        let msg = format!(
-            "SKIPPED: {name} not found (set {env_var} or put it on PATH; \
-             Debian: apt-get install prometheus)"
-        );
-        if require_external() {
-            panic!("{msg} and CXSTREAM_REQUIRE_EXTERNAL=1");
-        }
-        // Straight to the process's stderr: the test harness captures eprintln!.
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            format!("\n******** {msg} ********\n\n").as_bytes(),
-        );
-    }
-    found
-}
-
 fn promtool() -> Option<PathBuf> {
-    external("CXSTREAM_PROMTOOL", "promtool")
+    find_program("CXSTREAM_PROMTOOL", "promtool", PROMETHEUS_INSTALL)
 }
 
 fn run_promtool(promtool: &Path, args: &[&str], paths: &[PathBuf]) {
@@ -1514,26 +1494,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// `GET path` on `addr` (HTTP/1.0); (status, body).
-fn http_get(addr: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = resp
-        .split_once("\r\n\r\n")
-        .map(|x| x.1)
-        .unwrap_or("")
-        .to_string();
-    Ok((status, body))
-}
-
 fn url_encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
@@ -1626,7 +1586,7 @@ fn start_prometheus(bin: &Path, targets: &[&str]) -> Prometheus {
 /// data.
 #[test]
 fn every_expression_evaluates_on_a_real_prometheus() {
-    let Some(bin) = external("CXSTREAM_PROMETHEUS", "prometheus") else {
+    let Some(bin) = find_program("CXSTREAM_PROMETHEUS", "prometheus", PROMETHEUS_INSTALL) else {
         return;
     };
     // Two instances of one consumer group, so that every expression meets the series of both.

@@ -35,8 +35,7 @@ mod common;
 mod compose;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -658,9 +657,9 @@ fn compose_layout_runs_as_processes() {
                 panic!("{name}: {n} exited ({st}):\n{}", p.log_text());
             }
         }
-        let ready = procs
-            .iter()
-            .all(|(_, l, _)| http_get(l, "/readyz", Duration::from_secs(10)).is_ok_and(|(st, _)| st == 200));
+        let ready = procs.iter().all(|(_, l, _)| {
+            http_get(l, "/readyz", Duration::from_secs(10)).is_ok_and(|(st, _)| st == 200)
+        });
         let owned: Vec<Option<f64>> = procs
             .iter()
             .map(|(_, l, _)| {

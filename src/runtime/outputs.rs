@@ -22,6 +22,7 @@ impl Pipeline {
         // Congested: records wait for room; or a checkpoint is being sent while the outputs
         // hold more than their half of the queue (they would starve it).
         let mut congested = !self.sink.pump_for(budget);
+        let full = congested;
         if !congested && self.feeding() && self.sink.outputs_over_half() {
             congested = true;
             // Nothing waits in the sink: wait for acknowledgements instead of spinning.
@@ -36,10 +37,16 @@ impl Pipeline {
                     newly += usize::from(self.throttled.insert(*p));
                 }
             }
-            if newly > 0 {
+            if newly > 0 && full {
                 tracing::warn!(
                     waiting = self.sink.pending(),
                     "output cannot keep up (the producer's queue is full): input paused until it drains"
+                );
+            } else if newly > 0 {
+                tracing::info!(
+                    waiting = self.sink.pending(),
+                    "outputs hold more than half of the producer's queue while a checkpoint is \
+                     being sent: input paused until they drain"
                 );
             }
         } else if !self.throttled.is_empty() {

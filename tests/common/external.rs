@@ -32,7 +32,10 @@ pub fn find_program(env: &str, name: &str, install: &str) -> Option<PathBuf> {
     }
     let found = which(name);
     if found.is_none() {
-        skip(name, &format!("{name} not found (set {env} or put it on PATH; {install})"));
+        skip(
+            name,
+            &format!("{name} not found (set {env} or put it on PATH; {install})"),
+        );
     }
     found
 }

@@ -632,6 +632,49 @@ fn an_upgrade_without_state_is_explicit() {
     assert_eq!(s.events as usize, lines.len() - 200);
 }
 
+/// Input the broker deleted (retention) before cxstream read it is not lost silently: the
+/// consumer starts again at the earliest offset still kept, and the offsets it never saw are
+/// counted (`RunSummary::offsets_skipped`, `cxstream_input_offsets_skipped_total`) and logged.
+#[test]
+fn input_deleted_before_it_was_read_is_counted() {
+    let group = "g-retention";
+    let mock = cluster(1, 1, &[group]);
+    let bs = mock.bootstrap_servers();
+    let cfg = config(&bs, group);
+    // More than the mock cluster keeps of a partition (the last 5 MB or 100k messages).
+    let lines = generated(40_000, 13);
+    produce(&bs, "input", &lines);
+    use rdkafka::consumer::Consumer as _;
+    let probe: rdkafka::consumer::BaseConsumer = rdkafka::config::ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .create()
+        .unwrap();
+    let (low, high) = probe
+        .fetch_watermarks("input", 0, Duration::from_secs(10))
+        .unwrap();
+    assert!(low > 0, "the oldest messages are gone ({low}..{high})");
+    // Where an earlier consumer of the group stopped: before what is deleted now.
+    commit_offsets(&bs, group, &[("input", 0, 100)]);
+    let opts = RunOptions {
+        from_committed: true,
+        ..bounded()
+    };
+    let metrics = cxstream::metrics::Metrics::new(&cfg);
+    let s = Running::start_with(cfg, Some(std::sync::Arc::clone(&metrics)), opts)
+        .join()
+        .expect("bounded run");
+    assert_eq!(s.offsets_skipped, (low - 100) as u64, "{s:?}");
+    assert_eq!(s.events, (high - low) as u64);
+    assert!(
+        metrics.encode().contains(&format!(
+            "cxstream_input_offsets_skipped_total{{partition=\"0\",topic=\"input\"}} {}",
+            low - 100
+        )),
+        "{}",
+        metrics.encode()
+    );
+}
+
 /// SPEC §7: a checkpoint written under another configuration of what shapes results is not
 /// restored silently; `cxstream state reset` starts the group from scratch; `state inspect`
 /// shows each partition's checkpoint.

@@ -72,6 +72,7 @@ pub(crate) enum Id {
     OutputErrors,
     OutputQueueFull,
     InputPaused,
+    InputOffsetsSkipped,
     MergePartsDropped,
     MergePartitions,
 }
@@ -349,6 +350,12 @@ pub(crate) const DEFS: &[Def] = &[
     def(Id::InputPaused, Gauge, "cxstream_input_paused", NO_LABELS,
         "1 while input is paused because the producer's queue is full (backpressure: the \
          broker is down or slower than the input)."),
+    def(Id::InputOffsetsSkipped, Counter, "cxstream_input_offsets_skipped_total",
+        &["topic", "partition"],
+        "Input offsets never delivered between two that were: deleted by the topic's retention \
+         before cxstream read them (the consumer then starts again at the earliest offset \
+         still kept, auto.offset.reset), compacted away, or transaction markers (one per \
+         transaction of a transactional producer). Events deleted unread are in no KPI."),
     // --- Scale-out: the merge step of the parts topic.
     def(Id::MergePartsDropped, Counter, "cxstream_merge_parts_dropped_total", NO_LABELS,
         "Window parts dropped by the merge step because their window was already emitted \

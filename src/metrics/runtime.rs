@@ -255,6 +255,14 @@ impl Metrics {
             .inc_by(n);
     }
 
+    /// `cxstream_input_offsets_skipped_total{topic,partition}` grows by `n`.
+    pub fn add_input_offsets_skipped(&self, topic: &str, partition: i32, n: u64) {
+        self.families
+            .counter(Id::InputOffsetsSkipped)
+            .with_label_values(&[topic, &partition.to_string()])
+            .inc_by(n);
+    }
+
     /// `cxstream_output_queue_full_total{type}` grows by `n`.
     pub fn add_output_queue_full(&self, kind: &str, n: u64) {
         self.families

@@ -172,6 +172,9 @@ pub struct RunSummary {
     pub restores: u64,
     /// The last offset committed per input `(topic, partition)`.
     pub committed: BTreeMap<(String, i32), i64>,
+    /// Input offsets skipped between two delivered ones (`cxstream_input_offsets_skipped_total`:
+    /// deleted by retention before they were read, compacted, or transaction markers).
+    pub offsets_skipped: u64,
     /// First and last offset processed per input `(topic, partition)` by this run.
     pub processed: BTreeMap<(String, i32), (i64, i64)>,
     /// The engine's counters at exit.

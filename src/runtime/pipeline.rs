@@ -137,6 +137,8 @@ pub(crate) struct Pipeline {
     /// First and last offset processed per input `(topic, partition)`, for the summary.
     pub(super) processed: BTreeMap<(String, i32), (i64, i64)>,
     pub(super) warn: LogLimiter,
+    /// Input offsets skipped so far ([`Pipeline::skipped_offsets`]).
+    pub(super) offsets_skipped: u64,
     /// Partitions paused by backpressure (the producer's queue is full).
     pub(super) throttled: BTreeSet<i32>,
     /// Output errors already added to the metric, by (type, reason).
@@ -195,6 +197,7 @@ impl Pipeline {
             committed: BTreeMap::new(),
             processed: BTreeMap::new(),
             warn: LogLimiter::default(),
+            offsets_skipped: 0,
             throttled: BTreeSet::new(),
             errors_reported: BTreeMap::new(),
             waits_reported: BTreeMap::new(),
@@ -320,6 +323,9 @@ impl Pipeline {
         if next >= 0 && offset < next {
             return; // delivered again before a seek took effect
         }
+        if next >= 0 && offset > next {
+            self.skipped_offsets(topic, p, next, offset);
+        }
         if self
             .ends
             .as_ref()
@@ -345,6 +351,33 @@ impl Pipeline {
         part.last_message = Instant::now();
         part.changed = true;
         self.events += 1;
+    }
+
+    /// Offsets `next..offset` of `topic`/`p` were never delivered: counted and reported. Most
+    /// often the broker deleted them (retention) before they were read — an outage longer
+    /// than the input's retention — and the consumer started again at the earliest offset
+    /// it still has; their events are lost to every KPI. Compaction and transaction markers
+    /// leave such gaps too (one offset per transaction).
+    fn skipped_offsets(&mut self, topic: &str, p: i32, next: i64, offset: i64) {
+        let n = (offset - next) as u64;
+        self.offsets_skipped += n;
+        if let Some(m) = &self.metrics {
+            m.add_input_offsets_skipped(topic, p, n);
+        }
+        if n > 1 {
+            if let Some(suppressed) = self.warn.allow() {
+                tracing::warn!(
+                    suppressed,
+                    topic,
+                    partition = p,
+                    from = next,
+                    to = offset,
+                    "input offsets skipped: {n} message(s) never delivered, most likely deleted by \
+                     the topic's retention before cxstream read them (their events are in no \
+                     KPI); raise the input topic's retention.ms above the longest outage"
+                );
+            }
+        }
     }
 
     /// The end of a partition was reached.
@@ -495,6 +528,7 @@ impl Pipeline {
             records_unacknowledged: self.sink.pending() as u64,
             records_waited: self.sink.waited().clone(),
             largest_checkpoint: self.largest_checkpoint,
+            offsets_skipped: self.offsets_skipped,
             commits: self.commits,
             checkpoints: self.checkpoints,
             restores: self.restores,

@@ -49,18 +49,43 @@ pub struct PendingRisk {
 }
 
 /// The decaying churn-risk score: S ← max(0, S · 2^(−(t−τ)/half_life) + w); each signal name
-/// keeps its own sum, decayed at the same moments, without the floor.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// keeps its own sum, decayed at the same moments, without the floor. The per-signal sums are
+/// allocated at the first signal (most customers never get one: 32 bytes instead of 104).
+#[derive(Debug, Clone, Default)]
 pub struct RiskScore {
     /// The score S (≥ 0), as of `tau`.
     pub score: f64,
     /// τ: the time of the last change, `None` before the first signal.
     pub tau: Option<Millis>,
-    /// Each signal's own decayed sum (no floor), indexed by [`Signal`] (for `reasons`).
-    pub sums: [f64; Signal::ALL.len()],
+    /// Each signal's own decayed sum (no floor), indexed by [`Signal`] (for `reasons`); `None`
+    /// while all are 0.
+    sums: Option<Box<[f64; Signal::ALL.len()]>>,
+}
+
+impl PartialEq for RiskScore {
+    fn eq(&self, o: &RiskScore) -> bool {
+        self.score == o.score && self.tau == o.tau && self.sums() == o.sums()
+    }
 }
 
 impl RiskScore {
+    /// Each signal's own decayed sum, indexed by [`Signal`].
+    pub fn sums(&self) -> [f64; Signal::ALL.len()] {
+        self.sums.as_deref().copied().unwrap_or_default()
+    }
+
+    /// Signal `signal`'s own decayed sum.
+    pub fn sum(&self, signal: Signal) -> f64 {
+        self.sums.as_ref().map_or(0.0, |s| s[signal as usize])
+    }
+
+    /// Sets the sum of the signal with index `i` (a restore).
+    pub fn set_sum(&mut self, i: usize, v: f64) {
+        if let Some(slot) = self.sums.get_or_insert_with(Default::default).get_mut(i) {
+            *slot = v;
+        }
+    }
+
     /// Applies a signal of weight `w` at `t` (t ≥ τ: signals arrive in event-time order).
     pub fn apply(&mut self, signal: Signal, w: f64, t: Millis, half_life: Millis) {
         let factor = match self.tau {
@@ -68,10 +93,11 @@ impl RiskScore {
             None => 1.0,
         };
         self.score = (self.score * factor + w).max(0.0);
-        for s in self.sums.iter_mut() {
+        let sums = self.sums.get_or_insert_with(Default::default);
+        for s in sums.iter_mut() {
             *s *= factor;
         }
-        self.sums[signal as usize] += w;
+        sums[signal as usize] += w;
         self.tau = Some(t);
     }
 
@@ -81,7 +107,7 @@ impl RiskScore {
         let mut r: Vec<(f64, &'static str)> = Signal::ALL
             .iter()
             .filter(|s| **s != Signal::Positive)
-            .map(|s| (self.sums[*s as usize], s.as_str()))
+            .map(|s| (self.sum(*s), s.as_str()))
             .filter(|(v, _)| *v > 0.0)
             .collect();
         r.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
@@ -106,7 +132,7 @@ pub struct Customer {
     /// `churn.risk` records without an outcome yet.
     pub pending_risks: Vec<PendingRisk>,
     /// The open service-recovery case, if any.
-    pub recovery: Option<RecoveryCase>,
+    pub recovery: Option<Box<RecoveryCase>>,
     /// Creation times of this customer's tickets within the repeat-contact window.
     pub created: VecDeque<Millis>,
     /// First solves awaiting their repurchase outcome.
@@ -209,13 +235,25 @@ mod tests {
 
     const HL: Millis = 14 * DAY;
 
+    /// Memory (issue 10): a customer is held for every id seen within retention; what only
+    /// some customers need (per-signal sums, a recovery case) is allocated when they do.
+    #[test]
+    fn a_customer_stays_compact() {
+        assert!(
+            std::mem::size_of::<Customer>() <= 200,
+            "{}",
+            std::mem::size_of::<Customer>()
+        );
+        assert!(std::mem::size_of::<RiskScore>() <= 32);
+    }
+
     #[test]
     fn decay_halves_the_score_every_half_life() {
         let mut r = RiskScore::default();
         r.apply(Signal::CsatNegative, 3.0, 0, HL);
         r.apply(Signal::Reopen, 2.0, HL, HL);
         assert!((r.score - 3.5).abs() < 1e-12);
-        assert!((r.sums[Signal::CsatNegative as usize] - 1.5).abs() < 1e-12);
+        assert!((r.sum(Signal::CsatNegative) - 1.5).abs() < 1e-12);
     }
 
     #[test]
@@ -223,7 +261,7 @@ mod tests {
         let mut r = RiskScore::default();
         r.apply(Signal::Positive, -0.25, 0, HL);
         assert_eq!(r.score, 0.0);
-        assert_eq!(r.sums[Signal::Positive as usize], -0.25);
+        assert_eq!(r.sum(Signal::Positive), -0.25);
         assert!(r.reasons().is_empty());
     }
 

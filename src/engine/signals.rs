@@ -212,13 +212,13 @@ impl Shard {
         let seq = self.timer(due, what);
         core.stats.recovery_open_cases += 1;
         if let Some(c) = self.customer_mut(cust) {
-            c.recovery = Some(RecoveryCase {
+            c.recovery = Some(Box::new(RecoveryCase {
                 id,
                 opened: t,
                 due,
                 trigger,
                 seq,
-            });
+            }));
         }
     }
 

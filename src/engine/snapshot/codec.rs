@@ -109,14 +109,15 @@ pub(super) fn encode_customer(c: &Customer) -> Vec<u8> {
     w.i64(c.last_event);
     w.f64(c.risk.score);
     w.opt_i64(c.risk.tau);
+    let sums = c.risk.sums();
     let mut mask = 0u64;
-    for (i, v) in c.risk.sums.iter().enumerate() {
+    for (i, v) in sums.iter().enumerate() {
         if *v != 0.0 {
             mask |= 1 << i;
         }
     }
     w.u64(mask);
-    for v in c.risk.sums.iter().filter(|v| **v != 0.0) {
+    for v in sums.iter().filter(|v| **v != 0.0) {
         w.f64(*v);
     }
     w.opt_i64(c.last_risk);
@@ -160,15 +161,13 @@ pub(super) fn encode_customer(c: &Customer) -> Vec<u8> {
 pub(super) fn decode_customer(key: &str, b: &[u8]) -> Result<Customer, CodecError> {
     let mut r = Reader::new(b);
     let mut c = Customer::new(key, r.i64()?);
-    let mut risk = RiskScore {
-        score: r.f64()?,
-        tau: r.opt_i64()?,
-        ..RiskScore::default()
-    };
+    let mut risk = RiskScore::default();
+    risk.score = r.f64()?;
+    risk.tau = r.opt_i64()?;
     let mask = r.u64()?;
     for i in 0..Signal::ALL.len() {
         if mask & (1 << i) != 0 {
-            risk.sums[i] = r.f64()?;
+            risk.set_sum(i, r.f64()?);
         }
     }
     c.risk = risk;
@@ -181,13 +180,13 @@ pub(super) fn decode_customer(key: &str, b: &[u8]) -> Result<Customer, CodecErro
         });
     }
     if r.bool()? {
-        c.recovery = Some(RecoveryCase {
+        c.recovery = Some(Box::new(RecoveryCase {
             id: r.u64()?,
             opened: r.i64()?,
             due: r.i64()?,
             trigger: trigger_of(r.u8()?)?,
             seq: r.u64()?,
-        });
+        }));
     }
     let n = r.len()?;
     c.created = VecDeque::with_capacity(n);

@@ -69,6 +69,13 @@ impl PartialEq for RiskScore {
 }
 
 impl RiskScore {
+    /// No signal yet.
+    pub const ZERO: RiskScore = RiskScore {
+        score: 0.0,
+        tau: None,
+        sums: None,
+    };
+
     /// Each signal's own decayed sum, indexed by [`Signal`].
     pub fn sums(&self) -> [f64; Signal::ALL.len()] {
         self.sums.as_deref().copied().unwrap_or_default()
@@ -115,74 +122,48 @@ impl RiskScore {
     }
 }
 
-/// The after-sales state of one customer.
-#[derive(Debug, Clone)]
-pub struct Customer {
-    /// The customer id.
-    pub key: Box<str>,
-    /// Time of the customer's latest event (retention).
-    pub last_event: Millis,
-    /// After-sales inputs held in the scheduler for this customer: the state is kept while
-    /// any is (the scheduler refers to it by slot).
-    pub held: u32,
+/// What only customers with after-sales activity hold (SPEC §5): the churn-risk score and
+/// records, the recovery case, repurchase cohorts, CSAT by ticket.
+#[derive(Debug, Clone, Default)]
+pub struct AfterSales {
     /// The churn-risk score.
     pub risk: RiskScore,
     /// Time of the latest `churn.risk` record.
     pub last_risk: Option<Millis>,
     /// `churn.risk` records without an outcome yet.
     pub pending_risks: Vec<PendingRisk>,
-    /// The open service-recovery case, if any.
+    /// The open service-recovery case, if any (boxed: most customers with after-sales state
+    /// have none open).
     pub recovery: Option<Box<RecoveryCase>>,
-    /// Creation times of this customer's tickets within the repeat-contact window.
-    pub created: VecDeque<Millis>,
     /// First solves awaiting their repurchase outcome.
     pub cohorts: Vec<Cohort>,
     /// Latest CSAT score naming each of this customer's tickets.
     pub csat_by_ticket: Vec<(Box<str>, u8)>,
-    /// The next id of a case, risk or cohort entry.
+    /// The last id given to a case, risk or cohort entry.
     pub next_id: u64,
-    /// Checkpoint bookkeeping (see `engine::snapshot`).
-    pub ck: super::snapshot::Durable,
 }
 
-impl Customer {
-    /// A customer first seen at `t`.
-    pub fn new(key: &str, t: Millis) -> Customer {
-        Customer {
-            key: key.into(),
-            last_event: t,
-            held: 0,
-            risk: RiskScore::default(),
-            last_risk: None,
-            pending_risks: Vec::new(),
-            recovery: None,
-            created: VecDeque::new(),
-            cohorts: Vec::new(),
-            csat_by_ticket: Vec::new(),
-            next_id: 0,
-            ck: Default::default(),
-        }
-    }
+/// The after-sales state of a customer that never needed one.
+static NO_AFTER_SALES: AfterSales = AfterSales {
+    risk: RiskScore::ZERO,
+    last_risk: None,
+    pending_risks: Vec::new(),
+    recovery: None,
+    cohorts: Vec::new(),
+    csat_by_ticket: Vec::new(),
+    next_id: 0,
+};
 
-    /// A new id for a case, risk or cohort entry.
-    pub fn next_id(&mut self) -> u64 {
-        self.next_id += 1;
-        self.next_id
-    }
-
-    /// An after-sales outcome is pending (SPEC §5: such state is never evicted), or an input
-    /// is held for it.
-    pub fn pending(&self) -> bool {
-        self.recovery.is_some()
-            || !self.cohorts.is_empty()
-            || !self.pending_risks.is_empty()
-            || self.held > 0
-    }
-
-    /// Customer state is evicted `retention` after its last event unless something is
-    /// pending.
-    pub fn evictable(&self, watermark: Millis, retention: Millis) -> bool {
-        !self.pending() && watermark > self.last_event.saturating_add(retention)
+impl AfterSales {
+    /// Nothing was ever recorded (a restored customer without after-sales state keeps none).
+    pub fn is_empty(&self) -> bool {
+        self.risk == RiskScore::ZERO
+            && self.last_risk.is_none()
+            && self.pending_risks.is_empty()
+            && self.recovery.is_none()
+            && self.cohorts.is_empty()
+            && self.csat_by_ticket.is_empty()
+            && self.next_id == 0
     }
 
     /// The latest CSAT naming `ticket`.
@@ -200,6 +181,77 @@ impl Customer {
             None => self.csat_by_ticket.push((ticket.into(), score)),
         }
     }
+}
+
+/// The after-sales state of one customer.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    /// The customer id.
+    pub key: Box<str>,
+    /// Time of the customer's latest event (retention).
+    pub last_event: Millis,
+    /// After-sales inputs held in the scheduler for this customer: the state is kept while
+    /// any is (the scheduler refers to it by slot).
+    pub held: u32,
+    /// Creation times of this customer's tickets within the repeat-contact window.
+    pub created: VecDeque<Millis>,
+    /// The after-sales state ([`AfterSales`]), allocated at the customer's first signal, case,
+    /// cohort or CSAT: most customers never need it (memory, issue 10).
+    pub after: Option<Box<AfterSales>>,
+    /// Checkpoint bookkeeping (see `engine::snapshot`).
+    pub ck: super::snapshot::Durable,
+}
+
+impl Customer {
+    /// A customer first seen at `t`.
+    pub fn new(key: &str, t: Millis) -> Customer {
+        Customer {
+            key: key.into(),
+            last_event: t,
+            held: 0,
+            created: VecDeque::new(),
+            after: None,
+            ck: Default::default(),
+        }
+    }
+
+    /// The after-sales state (empty if none was ever needed).
+    pub fn after(&self) -> &AfterSales {
+        self.after.as_deref().unwrap_or(&NO_AFTER_SALES)
+    }
+
+    /// The after-sales state, allocated if needed.
+    pub fn after_mut(&mut self) -> &mut AfterSales {
+        self.after.get_or_insert_with(Default::default)
+    }
+
+    /// A new id for a case, risk or cohort entry.
+    pub fn next_id(&mut self) -> u64 {
+        let a = self.after_mut();
+        a.next_id += 1;
+        a.next_id
+    }
+
+    /// An after-sales outcome is pending (SPEC §5: such state is never evicted), or an input
+    /// is held for it.
+    pub fn pending(&self) -> bool {
+        let a = self.after();
+        a.recovery.is_some()
+            || !a.cohorts.is_empty()
+            || !a.pending_risks.is_empty()
+            || self.held > 0
+    }
+
+    /// Customer state is evicted `retention` after its last event unless something is
+    /// pending.
+    pub fn evictable(&self, watermark: Millis, retention: Millis) -> bool {
+        !self.pending() && watermark > self.last_event.saturating_add(retention)
+    }
+
+    /// Notes a CSAT naming `ticket`.
+    pub fn set_csat(&mut self, ticket: &str, score: u8) {
+        self.after_mut().set_csat(ticket, score);
+    }
 
     /// `repeat_contact`: the customer created at least `min_others` other tickets at times in
     /// [t − window, t). Records this creation.
@@ -215,14 +267,17 @@ impl Customer {
 
     /// The customer had a `churn.risk` record in [t − horizon, t].
     pub fn signalled_within(&self, t: Millis, horizon: Millis) -> bool {
-        self.last_risk.is_some_and(|s| s >= t - horizon && s <= t)
+        self.after()
+            .last_risk
+            .is_some_and(|s| s >= t - horizon && s <= t)
     }
 
     /// A `churn.risk` record is due after a positive-weight signal at `t` when S ≥ threshold
     /// and there is no `churn.risk` at a time in (t − cooldown, t].
     pub fn risk_due(&self, t: Millis, cfg: &SignalsConfig) -> bool {
-        self.risk.score >= cfg.threshold
-            && !self
+        let a = self.after();
+        a.risk.score >= cfg.threshold
+            && !a
                 .last_risk
                 .is_some_and(|s| s > t - cfg.cooldown.0 && s <= t)
     }
@@ -245,6 +300,7 @@ mod tests {
             std::mem::size_of::<Customer>()
         );
         assert!(std::mem::size_of::<RiskScore>() <= 32);
+        assert!(std::mem::size_of::<AfterSales>() <= 136);
     }
 
     #[test]

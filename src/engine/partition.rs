@@ -177,8 +177,8 @@ impl Partition {
     pub fn recount_gauges(&mut self) {
         let mut r = (0, 0);
         for (_, c) in self.shard.customers.iter() {
-            r.0 += !c.pending_risks.is_empty() as i64;
-            r.1 += c.recovery.is_some() as i64;
+            r.0 += !c.after().pending_risks.is_empty() as i64;
+            r.1 += c.after().recovery.is_some() as i64;
         }
         self.core.stats.customers_at_risk = r.0;
         self.core.stats.recovery_open_cases = r.1;

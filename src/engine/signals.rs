@@ -60,7 +60,7 @@ impl Shard {
                 };
                 let seq = self.timer(t.saturating_add(horizon), what);
                 if let Some(c) = self.customer_mut(cust) {
-                    c.cohorts.push(Cohort {
+                    c.after_mut().cohorts.push(Cohort {
                         id,
                         ticket,
                         solved: t,
@@ -69,15 +69,15 @@ impl Shard {
                 }
             }
             Input::Order => {
-                let Some(c) = self.customer_mut(cust) else {
+                let Some(a) = self.customer_mut(cust).and_then(|c| c.after.as_deref_mut()) else {
                     return;
                 };
                 // Converted at the customer's first order in (t_solve, t_solve + horizon].
                 let mut i = 0;
-                while i < c.cohorts.len() {
-                    if c.cohorts[i].solved < t {
-                        let k = c.cohorts.swap_remove(i);
-                        let band = Band::of(c.latest_csat(&k.ticket));
+                while i < a.cohorts.len() {
+                    if a.cohorts[i].solved < t {
+                        let k = a.cohorts.swap_remove(i);
+                        let band = Band::of(a.latest_csat(&k.ticket));
                         let m = Kpi::Repurchase {
                             band,
                             converted: true,
@@ -95,23 +95,29 @@ impl Shard {
                 let after_signal = c.signalled_within(t, cfg.effectiveness_horizon.0);
                 core.measure(t, Dims::NONE, Kpi::ChurnOutcome { after_signal });
                 // Each pending churn.risk record is confirmed by the first churn in [s, s + 90 d].
-                let confirmed = c.pending_risks.iter().filter(|r| r.time <= t).count();
-                c.pending_risks.retain(|r| r.time > t);
-                if confirmed > 0 && c.pending_risks.is_empty() {
-                    core.stats.customers_at_risk -= 1;
-                }
+                let confirmed = match c.after.as_deref_mut() {
+                    Some(a) => {
+                        let n = a.pending_risks.iter().filter(|r| r.time <= t).count();
+                        a.pending_risks.retain(|r| r.time > t);
+                        if n > 0 && a.pending_risks.is_empty() {
+                            core.stats.customers_at_risk -= 1;
+                        }
+                        n
+                    }
+                    None => 0,
+                };
                 for _ in 0..confirmed {
                     core.measure(t, Dims::NONE, Kpi::ChurnConfirmed);
                 }
             }
             Input::Contact => {
-                let Some(c) = self.customer_mut(cust) else {
+                let Some(a) = self.customer_mut(cust).and_then(|c| c.after.as_deref_mut()) else {
                     return;
                 };
-                if let Some(case) = c.recovery.as_ref() {
+                if let Some(case) = a.recovery.as_ref() {
                     if case.opened <= t && t <= case.due {
                         let opened = case.opened;
-                        c.recovery = None;
+                        a.recovery = None;
                         core.stats.recovery_open_cases -= 1;
                         core.measure(t, Dims::NONE, Kpi::RecoveryAnswered(t - opened));
                     }
@@ -149,15 +155,17 @@ impl Shard {
         let Some(c) = self.customer_mut(cust) else {
             return;
         };
-        c.risk.apply(signal, w, t, cfg.half_life.0);
+        c.after_mut().risk.apply(signal, w, t, cfg.half_life.0);
         if w > 0.0 && c.risk_due(t, cfg) {
             let id = c.next_id();
-            c.last_risk = Some(t);
+            let a = c.after_mut();
+            a.last_risk = Some(t);
+            let (score, reasons) = (a.risk.score, a.risk.reasons());
             let record = Record::ChurnRisk {
                 time: t,
                 customer: c.key.to_string(),
-                score: c.risk.score,
-                reasons: c.risk.reasons(),
+                score,
+                reasons,
             };
             let expiry = t.saturating_add(cfg.effectiveness_horizon.0);
             core.emit(record);
@@ -168,10 +176,11 @@ impl Shard {
             };
             let seq = self.timer(expiry, what);
             if let Some(c) = self.customer_mut(cust) {
-                if c.pending_risks.is_empty() {
+                let a = c.after_mut();
+                if a.pending_risks.is_empty() {
                     core.stats.customers_at_risk += 1;
                 }
-                c.pending_risks.push(PendingRisk { id, time: t, seq });
+                a.pending_risks.push(PendingRisk { id, time: t, seq });
             }
         }
     }
@@ -190,7 +199,7 @@ impl Shard {
         let Some(c) = self.customer_mut(cust) else {
             return;
         };
-        if c.recovery.is_some() {
+        if c.after().recovery.is_some() {
             return;
         }
         let id = c.next_id();
@@ -212,7 +221,7 @@ impl Shard {
         let seq = self.timer(due, what);
         core.stats.recovery_open_cases += 1;
         if let Some(c) = self.customer_mut(cust) {
-            c.recovery = Some(Box::new(RecoveryCase {
+            c.after_mut().recovery = Some(Box::new(RecoveryCase {
                 id,
                 opened: t,
                 due,
@@ -229,11 +238,16 @@ impl Shard {
         };
         // The id *and* the due: a timer outlives the entry it was set for (a case closed by an
         // answer), and a customer started afresh after retention counts ids from 1 again.
-        let Some(open) = c.recovery.as_ref().filter(|r| r.id == case && r.due == due) else {
+        let Some(open) = c
+            .after()
+            .recovery
+            .as_ref()
+            .filter(|r| r.id == case && r.due == due)
+        else {
             return;
         };
         let trigger = open.trigger;
-        c.recovery = None;
+        c.after_mut().recovery = None;
         core.stats.recovery_open_cases -= 1;
         let record = Record::RecoveryOverdue {
             time: due,
@@ -248,15 +262,15 @@ impl Shard {
     /// A `churn.risk` record reached its horizon without a churn: `expired_without_churn`.
     pub(super) fn risk_expiry(&mut self, core: &mut Core, cust: u32, risk: u64, time: Millis) {
         let horizon = core.cfg.signals.effectiveness_horizon.0;
-        let Some(c) = self.customer_mut(cust) else {
+        let Some(a) = self.customer_mut(cust).and_then(|c| c.after.as_deref_mut()) else {
             return;
         };
-        let before = c.pending_risks.len();
+        let before = a.pending_risks.len();
         // The id and the horizon (see `recovery_due`): a stale timer matches nothing.
-        c.pending_risks
+        a.pending_risks
             .retain(|r| !(r.id == risk && r.time.saturating_add(horizon) == time));
-        if c.pending_risks.len() < before {
-            if c.pending_risks.is_empty() {
+        if a.pending_risks.len() < before {
+            if a.pending_risks.is_empty() {
                 core.stats.customers_at_risk -= 1;
             }
             core.measure(time, Dims::NONE, Kpi::ChurnExpired);
@@ -267,17 +281,17 @@ impl Shard {
     /// of the ticket's latest CSAT.
     pub(super) fn cohort_expiry(&mut self, core: &mut Core, cust: u32, cohort: u64, time: Millis) {
         let horizon = core.cfg.signals.repurchase_horizon.0;
-        let Some(c) = self.customer_mut(cust) else {
+        let Some(a) = self.customer_mut(cust).and_then(|c| c.after.as_deref_mut()) else {
             return;
         };
         // The id and the horizon (see `recovery_due`): a stale timer matches nothing.
-        if let Some(i) = c
+        if let Some(i) = a
             .cohorts
             .iter()
             .position(|k| k.id == cohort && k.solved.saturating_add(horizon) == time)
         {
-            let k = c.cohorts.swap_remove(i);
-            let band = Band::of(c.latest_csat(&k.ticket));
+            let k = a.cohorts.swap_remove(i);
+            let band = Band::of(a.latest_csat(&k.ticket));
             let m = Kpi::Repurchase {
                 band,
                 converted: false,

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use super::Durable;
-use crate::engine::customer::{Cohort, Customer, PendingRisk, RecoveryCase, RiskScore};
+use crate::engine::customer::{AfterSales, Cohort, Customer, PendingRisk, RecoveryCase};
 use crate::engine::sched::Input;
 use crate::engine::ticket::{Clock, ClockState, Ticket};
 use crate::event::{Category, Channel, Priority};
@@ -107,9 +107,10 @@ pub(super) fn trigger_of(c: u8) -> Result<Trigger, CodecError> {
 pub(super) fn encode_customer(c: &Customer) -> Vec<u8> {
     let mut w = Writer::new();
     w.i64(c.last_event);
-    w.f64(c.risk.score);
-    w.opt_i64(c.risk.tau);
-    let sums = c.risk.sums();
+    let a = c.after();
+    w.f64(a.risk.score);
+    w.opt_i64(a.risk.tau);
+    let sums = a.risk.sums();
     let mut mask = 0u64;
     for (i, v) in sums.iter().enumerate() {
         if *v != 0.0 {
@@ -120,14 +121,14 @@ pub(super) fn encode_customer(c: &Customer) -> Vec<u8> {
     for v in sums.iter().filter(|v| **v != 0.0) {
         w.f64(*v);
     }
-    w.opt_i64(c.last_risk);
-    w.len(c.pending_risks.len());
-    for p in &c.pending_risks {
+    w.opt_i64(a.last_risk);
+    w.len(a.pending_risks.len());
+    for p in &a.pending_risks {
         w.u64(p.id);
         w.i64(p.time);
         w.u64(p.seq);
     }
-    match &c.recovery {
+    match &a.recovery {
         None => w.u8(0),
         Some(rc) => {
             w.u8(1);
@@ -142,26 +143,27 @@ pub(super) fn encode_customer(c: &Customer) -> Vec<u8> {
     for t in &c.created {
         w.i64(*t);
     }
-    w.len(c.cohorts.len());
-    for k in &c.cohorts {
+    w.len(a.cohorts.len());
+    for k in &a.cohorts {
         w.u64(k.id);
         w.str(&k.ticket);
         w.i64(k.solved);
         w.u64(k.seq);
     }
-    w.len(c.csat_by_ticket.len());
-    for (t, s) in &c.csat_by_ticket {
+    w.len(a.csat_by_ticket.len());
+    for (t, s) in &a.csat_by_ticket {
         w.str(t);
         w.u8(*s);
     }
-    w.u64(c.next_id);
+    w.u64(a.next_id);
     w.buf
 }
 
 pub(super) fn decode_customer(key: &str, b: &[u8]) -> Result<Customer, CodecError> {
     let mut r = Reader::new(b);
     let mut c = Customer::new(key, r.i64()?);
-    let mut risk = RiskScore::default();
+    let mut a = AfterSales::default();
+    let risk = &mut a.risk;
     risk.score = r.f64()?;
     risk.tau = r.opt_i64()?;
     let mask = r.u64()?;
@@ -170,17 +172,16 @@ pub(super) fn decode_customer(key: &str, b: &[u8]) -> Result<Customer, CodecErro
             risk.set_sum(i, r.f64()?);
         }
     }
-    c.risk = risk;
-    c.last_risk = r.opt_i64()?;
+    a.last_risk = r.opt_i64()?;
     for _ in 0..r.len()? {
-        c.pending_risks.push(PendingRisk {
+        a.pending_risks.push(PendingRisk {
             id: r.u64()?,
             time: r.i64()?,
             seq: r.u64()?,
         });
     }
     if r.bool()? {
-        c.recovery = Some(Box::new(RecoveryCase {
+        a.recovery = Some(Box::new(RecoveryCase {
             id: r.u64()?,
             opened: r.i64()?,
             due: r.i64()?,
@@ -194,7 +195,7 @@ pub(super) fn decode_customer(key: &str, b: &[u8]) -> Result<Customer, CodecErro
         c.created.push_back(r.i64()?);
     }
     for _ in 0..r.len()? {
-        c.cohorts.push(Cohort {
+        a.cohorts.push(Cohort {
             id: r.u64()?,
             ticket: r.str()?.into(),
             solved: r.i64()?,
@@ -202,9 +203,12 @@ pub(super) fn decode_customer(key: &str, b: &[u8]) -> Result<Customer, CodecErro
         });
     }
     for _ in 0..r.len()? {
-        c.csat_by_ticket.push((r.str()?.into(), r.u8()?));
+        a.csat_by_ticket.push((r.str()?.into(), r.u8()?));
     }
-    c.next_id = r.u64()?;
+    a.next_id = r.u64()?;
+    if !a.is_empty() {
+        c.after = Some(Box::new(a));
+    }
     Ok(c)
 }
 

@@ -82,7 +82,7 @@ impl Partition {
                     shard.customer_ids.insert(text_key(key), idx);
                     let mut timers: Vec<(Millis, u64, What)> = Vec::new();
                     if let Some(cu) = shard.customers.get(idx) {
-                        if let Some(rc) = &cu.recovery {
+                        if let Some(rc) = &cu.after().recovery {
                             timers.push((
                                 rc.due,
                                 rc.seq,
@@ -92,7 +92,7 @@ impl Partition {
                                 },
                             ));
                         }
-                        for p in &cu.pending_risks {
+                        for p in &cu.after().pending_risks {
                             let due = p.time.saturating_add(signals.effectiveness_horizon.0);
                             timers.push((
                                 due,
@@ -103,7 +103,7 @@ impl Partition {
                                 },
                             ));
                         }
-                        for k in &cu.cohorts {
+                        for k in &cu.after().cohorts {
                             let due = k.solved.saturating_add(signals.repurchase_horizon.0);
                             timers.push((
                                 due,

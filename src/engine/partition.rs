@@ -213,7 +213,7 @@ impl Shard {
     /// Evicts a ticket (retention).
     pub fn evict_ticket(&mut self, core: &mut Core, idx: u32) {
         if let Some(t) = self.tickets.remove(idx) {
-            let key = ticket_key(&t.customer, &t.id);
+            let key = ticket_key(t.customer(), t.id());
             self.ticket_ids.remove(&key);
             self.log.ticket_gone(key, &t);
             core.stats.evicted_tickets += 1;

@@ -59,10 +59,11 @@ pub struct Clock {
 /// The state of one ticket.
 #[derive(Debug, Clone)]
 pub struct Ticket {
-    /// The ticket id.
-    pub id: Box<str>,
-    /// The customer that created it (its owner).
-    pub customer: Box<str>,
+    /// The customer that created it (its owner) followed by the ticket id, in one allocation
+    /// (memory, issue 10): [`Ticket::customer`], [`Ticket::id`].
+    pub(super) names: Box<str>,
+    /// Where the ticket id starts in `names`.
+    pub(super) split: u32,
     /// Its dimensions now (team changes with escalations).
     pub dims: Dims,
     /// `ticket.created` time.
@@ -83,6 +84,26 @@ pub struct Ticket {
     pub resolution: Clock,
     /// Checkpoint bookkeeping (see `engine::snapshot`).
     pub ck: super::snapshot::Durable,
+}
+
+impl Ticket {
+    /// The names of a ticket `id` of `customer` (for [`Ticket`]'s `names` and `split`).
+    pub fn names(customer: &str, id: &str) -> (Box<str>, u32) {
+        let mut s = String::with_capacity(customer.len() + id.len());
+        s.push_str(customer);
+        s.push_str(id);
+        (s.into_boxed_str(), customer.len() as u32)
+    }
+
+    /// The ticket id.
+    pub fn id(&self) -> &str {
+        self.names.get(self.split as usize..).unwrap_or_default()
+    }
+
+    /// The customer that created it (its owner).
+    pub fn customer(&self) -> &str {
+        self.names.get(..self.split as usize).unwrap_or_default()
+    }
 }
 
 /// What a ticket contributes to the current-state gauges.
@@ -155,5 +176,24 @@ impl Ticket {
         watermark > self.last_event.saturating_add(keep)
             && self.first_response.state != ClockState::Running
             && self.resolution.state != ClockState::Running
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Memory (issue 10): a ticket is held while it is open or within retention; its owner and
+    /// id share one allocation.
+    #[test]
+    fn a_ticket_stays_compact_and_keeps_its_names() {
+        assert!(
+            std::mem::size_of::<Ticket>() <= 112,
+            "{}",
+            std::mem::size_of::<Ticket>()
+        );
+        let (names, split) = Ticket::names("c0000001", "t0000000001");
+        assert_eq!(&names[..split as usize], "c0000001");
+        assert_eq!(&names[split as usize..], "t0000000001");
     }
 }

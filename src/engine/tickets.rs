@@ -53,9 +53,10 @@ impl Shard {
             // after-sales input (SPEC §5).
             late5: due < w,
         };
+        let (names, split) = Ticket::names(ev.customer.as_ref(), ticket);
         let mut tk = Ticket {
-            id: ticket.into(),
-            customer: ev.customer.as_ref().into(),
+            names,
+            split,
             dims,
             created: t,
             last_event: t,
@@ -170,7 +171,7 @@ impl Shard {
                     ];
                 }
                 tk.open = false;
-                (first, solved, stops, tk.dims, tk.id.clone())
+                (first, solved, stops, tk.dims, Box::<str>::from(tk.id()))
             })?;
         core.measure(t, dims, solved);
         for (kind, stop) in SlaKind::ALL.into_iter().zip(stops) {
@@ -282,7 +283,7 @@ impl Shard {
             team: Some(clock.team_at_due),
             ..tk.dims
         };
-        let (customer, id) = (tk.customer.clone(), tk.id.clone());
+        let (customer, id) = (Box::<str>::from(tk.customer()), Box::<str>::from(tk.id()));
         self.log.touch_ticket(ticket_key(&customer, &id), tk);
         core.gauges(before, after);
         let cust = self.customer_at(core, &customer, due, false);

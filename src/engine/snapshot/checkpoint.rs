@@ -154,7 +154,7 @@ impl Partition {
             };
             tk.ck.touched = false;
             let slot = other(tk.ck.slot);
-            let id = ticket_id(&tk.customer, &tk.id);
+            let id = ticket_id(tk.customer(), tk.id());
             records.extend(state::entity_version(
                 kind::TICKET,
                 slot,

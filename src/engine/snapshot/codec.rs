@@ -73,9 +73,10 @@ pub(super) fn decode_ticket(customer: &str, id: &str, b: &[u8]) -> Result<Ticket
     let last_event = r.i64()?;
     let public_agent_messages = r.u32()?;
     let flags = r.u8()?;
+    let (names, split) = Ticket::names(customer, id);
     Ok(Ticket {
-        id: id.into(),
-        customer: customer.into(),
+        names,
+        split,
         dims,
         created,
         last_event,

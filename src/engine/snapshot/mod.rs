@@ -116,7 +116,7 @@ impl ShardLog {
             self.gone.push(Gone {
                 kind: kind::TICKET,
                 key,
-                id: ticket_id(&t.customer, &t.id),
+                id: ticket_id(t.customer(), t.id()),
                 slot: t.ck.slot,
             });
         }

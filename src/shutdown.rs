@@ -100,6 +100,21 @@ impl Shutdown {
     }
 }
 
+/// Waits for thread `t` to finish, at most `budget`: `true` if it did (it is then joined).
+/// Otherwise it is left running (detached) — a shutdown step that waits on a broker cannot
+/// hold the process past its deadline; the thread ends with the process.
+pub fn join_within(t: std::thread::JoinHandle<()>, budget: Duration) -> bool {
+    let deadline = std::time::Instant::now() + budget;
+    while !t.is_finished() {
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = t.join();
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,22 @@ fn cluster(
     c
 }
 
+/// A 3-broker mock cluster with `topics` (name, partitions, leader broker of every
+/// partition), so that a test can take one broker's topics away.
+fn three_brokers(
+    topics: &[(&str, i32, i32)],
+) -> MockCluster<'static, rdkafka::producer::DefaultProducerContext> {
+    init_log();
+    let mock = MockCluster::new(3).expect("mock cluster");
+    for &(topic, n, leader) in topics {
+        mock.create_topic(topic, n, 1).unwrap();
+        for p in 0..n {
+            mock.partition_leader(topic, p, Some(leader)).unwrap();
+        }
+    }
+    mock
+}
+
 fn bounded() -> RunOptions {
     RunOptions {
         until: Some(Until::HighWatermarks),
@@ -885,19 +901,13 @@ fn a_long_output_outage_pauses_the_input_and_keeps_the_group() {
     use std::sync::atomic::Ordering;
     init_log();
     let group = "g-backpressure";
-    let mock = MockCluster::new(3).expect("mock cluster");
-    for (topic, n, leader) in [
+    let mock = three_brokers(&[
         ("input", 2, 1),
         ("g-backpressure.state", 2, 1),
         ("output", 3, 3),
         ("output.parts", 2, 3),
         ("deadletter", 1, 3),
-    ] {
-        mock.create_topic(topic, n, 1).unwrap();
-        for p in 0..n {
-            mock.partition_leader(topic, p, Some(leader)).unwrap();
-        }
-    }
+    ]);
     mock.coordinator(MockCoordinator::Group(group.into()), 1)
         .unwrap();
     let bs = mock.bootstrap_servers();
@@ -968,19 +978,13 @@ fn a_stop_is_bounded_when_the_group_coordinator_does_not_answer() {
     init_log();
     let group = "g-slowcoord";
     let n = 2;
-    let mock = MockCluster::new(3).expect("mock cluster");
-    for (topic, parts, leader) in [
+    let mock = three_brokers(&[
         ("input", n, 1),
         ("g-slowcoord.state", n, 1),
         ("output", 3, 2),
         ("output.parts", n, 2),
         ("deadletter", 1, 2),
-    ] {
-        mock.create_topic(topic, parts, 1).unwrap();
-        for p in 0..parts {
-            mock.partition_leader(topic, p, Some(leader)).unwrap();
-        }
-    }
+    ]);
     for g in [group.to_string(), format!("{group}.merge")] {
         mock.coordinator(MockCoordinator::Group(g), 3).unwrap();
     }

@@ -295,7 +295,7 @@ mod tests {
     #[test]
     fn a_customer_stays_compact() {
         assert!(
-            std::mem::size_of::<Customer>() <= 200,
+            std::mem::size_of::<Customer>() <= 72,
             "{}",
             std::mem::size_of::<Customer>()
         );

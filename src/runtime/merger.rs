@@ -150,18 +150,12 @@ impl Merger {
         let Some(t) = self.thread.take() else {
             return;
         };
-        let deadline = Instant::now() + budget;
-        while !t.is_finished() {
-            if Instant::now() >= deadline {
-                tracing::warn!(
-                    "merge step: not stopped within kafka.shutdown_timeout (final marks, commit, \
-                     leaving the group); exiting anyway: the next owner starts from the previous marks"
-                );
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if !crate::shutdown::join_within(t, budget) {
+            tracing::warn!(
+                "merge step: not stopped within kafka.shutdown_timeout (final marks, commit, \
+                 leaving the group); exiting anyway: the next owner starts from the previous marks"
+            );
         }
-        let _ = t.join();
     }
 }
 

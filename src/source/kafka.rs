@@ -228,15 +228,14 @@ pub fn consumer_of<H: Rebalance>(
 /// commit or the leave (during a rebalance, or unreachable) cannot hold the caller longer;
 /// the close goes on in the background until the process exits.
 pub fn close_within<T: Send + 'static>(what: &str, consumer: T, budget: Duration) -> bool {
-    let (done, closed) = std::sync::mpsc::channel::<()>();
-    let spawned = std::thread::Builder::new()
+    match std::thread::Builder::new()
         .name(format!("close-{what}"))
-        .spawn(move || {
-            drop(consumer);
-            let _ = done.send(());
-        });
-    // Could not spawn: the closure (and the consumer) were dropped right here.
-    spawned.is_err() || closed.recv_timeout(budget).is_ok()
+        .spawn(move || drop(consumer))
+    {
+        Ok(t) => crate::shutdown::join_within(t, budget),
+        // Could not spawn: the closure (and the consumer) were dropped right here.
+        Err(_) => true,
+    }
 }
 
 /// One input message into the engine, through the one decode path. The engine state of a

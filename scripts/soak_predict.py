@@ -66,7 +66,8 @@ REPO = os.path.dirname(HERE)
 MIB = 1048576.0
 
 PARTITIONS = 6          # soak.py --partitions default
-SLOT = 33.0             # hash-table bucket: u128 key + value (32 B, 16-aligned) + control byte
+SLOT = 25.0             # dedup bucket: 16-byte id key + 8-byte time + control byte
+INDEX_SLOT = 5.0        # ticket/customer index bucket: u32 slab handle + control byte
 KEEP_AFTER_SWEEP_S = 150.0   # dedup_horizon 2m + allowed_lateness 30s of event time (soak.py)
 
 # Idle `cxstream run` with soak.py's configuration, 6 partitions, against Tansu (librdkafka
@@ -198,6 +199,7 @@ def main():
         print(f"dense duration summaries per open aggregate: {args.dense_per_aggregate:.3f}")
     rss = {k: v["rss"] for k, v in sz.items() if isinstance(v, dict)}
     slot_at_n = sz["slot_at_n"]
+    index_at_n = sz.get("index_at_n", slot_at_n)
     ticket, customer = rss["ticket_fixed"], rss["customer_with_ticket_fixed"]
     event_id, timer = rss["event_id_fixed"], rss["timer"]
     aggregate = rss["aggregate"] + args.dense_per_aggregate * rss["dense_summary"]
@@ -221,14 +223,15 @@ def main():
         ag = num(r, "state_window_aggregates" if not engine_only else "aggregates")
         measured = num(r, "rss_mb")
         # A: count x size at N = 1M (buckets at that load), sparse aggregates.
-        a_state = ((ticket + slot_at_n) * tk + (customer + slot_at_n) * cu
+        a_state = ((ticket + index_at_n) * tk + (customer + index_at_n) * cu
                    + (event_id + slot_at_n) * ids + timer * sc + rss["aggregate"] * ag)
         a = baseline + a_state / MIB
         # B: per-partition tables at their peak, fixed parts, dense summaries; high-water.
         for k, v in (("t", tk), ("c", cu), ("i", ids)):
             peak_items[k] = max(peak_items[k], v)
-        tables = SLOT * PARTITIONS * sum(buckets(math.ceil(v / PARTITIONS))
-                                         for v in peak_items.values())
+        tables = PARTITIONS * sum((SLOT if k == "i" else INDEX_SLOT)
+                                  * buckets(math.ceil(v / PARTITIONS))
+                                  for k, v in peak_items.items())
         fixed = ticket * tk + customer * cu + event_id * ids + timer * sc + aggregate * ag
         state = tables + fixed
         hw["B"] = max(hw["B"], state)

@@ -28,14 +28,16 @@
 //! | `aggregates` | `contact.handled` one minute apart, lateness 3650 d | N windows × `{}` open | N ids |
 //! | `dense` | 200 `contact.handled` per minute, handle 1 s–20 min | N/200 aggregates with a dense HDR summary | N ids |
 //!
-//! Tickets, customers and event ids are also keyed in hashbrown tables of `u128` keys: 33-byte
-//! buckets, a power of two at a load of at most 7/8, so one entry costs 37.7–75.4 bytes of
-//! table depending on where N falls. Each figure is therefore split into the entity's fixed
-//! part and its bucket: fixed id = (`ids` − table) ÷ N (≈ 0); customer = (`customers` − `ids` −
-//! table) ÷ N; ticket = (`tickets` − `ids` − table) ÷ N; timer = (`tickets+timers` −
-//! `tickets`) ÷ 2N; customer with a ticket = (`customers+ticket` − `ids` − 2 tables) ÷ N −
-//! ticket; aggregate = (`aggregates` − table) ÷ N; a dense duration summary = (`dense` − its
-//! ids' table) per aggregate − one sparse aggregate. Identifiers have the generator's lengths
+//! Event ids are also keyed in a hashbrown table of 25-byte buckets (16-byte key, 8-byte time,
+//! control byte), and tickets and customers in indexes of 5-byte buckets (a `u32` slab handle
+//! and its control byte; their 16-byte key is in the slab slot): a power of two at a load of at
+//! most 7/8, so one entry costs 8/7–16/7 buckets depending on where N falls. Each figure is
+//! therefore split into the entity's fixed part and its bucket: fixed id = (`ids` − table) ÷ N
+//! (≈ 0); customer = (`customers` − `ids` − index) ÷ N; ticket = (`tickets` − `ids` − index) ÷
+//! N; timer = (`tickets+timers` − `tickets`) ÷ 2N; customer with a ticket =
+//! (`customers+ticket` − `ids` − 2 indexes) ÷ N − ticket; aggregate = (`aggregates` − table) ÷
+//! N; a dense duration summary = (`dense` − its ids' table) per aggregate − one sparse
+//! aggregate. Identifiers have the generator's lengths
 //! (`e` + 10 digits, `c` + 7, `t` + 10).
 //!
 //! `--pairs N` replays the shape of docs/perf-log.md's memory test (N `ticket.created` by N
@@ -149,9 +151,13 @@ fn sla(target: &str) -> String {
     s
 }
 
-/// Bytes of one bucket of the engine's hash tables (event ids, ticket and customer keys): a
-/// `u128` key and its value, 32 bytes with the key's alignment, plus one control byte.
-const SLOT: f64 = 33.0;
+/// Bytes of one bucket of the dedup memory's hash table: a 16-byte event-id key (two `u64`
+/// halves) and its 8-byte time, plus one control byte.
+const SLOT: f64 = 25.0;
+
+/// Bytes of one bucket of the ticket and customer indexes: a `u32` slab handle (the key is in
+/// the slab's slot, counted in the entity's fixed part) plus one control byte.
+const INDEX_SLOT: f64 = 5.0;
 
 /// Buckets of a hashbrown table after `items` inserts: a power of two holding them at a load
 /// of at most 7/8 (tables never shrink, so after evictions this is the high-water mark's).
@@ -165,7 +171,16 @@ fn buckets(items: usize) -> usize {
 
 /// Hash-table bytes added by growing a table from `warm` to `warm + n` entries.
 fn table(n: usize, warm: usize) -> Reading {
-    let bytes = SLOT * (buckets(n + warm) - buckets(warm)) as f64;
+    table_of(SLOT, n, warm)
+}
+
+/// Index bytes added by growing a ticket or customer index from `warm` to `warm + n` entries.
+fn index(n: usize, warm: usize) -> Reading {
+    table_of(INDEX_SLOT, n, warm)
+}
+
+fn table_of(slot: f64, n: usize, warm: usize) -> Reading {
+    let bytes = slot * (buckets(n + warm) - buckets(warm)) as f64;
     Reading {
         heap: bytes,
         rss: bytes,
@@ -185,8 +200,10 @@ struct Sizes {
     timer: Reading,
     aggregate: Reading,
     dense_summary: Reading,
-    /// Hash-table bytes per entry at N (33 B ÷ load).
+    /// Dedup-table bytes per entry at N (25 B ÷ load).
     slot_at_n: f64,
+    /// Ticket or customer index bytes per entry at N (5 B ÷ load).
+    index_at_n: f64,
 }
 
 fn scenario(name: &str, r: Reading, c: &Counts) {
@@ -220,6 +237,7 @@ fn measure(n: usize) -> Sizes {
     let mut s = Sizes {
         n,
         slot_at_n: table(n, warm).rss / nf,
+        index_at_n: index(n, warm).rss / nf,
         ..Default::default()
     };
     {
@@ -240,6 +258,7 @@ fn measure(n: usize) -> Sizes {
     }
     eprintln!("N = {n} (warm-up {warm}); growth of each scenario:");
     let t = table(n, warm);
+    let x = index(n, warm);
 
     let (ids, c) = grow(base_cfg, warm, n, |i, b| handled(b, i, 1, ms(i, 10), 60));
     scenario("ids", ids, &c);
@@ -247,11 +266,11 @@ fn measure(n: usize) -> Sizes {
 
     let (r, c) = grow(base_cfg, warm, n, |i, b| handled(b, i, i, ms(i, 10), 60));
     scenario("customers", r, &c);
-    s.customer_fixed = (r - ids - t).per(nf);
+    s.customer_fixed = (r - ids - x).per(nf);
 
     let (tickets, c) = grow(&quick, warm, n, |i, b| created(b, i, 1, ms(i, 100)));
     scenario("tickets", tickets, &c);
-    s.ticket_fixed = (tickets - ids - t).per(nf);
+    s.ticket_fixed = (tickets - ids - x).per(nf);
 
     let (r, c) = grow(&long, warm, n, |i, b| created(b, i, 1, ms(i, 100)));
     scenario("tickets+timers", r, &c);
@@ -259,7 +278,7 @@ fn measure(n: usize) -> Sizes {
 
     let (r, c) = grow(&quick, warm, n, |i, b| created(b, i, i, ms(i, 100)));
     scenario("customers+ticket", r, &c);
-    s.customer_with_ticket_fixed = (r - ids - t - t).per(nf).minus(s.ticket_fixed, 1.0);
+    s.customer_with_ticket_fixed = (r - ids - x - x).per(nf).minus(s.ticket_fixed, 1.0);
 
     // At most 200,000 (≈ 300 MB): the size per aggregate does not depend on their number.
     let na = n.min(200_000);
@@ -282,7 +301,7 @@ fn measure(n: usize) -> Sizes {
 }
 
 fn print_sizes(s: &Sizes) {
-    let slot = s.slot_at_n;
+    let (slot, index) = (s.slot_at_n, s.index_at_n);
     println!(
         "| state | fixed bytes (RSS) | hash-table bytes at N = {} | RSS bytes each at N | heap bytes each at N |",
         s.n
@@ -292,15 +311,15 @@ fn print_sizes(s: &Sizes) {
         (
             "ticket (without its timers and event id)",
             s.ticket_fixed,
-            1.0,
+            index,
         ),
-        ("customer (no after-sales state)", s.customer_fixed, 1.0),
+        ("customer (no after-sales state)", s.customer_fixed, index),
         (
             "customer with one recent ticket",
             s.customer_with_ticket_fixed,
-            1.0,
+            index,
         ),
-        ("remembered event id (dedup)", s.id_fixed, 1.0),
+        ("remembered event id (dedup)", s.id_fixed, slot),
         ("scheduled timer", s.timer, 0.0),
         ("open window aggregate (sparse)", s.aggregate, 0.0),
         (
@@ -309,13 +328,13 @@ fn print_sizes(s: &Sizes) {
             0.0,
         ),
     ];
-    for (what, r, slots) in rows {
+    for (what, r, table) in rows {
         println!(
             "| {what} | {:.0} | {:.0} | {:.0} | {:.0} |",
             r.rss,
-            slots * slot,
-            r.rss + slots * slot,
-            r.heap + slots * slot
+            table,
+            r.rss + table,
+            r.heap + table
         );
     }
     println!(
@@ -324,11 +343,10 @@ fn print_sizes(s: &Sizes) {
         s.baseline.heap / 1e6
     );
     println!(
-        "Hash-table bucket: {SLOT} bytes; {:.1} bytes per entry at N (load {:.2}); between {:.1} and {:.1} bytes as the load goes from 7/8 down to 7/16 after a doubling.",
+        "Hash-table buckets: {SLOT} bytes (event ids), {INDEX_SLOT} bytes (ticket and customer indexes); at N {:.1} and {:.1} bytes per entry (load {:.2}); between 8/7 and 16/7 buckets per entry as the load goes from 7/8 down to 7/16 after a doubling.",
         slot,
+        index,
         SLOT / slot,
-        SLOT * 8.0 / 7.0,
-        SLOT * 16.0 / 7.0
     );
 }
 
@@ -336,9 +354,10 @@ fn json(s: &Sizes) -> String {
     let kv =
         |k: &str, r: Reading| format!("\"{k}\":{{\"heap\":{:.1},\"rss\":{:.1}}}", r.heap, r.rss);
     format!(
-        "{{\"n\":{},\"slot\":{SLOT},\"slot_at_n\":{:.2},{},{},{},{},{},{},{},{}}}\n",
+        "{{\"n\":{},\"slot\":{SLOT},\"slot_at_n\":{:.2},\"index_slot\":{INDEX_SLOT},\"index_at_n\":{:.2},{},{},{},{},{},{},{},{}}}\n",
         s.n,
         s.slot_at_n,
+        s.index_at_n,
         kv("baseline", s.baseline),
         kv("ticket_fixed", s.ticket_fixed),
         kv("customer_fixed", s.customer_fixed),
@@ -371,7 +390,7 @@ fn pairs(n: usize, s: &Sizes) {
         }
     });
     scenario("pairs", r, &c);
-    let tables = 2.0 * table(n, 0).rss + table(2 * n, 0).rss;
+    let tables = 2.0 * index(n, 0).rss + table(2 * n, 0).rss;
     let model = |f: fn(&Reading) -> f64| {
         c.tickets as f64 * f(&s.ticket_fixed)
             + c.customers as f64 * f(&s.customer_with_ticket_fixed)

@@ -183,18 +183,86 @@ impl AfterSales {
     }
 }
 
+/// Times in arrival order (a customer's ticket creations): one inline, more in a boxed deque
+/// (memory, issue 10: most customers have at most one ticket in the window; 16 bytes and no
+/// allocation instead of a 32-byte deque and a 48-byte allocation).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Times {
+    #[default]
+    Empty,
+    One(Millis),
+    // Boxed on purpose: the enum stays 16 bytes (a deque is 32).
+    #[allow(clippy::box_collection)]
+    Many(Box<VecDeque<Millis>>),
+}
+
+impl Times {
+    /// Appends a time.
+    pub fn push(&mut self, t: Millis) {
+        *self = match std::mem::take(self) {
+            Times::Empty => Times::One(t),
+            Times::One(a) => Times::Many(Box::new(VecDeque::from([a, t]))),
+            Times::Many(mut d) => {
+                d.push_back(t);
+                Times::Many(d)
+            }
+        };
+    }
+
+    /// Drops the leading times before `from`.
+    pub fn drop_before(&mut self, from: Millis) {
+        match self {
+            Times::Empty => {}
+            Times::One(a) => {
+                if *a < from {
+                    *self = Times::Empty;
+                }
+            }
+            Times::Many(d) => {
+                while d.front().is_some_and(|&c| c < from) {
+                    d.pop_front();
+                }
+                match d.len() {
+                    0 => *self = Times::Empty,
+                    1 => *self = Times::One(d[0]),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Times::Empty => 0,
+            Times::One(_) => 1,
+            Times::Many(d) => d.len(),
+        }
+    }
+
+    /// The times, in arrival order.
+    pub fn iter(&self) -> impl Iterator<Item = &Millis> {
+        let (a, b): (&[Millis], &[Millis]) = match self {
+            Times::Empty => (&[], &[]),
+            Times::One(a) => (std::slice::from_ref(a), &[]),
+            Times::Many(d) => d.as_slices(),
+        };
+        a.iter().chain(b)
+    }
+}
+
 /// The after-sales state of one customer.
 #[derive(Debug, Clone)]
 pub struct Customer {
-    /// The customer id.
-    pub key: Box<str>,
+    /// The customer id (inline up to 24 bytes: no allocation for ids of usual length; memory,
+    /// issue 10).
+    pub key: compact_str::CompactString,
     /// Time of the customer's latest event (retention).
     pub last_event: Millis,
     /// After-sales inputs held in the scheduler for this customer: the state is kept while
     /// any is (the scheduler refers to it by slot).
     pub held: u32,
     /// Creation times of this customer's tickets within the repeat-contact window.
-    pub created: VecDeque<Millis>,
+    pub created: Times,
     /// The after-sales state ([`AfterSales`]), allocated at the customer's first signal, case,
     /// cohort or CSAT: most customers never need it (memory, issue 10).
     pub after: Option<Box<AfterSales>>,
@@ -209,7 +277,7 @@ impl Customer {
             key: key.into(),
             last_event: t,
             held: 0,
-            created: VecDeque::new(),
+            created: Times::default(),
             after: None,
             ck: Default::default(),
         }
@@ -257,11 +325,9 @@ impl Customer {
     /// [t − window, t). Records this creation.
     pub fn note_ticket_created(&mut self, t: Millis, cfg: &SignalsConfig) -> bool {
         let from = t - cfg.repeat_contact_window.0;
-        while self.created.front().is_some_and(|&c| c < from) {
-            self.created.pop_front();
-        }
+        self.created.drop_before(from);
         let others = self.created.iter().filter(|&&c| c < t).count();
-        self.created.push_back(t);
+        self.created.push(t);
         others >= cfg.repeat_contact_min_others as usize
     }
 
@@ -295,12 +361,30 @@ mod tests {
     #[test]
     fn a_customer_stays_compact() {
         assert!(
-            std::mem::size_of::<Customer>() <= 72,
+            std::mem::size_of::<Customer>() <= 64,
             "{}",
             std::mem::size_of::<Customer>()
         );
         assert!(std::mem::size_of::<RiskScore>() <= 32);
         assert!(std::mem::size_of::<AfterSales>() <= 136);
+    }
+
+    #[test]
+    fn times_keep_arrival_order_inline_and_boxed() {
+        let mut t = Times::default();
+        let all = |t: &Times| t.iter().copied().collect::<Vec<_>>();
+        t.push(5);
+        assert_eq!(t, Times::One(5));
+        t.push(7);
+        t.push(9);
+        assert_eq!((all(&t), t.len()), (vec![5, 7, 9], 3));
+        t.drop_before(8);
+        assert_eq!(t, Times::One(9));
+        t.push(11);
+        t.drop_before(12);
+        assert_eq!((t.len(), all(&t)), (0, vec![]));
+        t.drop_before(20);
+        assert_eq!(t, Times::Empty);
     }
 
     #[test]

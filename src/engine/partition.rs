@@ -9,15 +9,12 @@
 //! window parts whose end the watermark reached are sealed. Ticket events are handled in
 //! [`super::tickets`], the after-sales logic of SPEC §5 in [`super::signals`].
 
-use std::hash::BuildHasherDefault;
 use std::sync::Arc;
-
-use rustc_hash::FxHasher;
 
 use super::core::Core;
 use super::customer::Customer;
 use super::sched::{Input, Item, Scheduler, What};
-use super::slab::Slab;
+use super::slab::{KeyTimes, Slab};
 use super::snapshot::ShardLog;
 use super::ticket::{text_key, ticket_key, Contribution, Ticket};
 use super::watermark::PartitionClock;
@@ -28,22 +25,16 @@ use crate::kpi::{Dims, Kpi};
 use crate::output::Rejection;
 use crate::ts::{Millis, HOUR};
 
-pub(super) type FxMap<K, V> = std::collections::HashMap<K, V, BuildHasherDefault<FxHasher>>;
-
 /// Tickets, customers, dedup memory, clock and scheduler of one partition.
 pub(super) struct Shard {
     /// Event-time progress of this partition.
     pub clock: PartitionClock,
-    /// Ticket state by slab handle.
+    /// Ticket state by slab handle and by key ([`ticket_key`]).
     pub tickets: Slab<Ticket>,
-    /// Ticket key ([`ticket_key`]) → slab handle.
-    pub ticket_ids: FxMap<u128, u32>,
-    /// Customer after-sales state by slab handle.
+    /// Customer after-sales state by slab handle and by key ([`text_key`]).
     pub customers: Slab<Customer>,
-    /// Customer key ([`text_key`]) → slab handle.
-    pub customer_ids: FxMap<u128, u32>,
     /// Event id key → event time, for duplicates within the horizon (SPEC §1).
-    pub dedup: FxMap<u128, Millis>,
+    pub dedup: KeyTimes,
     /// SLA timers, after-sales timers and held after-sales inputs.
     pub sched: Scheduler,
     /// Watermark at which the next retention sweep runs.
@@ -68,10 +59,8 @@ impl Partition {
             shard: Shard {
                 clock: PartitionClock::default(),
                 tickets: Slab::default(),
-                ticket_ids: FxMap::default(),
                 customers: Slab::default(),
-                customer_ids: FxMap::default(),
-                dedup: FxMap::default(),
+                dedup: KeyTimes::default(),
                 sched: Scheduler::default(),
                 next_sweep: Millis::MIN,
                 log: ShardLog::default(),
@@ -93,8 +82,8 @@ impl Partition {
         let horizon = core.cfg.engine.dedup_horizon.0;
         if shard
             .dedup
-            .get(&id)
-            .is_some_and(|&seen| w <= seen.saturating_add(horizon))
+            .get(id)
+            .is_some_and(|seen| w <= seen.saturating_add(horizon))
         {
             core.stats.duplicates += 1;
             return Disposition::Duplicate;
@@ -196,7 +185,7 @@ impl Shard {
     /// is evicted here (lazily, with the rule the sweep uses).
     pub fn live_ticket(&mut self, core: &mut Core, customer: &str, id: &str) -> Option<u32> {
         let key = ticket_key(customer, id);
-        let &idx = self.ticket_ids.get(&key)?;
+        let idx = self.tickets.find(key)?;
         let e = &core.cfg.engine;
         let t = self.tickets.get(idx)?;
         if t.expired(
@@ -212,9 +201,7 @@ impl Shard {
 
     /// Evicts a ticket (retention).
     pub fn evict_ticket(&mut self, core: &mut Core, idx: u32) {
-        if let Some(t) = self.tickets.remove(idx) {
-            let key = ticket_key(t.customer(), t.id());
-            self.ticket_ids.remove(&key);
+        if let Some((t, key)) = self.tickets.remove(idx) {
             self.log.ticket_gone(key, &t);
             core.stats.evicted_tickets += 1;
             core.gauges(
@@ -234,7 +221,7 @@ impl Shard {
     pub fn customer_at(&mut self, core: &mut Core, key: &str, t: Millis, touch: bool) -> u32 {
         let retention = core.cfg.engine.customer_retention.0;
         let k = text_key(key);
-        if let Some(&idx) = self.customer_ids.get(&k) {
+        if let Some(idx) = self.customers.find(k) {
             if let Some(c) = self.customers.get_mut(idx) {
                 if c.evictable(core.watermark.get(), retention) {
                     core.stats.evicted_customers += 1;
@@ -251,8 +238,7 @@ impl Shard {
                 return idx;
             }
         }
-        let (idx, _) = self.customers.insert(Customer::new(key, t));
-        self.customer_ids.insert(k, idx);
+        let idx = self.customers.insert(k, Customer::new(key, t));
         if let Some(c) = self.customers.get_mut(idx) {
             self.log.touch_customer(c);
         }
@@ -290,16 +276,12 @@ impl Shard {
     pub fn handle(&mut self, core: &mut Core, item: Item) {
         let time = item.time;
         match item.what {
-            What::Sla {
-                ticket,
-                generation,
-                kind,
-            } => self.sla_due(core, ticket, generation, kind, time),
+            What::Sla { ticket } => self.sla_due(core, ticket, item.seq, time),
             What::Input { customer, input } => {
                 if let Some(c) = self.customer_mut(customer) {
                     c.held = c.held.saturating_sub(1);
                 }
-                self.apply_input(core, customer, input, time);
+                self.apply_input(core, customer, *input, time);
             }
             What::RecoveryDue { customer, case } => self.recovery_due(core, customer, case, time),
             What::RiskExpiry { customer, risk } => self.risk_expiry(core, customer, risk, time),
@@ -470,15 +452,12 @@ impl Shard {
             .map(|(i, _)| i)
             .collect();
         for idx in idle {
-            if let Some(c) = self.customers.remove(idx) {
-                let key = text_key(&c.key);
-                self.customer_ids.remove(&key);
+            if let Some((c, key)) = self.customers.remove(idx) {
                 self.log.customer_gone(key, &c);
                 core.stats.evicted_customers += 1;
             }
         }
-        self.dedup
-            .retain(|_, seen| w <= seen.saturating_add(horizon));
+        self.dedup.retain(|seen| w <= seen.saturating_add(horizon));
     }
 }
 

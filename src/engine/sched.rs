@@ -5,7 +5,6 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
 
-use crate::kpi::SlaKind;
 use crate::ts::Millis;
 
 /// An after-sales input (SPEC §5), held until the watermark is strictly past its time.
@@ -39,12 +38,15 @@ pub enum Input {
 pub enum What {
     Input {
         customer: u32,
-        input: Input,
+        /// Boxed: held inputs are few and short-lived, timers many (memory, issue 10: a
+        /// scheduled item's slot is 16 bytes instead of 32).
+        input: Box<Input>,
     },
+    /// An SLA clock's due: the ticket's slab handle. Which clock is told by the timer's
+    /// sequence number, which the clock keeps (a ticket that since took the handle has clocks
+    /// with other numbers: the timer is stale).
     Sla {
         ticket: u32,
-        generation: u32,
-        kind: SlaKind,
     },
     RecoveryDue {
         customer: u32,
@@ -112,12 +114,17 @@ pub struct Scheduler {
     /// Keys whose bucket is below this are in `near`; the others in `far`.
     near_end: Option<i64>,
     far: BTreeMap<i64, Vec<Reverse<Key>>>,
-    /// What each key stands for (its time, class and sequence number are in the key).
+    /// What each key stands for (its time, class and sequence number are in the key), except
+    /// SLA timers (see [`SLA`]).
     slab: Vec<Option<What>>,
     free: Vec<u32>,
     len: usize,
     seq: u64,
 }
+
+/// A key's slot with this bit is an SLA timer of the ticket with the handle below it: no slab
+/// entry (memory, issue 10: 16 bytes less for each of the two timers of an open ticket).
+const SLA: u32 = 1 << 31;
 
 /// Far keys are grouped in buckets of 2^16 ms (about a minute).
 const BUCKET_BITS: u32 = 16;
@@ -147,15 +154,10 @@ fn key_item(key: &Key) -> (Millis, u8, u64) {
 impl Scheduler {
     fn insert(&mut self, item: Item) {
         let (hi, lo) = order_key(item.time, item.class, item.seq);
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.slab[slot as usize] = Some(item.what);
-                slot
-            }
-            None => {
-                self.slab.push(Some(item.what));
-                (self.slab.len() - 1) as u32
-            }
+        let slot = match item.what {
+            // The bulk of the timers (two per open ticket) need no slot.
+            What::Sla { ticket } if ticket < SLA => SLA | ticket,
+            what => self.store(what),
         };
         let bucket = item.time >> BUCKET_BITS;
         if self.near_end.is_some_and(|end| bucket < end) {
@@ -167,6 +169,32 @@ impl Scheduler {
                 .push(Reverse((hi, lo, slot)));
         }
         self.len += 1;
+    }
+
+    /// Stores what an item stands for; returns its slot.
+    fn store(&mut self, what: What) -> u32 {
+        match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(what);
+                slot
+            }
+            None => {
+                self.slab.push(Some(what));
+                (self.slab.len() - 1) as u32
+            }
+        }
+    }
+
+    /// What the item with `slot` stands for, taken out of the slab.
+    fn take(&mut self, slot: u32) -> Option<What> {
+        if slot & SLA != 0 {
+            return Some(What::Sla {
+                ticket: slot & !SLA,
+            });
+        }
+        let what = self.slab.get_mut(slot as usize)?.take()?;
+        self.free.push(slot);
+        Some(what)
     }
 
     fn push(&mut self, time: Millis, class: u8, what: What) -> u64 {
@@ -193,8 +221,7 @@ impl Scheduler {
             return None;
         }
         let Reverse((_, _, slot)) = self.near.pop()?;
-        let what = self.slab.get_mut(slot as usize)?.take()?;
-        self.free.push(slot);
+        let what = self.take(slot)?;
         self.len -= 1;
         Some(Item {
             time,
@@ -206,7 +233,14 @@ impl Scheduler {
 
     /// Holds an after-sales input; returns its sequence number.
     pub fn push_input(&mut self, time: Millis, customer: u32, input: Input) -> u64 {
-        self.push(time, INPUT, What::Input { customer, input })
+        self.push(
+            time,
+            INPUT,
+            What::Input {
+                customer,
+                input: Box::new(input),
+            },
+        )
     }
 
     /// Sets a timer; returns its sequence number.
@@ -242,8 +276,11 @@ impl Scheduler {
             .chain(self.far.values().flatten())
             .filter_map(|Reverse(key)| {
                 let (time, class, seq) = key_item(key);
+                if class != INPUT {
+                    return None;
+                }
                 let what = self.slab.get(key.2 as usize)?.as_ref()?;
-                (class == INPUT).then(|| Item {
+                Some(Item {
                     time,
                     class,
                     seq,
@@ -272,6 +309,21 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sla_timers_keep_their_ticket_without_a_slot() {
+        let mut s = Scheduler::default();
+        let a = s.push_timer(7, What::Sla { ticket: 3 });
+        s.push_timer(5, What::Sla { ticket: SLA + 1 });
+        s.push_input(6, 2, Input::Order);
+        assert_eq!(s.slab.iter().flatten().count(), 2);
+        let got: Vec<_> = std::iter::from_fn(|| s.pop_before(8))
+            .map(|i| (i.time, i.seq, i.what))
+            .collect();
+        assert_eq!(got[0].2, What::Sla { ticket: SLA + 1 });
+        assert_eq!(got[2], (7, a, What::Sla { ticket: 3 }));
+        assert_eq!(s.len(), 0);
+    }
 
     #[test]
     fn inputs_before_timers_at_equal_times_then_by_order_set() {
@@ -308,10 +360,12 @@ mod tests {
         assert_eq!(order, vec![3, 2, 5, 1, 4]);
     }
 
+    /// Memory (issue 10): an SLA timer costs its 24-byte key, another item a 16-byte slot
+    /// besides.
     #[test]
     fn keys_and_slots_are_small() {
         assert_eq!(std::mem::size_of::<Reverse<Key>>(), 24);
-        assert!(std::mem::size_of::<Option<What>>() <= 32);
+        assert_eq!(std::mem::size_of::<Option<What>>(), 16);
     }
 
     #[test]

@@ -1,17 +1,47 @@
-//! A small generational slab: stable `u32` handles for ticket and customer state so timers and
-//! held inputs can refer to state without owning strings.
+//! Ticket and customer state in a generational slab with its own index (memory, issue 10).
+//!
+//! Each value lives in a slot that also holds its 128-bit state key ([`super::ticket::ticket_key`]
+//! or [`super::ticket::text_key`]); timers and held inputs refer to it by its stable `u32`
+//! handle (an SLA timer knows its ticket by the sequence number the ticket's clock keeps; the
+//! after-sales items by ids within the customer, whose state is kept while they are pending). The key → handle index is a hash table of bare `u32` handles (5
+//! bytes a bucket with its control byte) that looks keys up in the slots: the keys are already
+//! uniform hashes, so their low half is the table's hash. A separate map of `u128` keys cost 33
+//! bytes a bucket (16-byte alignment), 38–75 bytes an entity.
+
+use hashbrown::HashTable;
+
+/// A state key stored as two halves: 8-byte alignment, so a slot does not pad to 16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Key([u64; 2]);
+
+impl Key {
+    pub fn new(k: u128) -> Key {
+        Key([k as u64, (k >> 64) as u64])
+    }
+
+    pub fn get(self) -> u128 {
+        u128::from(self.0[0]) | (u128::from(self.0[1]) << 64)
+    }
+
+    /// The hash tables' hash: the key is a uniform hash already.
+    pub fn hash(self) -> u64 {
+        self.0[0]
+    }
+}
 
 #[derive(Debug)]
 struct Slot<T> {
-    generation: u32,
+    key: Key,
     value: Option<T>,
 }
 
+/// Values by handle, and handles by key.
 #[derive(Debug)]
 pub struct Slab<T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
     len: usize,
+    index: HashTable<u32>,
 }
 
 impl<T> Default for Slab<T> {
@@ -20,26 +50,50 @@ impl<T> Default for Slab<T> {
             slots: Vec::new(),
             free: Vec::new(),
             len: 0,
+            index: HashTable::new(),
         }
     }
 }
 
 impl<T> Slab<T> {
-    /// Stores a value; returns its index and generation.
-    pub fn insert(&mut self, value: T) -> (u32, u32) {
+    /// Stores a value under `key` (replacing any value it had); returns its handle.
+    pub fn insert(&mut self, key: u128, value: T) -> u32 {
+        if let Some(old) = self.find(key) {
+            self.remove(old);
+        }
+        let key = Key::new(key);
         self.len += 1;
-        if let Some(i) = self.free.pop() {
+        let i = if let Some(i) = self.free.pop() {
             let slot = &mut self.slots[i as usize];
-            slot.generation = slot.generation.wrapping_add(1);
+            slot.key = key;
             slot.value = Some(value);
-            (i, slot.generation)
+            i
         } else {
             self.slots.push(Slot {
-                generation: 0,
+                key,
                 value: Some(value),
             });
-            ((self.slots.len() - 1) as u32, 0)
-        }
+            (self.slots.len() - 1) as u32
+        };
+        let slots = &self.slots;
+        self.index
+            .insert_unique(key.hash(), i, |&j| slots[j as usize].key.hash());
+        i
+    }
+
+    /// The handle of the value stored under `key`.
+    pub fn find(&self, key: u128) -> Option<u32> {
+        let key = Key::new(key);
+        let slots = &self.slots;
+        self.index
+            .find(key.hash(), |&j| slots[j as usize].key == key)
+            .copied()
+    }
+
+    /// The value stored under `key`.
+    pub fn by_key_mut(&mut self, key: u128) -> Option<&mut T> {
+        let i = self.find(key)?;
+        self.get_mut(i)
     }
 
     pub fn get(&self, i: u32) -> Option<&T> {
@@ -50,23 +104,17 @@ impl<T> Slab<T> {
         self.slots.get_mut(i as usize)?.value.as_mut()
     }
 
-    /// The value at `i` only if it is still the one that was given generation `generation`.
-    pub fn get_gen_mut(&mut self, i: u32, generation: u32) -> Option<&mut T> {
+    /// Removes the value at `i` and its key from the index; returns the value and its key.
+    pub fn remove(&mut self, i: u32) -> Option<(T, u128)> {
         let slot = self.slots.get_mut(i as usize)?;
-        if slot.generation == generation {
-            slot.value.as_mut()
-        } else {
-            None
+        let v = slot.value.take()?;
+        let key = slot.key;
+        self.len -= 1;
+        self.free.push(i);
+        if let Ok(e) = self.index.find_entry(key.hash(), |&j| j == i) {
+            e.remove();
         }
-    }
-
-    pub fn remove(&mut self, i: u32) -> Option<T> {
-        let v = self.slots.get_mut(i as usize)?.value.take();
-        if v.is_some() {
-            self.len -= 1;
-            self.free.push(i);
-        }
-        v
+        Some((v, key.get()))
     }
 
     pub fn len(&self) -> usize {
@@ -81,20 +129,136 @@ impl<T> Slab<T> {
     }
 }
 
+/// A set of keys with a time each (the dedup memory of event ids): 20 bytes a bucket — the
+/// key's low 96 bits (a false duplicate needs two of the remembered ids to agree on 96 bits of
+/// xxh3: about 2^-96 × the ids remembered per lookup) and the time, in 4-byte words.
+#[derive(Debug, Default)]
+pub struct KeyTimes {
+    table: HashTable<IdTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IdTime {
+    key: [u32; 3],
+    time: [u32; 2],
+}
+
+/// The stored part of a key.
+fn id96(key: u128) -> [u32; 3] {
+    [key as u32, (key >> 32) as u32, (key >> 64) as u32]
+}
+
+fn id_hash(k: &[u32; 3]) -> u64 {
+    u64::from(k[0]) | (u64::from(k[1]) << 32)
+}
+
+impl IdTime {
+    fn time(&self) -> i64 {
+        (u64::from(self.time[0]) | (u64::from(self.time[1]) << 32)) as i64
+    }
+
+    fn set_time(&mut self, t: i64) {
+        self.time = [t as u32, ((t as u64) >> 32) as u32];
+    }
+}
+
+impl KeyTimes {
+    pub fn get(&self, key: u128) -> Option<i64> {
+        let k = id96(key);
+        self.table
+            .find(id_hash(&k), |e| e.key == k)
+            .map(IdTime::time)
+    }
+
+    /// Sets the time of `key`.
+    pub fn insert(&mut self, key: u128, time: i64) {
+        let k = id96(key);
+        match self.table.find_mut(id_hash(&k), |e| e.key == k) {
+            Some(e) => e.set_time(time),
+            None => {
+                let mut e = IdTime {
+                    key: k,
+                    time: [0; 2],
+                };
+                e.set_time(time);
+                self.table
+                    .insert_unique(id_hash(&k), e, |e| id_hash(&e.key));
+            }
+        }
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(i64) -> bool) {
+        self.table.retain(|e| keep(e.time()));
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn generations_guard_reuse() {
+    fn handles_are_reused_under_their_new_key() {
         let mut s = Slab::default();
-        let (a, ga) = s.insert("a");
-        s.remove(a);
-        let (b, gb) = s.insert("b");
+        let a = s.insert(1, "a");
+        assert_eq!(s.find(1), Some(a));
+        assert_eq!(s.remove(a), Some(("a", 1)));
+        assert_eq!(s.find(1), None);
+        let b = s.insert(2, "b");
         assert_eq!(a, b);
-        assert_ne!(ga, gb);
-        assert!(s.get_gen_mut(a, ga).is_none());
-        assert_eq!(s.get_gen_mut(b, gb).copied(), Some("b"));
+        assert_eq!(s.get(b).copied(), Some("b"));
         assert_eq!(s.len(), 1);
+        assert_eq!(s.find(2), Some(b));
+    }
+
+    #[test]
+    fn keys_find_their_values_through_growth_and_removal() {
+        let mut s = Slab::default();
+        let key = |i: u32| crate::engine::ticket::text_key(&i.to_string());
+        for i in 0..10_000u32 {
+            s.insert(key(i), i);
+        }
+        for i in (0..10_000u32).step_by(3) {
+            let h = s.find(key(i)).expect("present");
+            assert_eq!(s.remove(h).map(|(v, _)| v), Some(i));
+        }
+        for i in 0..10_000u32 {
+            let found = s.find(key(i)).and_then(|h| s.get(h).copied());
+            assert_eq!(found, (i % 3 != 0).then_some(i));
+        }
+        // A second insert under a key replaces its value.
+        let h = s.insert(key(1), 99);
+        assert_eq!(s.find(key(1)), Some(h));
+        assert_eq!(s.len(), 10_000 - 3334);
+        assert_eq!(s.by_key_mut(key(1)).copied(), Some(99));
+    }
+
+    #[test]
+    fn key_times_keep_the_latest_time_and_retain() {
+        let mut d = KeyTimes::default();
+        for i in 0..1000i64 {
+            d.insert(i as u128 * 0x9e37_79b9_7f4a_7c15, i);
+        }
+        d.insert(7, -1_795_852_800_000);
+        assert_eq!(d.get(7), Some(-1_795_852_800_000));
+        d.insert(7, i64::MAX);
+        assert_eq!(d.get(7), Some(i64::MAX));
+        d.insert(7, 0);
+        d.insert(5 * 0x9e37_79b9_7f4a_7c15, 2000);
+        assert_eq!(d.get(5 * 0x9e37_79b9_7f4a_7c15), Some(2000));
+        d.retain(|t| t >= 500);
+        assert_eq!(d.len(), 501);
+        assert_eq!(d.get(4 * 0x9e37_79b9_7f4a_7c15), None);
+    }
+
+    /// Memory (issue 10): a key costs 16 bytes in its slot, not 16-byte alignment; a
+    /// remembered id 20 bytes.
+    #[test]
+    fn keys_do_not_pad_slots() {
+        assert_eq!(std::mem::size_of::<Slot<(Box<u8>, u64)>>(), 32);
+        assert_eq!(std::mem::size_of::<IdTime>(), 20);
     }
 }

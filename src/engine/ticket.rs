@@ -59,9 +59,9 @@ pub struct Clock {
 /// The state of one ticket.
 #[derive(Debug, Clone)]
 pub struct Ticket {
-    /// The customer that created it (its owner) followed by the ticket id, in one allocation
-    /// (memory, issue 10): [`Ticket::customer`], [`Ticket::id`].
-    pub(super) names: Box<str>,
+    /// The customer that created it (its owner) followed by the ticket id, in one string,
+    /// inline up to 24 bytes (memory, issue 10): [`Ticket::customer`], [`Ticket::id`].
+    pub(super) names: compact_str::CompactString,
     /// Where the ticket id starts in `names`.
     pub(super) split: u32,
     /// Its dimensions now (team changes with escalations).
@@ -70,8 +70,9 @@ pub struct Ticket {
     pub created: Millis,
     /// Time of its latest event (retention).
     pub last_event: Millis,
-    /// Public agent messages so far (FCR).
-    pub public_agent_messages: u32,
+    /// Public agent messages so far (FCR needs only whether it is at most 1; the count
+    /// saturates at 65,535 so that a ticket fits 112 bytes).
+    pub public_agent_messages: u16,
     /// A public agent message was seen (first response measured).
     pub first_response_seen: bool,
     /// Solved at least once (first solve measured).
@@ -88,11 +89,11 @@ pub struct Ticket {
 
 impl Ticket {
     /// The names of a ticket `id` of `customer` (for [`Ticket`]'s `names` and `split`).
-    pub fn names(customer: &str, id: &str) -> (Box<str>, u32) {
-        let mut s = String::with_capacity(customer.len() + id.len());
+    pub fn names(customer: &str, id: &str) -> (compact_str::CompactString, u32) {
+        let mut s = compact_str::CompactString::with_capacity(customer.len() + id.len());
         s.push_str(customer);
         s.push_str(id);
-        (s.into_boxed_str(), customer.len() as u32)
+        (s, customer.len() as u32)
     }
 
     /// The ticket id.

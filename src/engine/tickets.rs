@@ -54,7 +54,7 @@ impl Shard {
             late5: due < w,
         };
         let (names, split) = Ticket::names(ev.customer.as_ref(), ticket);
-        let mut tk = Ticket {
+        let tk = Ticket {
             names,
             split,
             dims,
@@ -70,21 +70,19 @@ impl Shard {
         };
         core.gauges((Contribution::default(), dims), (tk.contribution(), dims));
         let key = ticket_key(&ev.customer, ticket);
-        let (idx, generation) = self.tickets.insert(tk.clone());
+        let idx = self.tickets.insert(key, tk);
         for kind in SlaKind::ALL {
-            let what = What::Sla {
-                ticket: idx,
-                generation,
-                kind,
+            let Some(due) = self.tickets.get(idx).map(|tk| tk.clock(kind).due) else {
+                continue;
             };
-            tk.clock_mut(kind).seq = self.timer(tk.clock(kind).due, what);
+            let seq = self.timer(due, What::Sla { ticket: idx });
+            if let Some(tk) = self.tickets.get_mut(idx) {
+                tk.clock_mut(kind).seq = seq;
+            }
         }
-        if let Some(slot) = self.tickets.get_mut(idx) {
-            slot.first_response.seq = tk.first_response.seq;
-            slot.resolution.seq = tk.resolution.seq;
-            self.log.touch_ticket(key, slot);
+        if let Some(tk) = self.tickets.get_mut(idx) {
+            self.log.touch_ticket(key, tk);
         }
-        self.ticket_ids.insert(key, idx);
         core.measure(t, dims, Kpi::Created);
         Ok(Some((cust, Input::TicketCreated)))
     }
@@ -132,7 +130,7 @@ impl Shard {
             return Ok(None);
         }
         let ((first, created, dims, stop), cust) = self.on_ticket(core, ev, ticket, |tk, _| {
-            tk.public_agent_messages += 1;
+            tk.public_agent_messages = tk.public_agent_messages.saturating_add(1);
             let first = !tk.first_response_seen;
             tk.first_response_seen = true;
             let stop = stop_clock(tk, SlaKind::FirstResponse, t);
@@ -160,7 +158,7 @@ impl Shard {
                 let solved = Kpi::Solved {
                     resolution: kpi::elapsed(tk.created, t),
                     first,
-                    fcr: first && kpi::is_fcr(tk.public_agent_messages),
+                    fcr: first && kpi::is_fcr(u32::from(tk.public_agent_messages)),
                 };
                 let mut stops = [Stop::None, Stop::None];
                 if first {
@@ -261,15 +259,12 @@ impl Shard {
 
     /// An SLA timer: the clock's due has passed with the clock still running — a breach at
     /// the due, reported now, while the customer still waits.
-    pub(super) fn sla_due(
-        &mut self,
-        core: &mut Core,
-        idx: u32,
-        generation: u32,
-        kind: SlaKind,
-        due: Millis,
-    ) {
-        let Some(tk) = self.tickets.get_gen_mut(idx, generation) else {
+    pub(super) fn sla_due(&mut self, core: &mut Core, idx: u32, seq: u64, due: Millis) {
+        let Some(tk) = self.tickets.get_mut(idx) else {
+            return;
+        };
+        // The clock this timer was set for; none if the handle now holds another ticket.
+        let Some(kind) = SlaKind::ALL.into_iter().find(|&k| tk.clock(k).seq == seq) else {
             return;
         };
         let clock = *tk.clock(kind);

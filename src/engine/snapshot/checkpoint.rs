@@ -96,7 +96,12 @@ impl Partition {
             };
             w.i64(item.time);
             w.u64(item.seq);
-            w.str(shard.customers.get(*customer).map_or("", |c| &c.key));
+            w.str(
+                shard
+                    .customers
+                    .get(*customer)
+                    .map_or("", |c| c.key.as_str()),
+            );
             encode_input(&mut w, input);
         }
         w.len(segments.len());
@@ -122,16 +127,8 @@ impl Partition {
         let mut deleted = Vec::new();
         for g in std::mem::take(&mut shard.log.gone) {
             let live = match g.kind {
-                kind::TICKET => shard
-                    .ticket_ids
-                    .get(&g.key)
-                    .and_then(|i| shard.tickets.get_mut(*i))
-                    .map(|t| &mut t.ck),
-                _ => shard
-                    .customer_ids
-                    .get(&g.key)
-                    .and_then(|i| shard.customers.get_mut(*i))
-                    .map(|c| &mut c.ck),
+                kind::TICKET => shard.tickets.by_key_mut(g.key).map(|t| &mut t.ck),
+                _ => shard.customers.by_key_mut(g.key).map(|c| &mut c.ck),
             };
             if let Some(ck) = live {
                 if ck.slot == 0 {
@@ -145,11 +142,7 @@ impl Partition {
         }
         // Tickets and customers changed.
         for key in std::mem::take(&mut shard.log.tickets) {
-            let Some(tk) = shard
-                .ticket_ids
-                .get(&key)
-                .and_then(|i| shard.tickets.get_mut(*i))
-            else {
+            let Some(tk) = shard.tickets.by_key_mut(key) else {
                 continue;
             };
             tk.ck.touched = false;
@@ -165,11 +158,7 @@ impl Partition {
             written.push(Written::Ticket(key, id, slot));
         }
         for key in std::mem::take(&mut shard.log.customers) {
-            let Some(c) = shard
-                .customer_ids
-                .get(&key)
-                .and_then(|i| shard.customers.get_mut(*i))
-            else {
+            let Some(c) = shard.customers.by_key_mut(key) else {
                 continue;
             };
             c.ck.touched = false;
@@ -298,17 +287,9 @@ impl Partition {
             match w {
                 Written::Ticket(key, id, slot) | Written::Customer(key, id, slot) => {
                     let live = if kind == kind::TICKET {
-                        shard
-                            .ticket_ids
-                            .get(&key)
-                            .and_then(|i| shard.tickets.get_mut(*i))
-                            .map(|t| &mut t.ck)
+                        shard.tickets.by_key_mut(key).map(|t| &mut t.ck)
                     } else {
-                        shard
-                            .customer_ids
-                            .get(&key)
-                            .and_then(|i| shard.customers.get_mut(*i))
-                            .map(|c| &mut c.ck)
+                        shard.customers.by_key_mut(key).map(|c| &mut c.ck)
                     };
                     match live {
                         Some(ckd) => ckd.slot = slot,
@@ -396,32 +377,20 @@ impl Partition {
         let shard = &mut self.shard;
         for w in ck.written {
             match w {
-                Written::Ticket(key, id, slot) => {
-                    match shard
-                        .ticket_ids
-                        .get(&key)
-                        .and_then(|i| shard.tickets.get_mut(*i))
-                    {
-                        Some(tk) => {
-                            adopt_stray(&mut tk.ck, slot);
-                            shard.log.touch_ticket(key, tk);
-                        }
-                        None => shard.log.cover(kind::TICKET, key, id, slot),
+                Written::Ticket(key, id, slot) => match shard.tickets.by_key_mut(key) {
+                    Some(tk) => {
+                        adopt_stray(&mut tk.ck, slot);
+                        shard.log.touch_ticket(key, tk);
                     }
-                }
-                Written::Customer(key, id, slot) => {
-                    match shard
-                        .customer_ids
-                        .get(&key)
-                        .and_then(|i| shard.customers.get_mut(*i))
-                    {
-                        Some(c) => {
-                            adopt_stray(&mut c.ck, slot);
-                            shard.log.touch_customer(c);
-                        }
-                        None => shard.log.cover(kind::CUSTOMER, key, id, slot),
+                    None => shard.log.cover(kind::TICKET, key, id, slot),
+                },
+                Written::Customer(key, id, slot) => match shard.customers.by_key_mut(key) {
+                    Some(c) => {
+                        adopt_stray(&mut c.ck, slot);
+                        shard.log.touch_customer(c);
                     }
-                }
+                    None => shard.log.cover(kind::CUSTOMER, key, id, slot),
+                },
                 Written::Part(key, slot) => {
                     // A part with no durable version: pretend one in the other slot, so the
                     // next checkpoint writes (a version or a deletion marker) into `slot`.

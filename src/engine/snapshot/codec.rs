@@ -1,8 +1,6 @@
 //! The encoding of a partition's entities in checkpoints: tickets, customers, window parts
 //! and held after-sales inputs, with the codec of [`crate::state::codec`].
 
-use std::collections::VecDeque;
-
 use super::Durable;
 use crate::engine::customer::{AfterSales, Cohort, Customer, PendingRisk, RecoveryCase};
 use crate::engine::sched::Input;
@@ -71,7 +69,7 @@ pub(super) fn decode_ticket(customer: &str, id: &str, b: &[u8]) -> Result<Ticket
     };
     let created = r.i64()?;
     let last_event = r.i64()?;
-    let public_agent_messages = r.u32()?;
+    let public_agent_messages = u16::try_from(r.u32()?).unwrap_or(u16::MAX);
     let flags = r.u8()?;
     let (names, split) = Ticket::names(customer, id);
     Ok(Ticket {
@@ -141,7 +139,7 @@ pub(super) fn encode_customer(c: &Customer) -> Vec<u8> {
         }
     }
     w.len(c.created.len());
-    for t in &c.created {
+    for t in c.created.iter() {
         w.i64(*t);
     }
     w.len(a.cohorts.len());
@@ -191,9 +189,8 @@ pub(super) fn decode_customer(key: &str, b: &[u8]) -> Result<Customer, CodecErro
         }));
     }
     let n = r.len()?;
-    c.created = VecDeque::with_capacity(n);
     for _ in 0..n {
-        c.created.push_back(r.i64()?);
+        c.created.push(r.i64()?);
     }
     for _ in 0..r.len()? {
         a.cohorts.push(Cohort {

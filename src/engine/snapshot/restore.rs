@@ -6,7 +6,6 @@ use super::{parse_part_id, split_ticket_id, CORE_VERSION};
 use crate::engine::partition::Partition;
 use crate::engine::sched::{What, INPUT, TIMER};
 use crate::engine::ticket::{text_key, ticket_key, ClockState};
-use crate::kpi::SlaKind;
 use crate::state::codec::{CodecError, Reader};
 use crate::state::{kind, Restored, StateError};
 use crate::ts::Millis;
@@ -60,15 +59,10 @@ impl Partition {
                     tk.ck.slot = e.slot;
                     let key = ticket_key(customer, id);
                     let clocks = [tk.first_response, tk.resolution];
-                    let (idx, generation) = shard.tickets.insert(tk);
-                    shard.ticket_ids.insert(key, idx);
-                    for (kind, c) in SlaKind::ALL.into_iter().zip(clocks) {
+                    let idx = shard.tickets.insert(key, tk);
+                    for c in clocks {
                         if c.state == ClockState::Running {
-                            let what = What::Sla {
-                                ticket: idx,
-                                generation,
-                                kind,
-                            };
+                            let what = What::Sla { ticket: idx };
                             shard.sched.push_restored(c.due, TIMER, c.seq, what);
                         }
                     }
@@ -78,8 +72,7 @@ impl Partition {
                         std::str::from_utf8(&e.id).map_err(|_| CodecError("customer id".into()))?;
                     let mut cu = decode_customer(key, &e.payload)?;
                     cu.ck.slot = e.slot;
-                    let (idx, _) = shard.customers.insert(cu);
-                    shard.customer_ids.insert(text_key(key), idx);
+                    let idx = shard.customers.insert(text_key(key), cu);
                     let mut timers: Vec<(Millis, u64, What)> = Vec::new();
                     if let Some(cu) = shard.customers.get(idx) {
                         if let Some(rc) = &cu.after().recovery {
@@ -137,7 +130,7 @@ impl Partition {
         }
         // Held inputs refer to their customer's slot.
         for (time, seq, customer, input) in held {
-            let Some(&idx) = shard.customer_ids.get(&text_key(&customer)) else {
+            let Some(idx) = shard.customers.find(text_key(&customer)) else {
                 return Err(StateError::Missing {
                     partition: core.partition,
                     gen: r.manifest.gen,
@@ -153,7 +146,7 @@ impl Partition {
                 seq,
                 What::Input {
                     customer: idx,
-                    input,
+                    input: Box::new(input),
                 },
             );
         }

@@ -66,7 +66,7 @@ REPO = os.path.dirname(HERE)
 MIB = 1048576.0
 
 PARTITIONS = 6          # soak.py --partitions default
-SLOT = 25.0             # dedup bucket: 16-byte id key + 8-byte time + control byte
+SLOT = 21.0             # dedup bucket: 96-bit id key + 8-byte time + control byte
 INDEX_SLOT = 5.0        # ticket/customer index bucket: u32 slab handle + control byte
 KEEP_AFTER_SWEEP_S = 150.0   # dedup_horizon 2m + allowed_lateness 30s of event time (soak.py)
 

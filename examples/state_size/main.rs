@@ -28,7 +28,7 @@
 //! | `aggregates` | `contact.handled` one minute apart, lateness 3650 d | N windows × `{}` open | N ids |
 //! | `dense` | 200 `contact.handled` per minute, handle 1 s–20 min | N/200 aggregates with a dense HDR summary | N ids |
 //!
-//! Event ids are also keyed in a hashbrown table of 25-byte buckets (16-byte key, 8-byte time,
+//! Event ids are also kept in a hashbrown table of 21-byte buckets (96-bit key, 8-byte time,
 //! control byte), and tickets and customers in indexes of 5-byte buckets (a `u32` slab handle
 //! and its control byte; their 16-byte key is in the slab slot): a power of two at a load of at
 //! most 7/8, so one entry costs 8/7–16/7 buckets depending on where N falls. Each figure is
@@ -151,9 +151,9 @@ fn sla(target: &str) -> String {
     s
 }
 
-/// Bytes of one bucket of the dedup memory's hash table: a 16-byte event-id key (two `u64`
-/// halves) and its 8-byte time, plus one control byte.
-const SLOT: f64 = 25.0;
+/// Bytes of one bucket of the dedup memory's hash table: the event id's 96-bit key and its
+/// 8-byte time in 4-byte words, plus one control byte.
+const SLOT: f64 = 21.0;
 
 /// Bytes of one bucket of the ticket and customer indexes: a `u32` slab handle (the key is in
 /// the slab's slot, counted in the entity's fixed part) plus one control byte.
@@ -200,7 +200,7 @@ struct Sizes {
     timer: Reading,
     aggregate: Reading,
     dense_summary: Reading,
-    /// Dedup-table bytes per entry at N (25 B ÷ load).
+    /// Dedup-table bytes per entry at N (21 B ÷ load).
     slot_at_n: f64,
     /// Ticket or customer index bytes per entry at N (5 B ÷ load).
     index_at_n: f64,

@@ -1,12 +1,14 @@
-//! Ticket and customer state in a generational slab with its own index (memory, issue 10).
+//! Ticket and customer state in a slab with its own index (memory, issue 10).
 //!
-//! Each value lives in a slot that also holds its 128-bit state key ([`super::ticket::ticket_key`]
-//! or [`super::ticket::text_key`]); timers and held inputs refer to it by its stable `u32`
-//! handle (an SLA timer knows its ticket by the sequence number the ticket's clock keeps; the
-//! after-sales items by ids within the customer, whose state is kept while they are pending). The key → handle index is a hash table of bare `u32` handles (5
-//! bytes a bucket with its control byte) that looks keys up in the slots: the keys are already
-//! uniform hashes, so their low half is the table's hash. A separate map of `u128` keys cost 33
-//! bytes a bucket (16-byte alignment), 38–75 bytes an entity.
+//! Each value lives in a slot that also holds its 128-bit state key
+//! ([`super::ticket::ticket_key`] or [`super::ticket::text_key`]). Timers and held inputs refer
+//! to it by its stable `u32` handle: an SLA timer knows its ticket's clock by the sequence
+//! number the clock keeps, the after-sales items by ids within the customer, whose state is
+//! kept while they are pending — so a reused handle needs no generation. The key → handle index
+//! is a hash table of bare `u32` handles (5 bytes a bucket with its control byte) that looks
+//! keys up in the slots: the keys are already uniform hashes, so their low half is the table's
+//! hash. A separate map of `u128` keys cost 33 bytes a bucket (16-byte alignment), 38–75 bytes
+//! an entity.
 
 use hashbrown::HashTable;
 
@@ -157,8 +159,11 @@ impl IdTime {
         (u64::from(self.time[0]) | (u64::from(self.time[1]) << 32)) as i64
     }
 
-    fn set_time(&mut self, t: i64) {
-        self.time = [t as u32, ((t as u64) >> 32) as u32];
+    fn new(key: [u32; 3], t: i64) -> IdTime {
+        IdTime {
+            key,
+            time: [t as u32, ((t as u64) >> 32) as u32],
+        }
     }
 }
 
@@ -173,14 +178,10 @@ impl KeyTimes {
     /// Sets the time of `key`.
     pub fn insert(&mut self, key: u128, time: i64) {
         let k = id96(key);
+        let e = IdTime::new(k, time);
         match self.table.find_mut(id_hash(&k), |e| e.key == k) {
-            Some(e) => e.set_time(time),
+            Some(old) => *old = e,
             None => {
-                let mut e = IdTime {
-                    key: k,
-                    time: [0; 2],
-                };
-                e.set_time(time);
                 self.table
                     .insert_unique(id_hash(&k), e, |e| id_hash(&e.key));
             }

@@ -70,17 +70,13 @@ impl Shard {
         };
         core.gauges((Contribution::default(), dims), (tk.contribution(), dims));
         let key = ticket_key(&ev.customer, ticket);
+        let dues = SlaKind::ALL.map(|kind| tk.clock(kind).due);
         let idx = self.tickets.insert(key, tk);
-        for kind in SlaKind::ALL {
-            let Some(due) = self.tickets.get(idx).map(|tk| tk.clock(kind).due) else {
-                continue;
-            };
-            let seq = self.timer(due, What::Sla { ticket: idx });
-            if let Some(tk) = self.tickets.get_mut(idx) {
+        let seqs = dues.map(|due| self.timer(due, What::Sla { ticket: idx }));
+        if let Some(tk) = self.tickets.get_mut(idx) {
+            for (kind, seq) in SlaKind::ALL.into_iter().zip(seqs) {
                 tk.clock_mut(kind).seq = seq;
             }
-        }
-        if let Some(tk) = self.tickets.get_mut(idx) {
             self.log.touch_ticket(key, tk);
         }
         core.measure(t, dims, Kpi::Created);

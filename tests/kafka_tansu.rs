@@ -183,7 +183,9 @@ fn scenario(python: &Path, tansu: &Path, name: &str, lines: Vec<Line>) {
     );
 
     let mut cfg = config(&broker.bootstrap, &group);
-    cfg.kafka.checkpoint_interval = Dur(300);
+    // Frequent checkpoints: the first commit comes early in a run, so that each kill lands
+    // mid-run even when the engine gets through the input in a few seconds.
+    cfg.kafka.checkpoint_interval = Dur(100);
     // Generated files start on 2026-11-22 and a 1M-event one runs ~10 days, past the wall
     // clock: the run judges "from the future" by record timestamps, the expectation by the
     // wall clock when it is computed, so the two would disagree near the boundary.

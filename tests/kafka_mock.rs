@@ -125,15 +125,33 @@ fn bounded_run_equals_replay_with_one_and_three_partitions() {
 /// single record sent when it happens: the one kind of state record that may wait.)
 #[test]
 fn checkpoints_larger_than_the_producer_queue_never_fill_it() {
+    checkpoints_in_slices("g-slices", &[("queue.buffering.max.messages", "1000")]);
+}
+
+/// The same with the queue bounded in bytes (`queue.buffering.max.kbytes`, 8 MiB by default):
+/// state records take at most half of the bytes too.
+#[test]
+fn checkpoints_larger_than_the_producer_queue_in_bytes_never_fill_it() {
+    // The smallest queue the configuration accepts: one largest record (message.max.bytes,
+    // which must itself hold a 256 KiB state chunk).
+    checkpoints_in_slices(
+        "g-slices-kb",
+        &[
+            ("queue.buffering.max.kbytes", "300"),
+            ("message.max.bytes", "300000"),
+        ],
+    );
+}
+
+fn checkpoints_in_slices(group: &str, properties: &[(&str, &str)]) {
     let n = 2;
-    let group = "g-slices";
     let mock = cluster(1, n, &[group]);
     let bs = mock.bootstrap_servers();
     let mut cfg = config(&bs, group);
     cfg.kafka.checkpoint_interval = cxstream::config::Dur(100);
-    cfg.kafka
-        .librdkafka
-        .insert("queue.buffering.max.messages".into(), "1000".into());
+    for (k, v) in properties {
+        cfg.kafka.librdkafka.insert((*k).into(), (*v).into());
+    }
     let lines = generated(20_000, 11);
     let positions = produce(&bs, "input", &lines);
     let want = expected(&cfg, &lines, n, &positions);

@@ -492,6 +492,42 @@ fn duplicates_change_nothing() {
 }
 
 #[test]
+fn ids_past_a_short_dedup_horizon_are_forgotten_within_a_quarter_of_it() {
+    // Retention is swept every quarter of the shortest horizon (at most hourly), so with a
+    // 2-minute dedup horizon the memory holds about 3 minutes of ids, not an hour's.
+    let mut cfg = Config::default();
+    cfg.engine.dedup_horizon = cxstream::config::Dur(2 * 60 * 1000);
+    let mut e = engine_with(cfg);
+    let text: String = (0..60)
+        .map(|i| {
+            let time = format!("2026-11-02T10:{:02}:{:02}Z", i / 6, (i % 6) * 10);
+            format!(
+                "{}\n",
+                ev(
+                    &format!("e{i}"),
+                    "survey.nps",
+                    &time,
+                    &format!("c{i}"),
+                    json!({"score": 9})
+                )
+            )
+        })
+        .collect();
+    let out = cxstream::replay::replay_to_string(&mut e, text.as_bytes());
+    assert!(out.contains("kpi.window"));
+    // 10 s apart: horizon 2 min + lateness 30 s + up to a 30 s sweep period = at most 19 ids.
+    let held = e.event_ids_held();
+    assert!(
+        held <= 19,
+        "{held} ids held after 10 minutes with a 2-minute horizon"
+    );
+    assert!(
+        held >= 13,
+        "{held}: ids within the horizon must be remembered"
+    );
+}
+
+#[test]
 fn orphans_are_dead_lettered_as_unknown_ticket_and_change_nothing() {
     let recs = run(&[
         reply("e1", &t("10:00"), "c1", "ghost"),

@@ -408,6 +408,23 @@ mod tests {
     }
 
     #[test]
+    fn a_producer_queue_smaller_than_the_largest_record_is_refused() {
+        let toml = |kb: &str, max: &str| {
+            format!("[kafka.librdkafka]\n\"queue.buffering.max.kbytes\" = \"{kb}\"\n{max}")
+        };
+        let check = |t: String| Config::from_toml_with_env(&t, &[]).and_then(|c| c.validate());
+        let e = check(toml("64", "")).unwrap_err().to_string();
+        assert!(
+            e.contains("queue.buffering.max.kbytes") && e.contains("977"),
+            "{e}"
+        );
+        check(toml("977", "")).unwrap();
+        let small = "\"message.max.bytes\" = \"300000\"\n";
+        check(toml("293", small)).unwrap();
+        assert!(check(toml("292", small)).is_err());
+    }
+
+    #[test]
     fn env_overrides_apply() {
         let env = vec![
             (

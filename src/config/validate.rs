@@ -99,6 +99,28 @@ impl Config {
                 ),
             }
         }
+        if let Some(v) = self.kafka.librdkafka.get("queue.buffering.max.kbytes") {
+            // A record larger than the producer's whole queue never enters it: the input
+            // would stay paused behind it for ever. Every record that passes librdkafka's
+            // size check is at most message.max.bytes.
+            let max_msg = self
+                .kafka
+                .librdkafka
+                .get("message.max.bytes")
+                .and_then(|m| m.trim().parse::<u64>().ok())
+                .unwrap_or(1_000_000);
+            let min = max_msg.div_ceil(1024);
+            match v.trim().parse::<u64>() {
+                Ok(n) if n >= min => {}
+                _ => bail!(
+                    "kafka.librdkafka.\"queue.buffering.max.kbytes\" = {v:?} is below {min}: \
+                     the producer's queue must hold the largest record (message.max.bytes = \
+                     {max_msg} bytes), or a record that size would wait for ever; raise it \
+                     (cxstream's default is {}) or remove it",
+                    crate::sink::kafka::QUEUE_KBYTES
+                ),
+            }
+        }
         let errors: Vec<String> = security::static_findings(&self.kafka)
             .into_iter()
             .filter(|f| f.level == security::Level::Error)

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::event::{Body, Event};
 use crate::kpi::{Dims, Kpi};
 use crate::output::Rejection;
-use crate::ts::{Millis, HOUR};
+use crate::ts::{Millis, HOUR, SECOND};
 
 /// Tickets, customers, dedup memory, clock and scheduler of one partition.
 pub(super) struct Shard {
@@ -133,7 +133,7 @@ impl Partition {
             self.core.windows.close(w);
             if w >= self.shard.next_sweep {
                 self.shard.sweep(&mut self.core);
-                self.shard.next_sweep = w.saturating_add(HOUR);
+                self.shard.next_sweep = w.saturating_add(sweep_every(&self.core.cfg));
             }
         }
         moved
@@ -459,6 +459,26 @@ impl Shard {
         }
         self.dedup.retain(|seen| w <= seen.saturating_add(horizon));
     }
+}
+
+/// How much event time passes between two retention sweeps of a partition: a quarter of the
+/// shortest of the four horizons (dedup, ticket retention open and solved, customer retention),
+/// at least a second and at most an hour. With the defaults (24 h and more) that is an hour;
+/// with horizons of minutes the state held past its horizon stays a small fraction of the
+/// state within it (sweeping only hourly, a 2-minute dedup horizon would hold up to 31 times
+/// the ids it needs). Results never depend on it (the sweep's rules are applied lazily).
+pub fn sweep_every(cfg: &Config) -> Millis {
+    let e = &cfg.engine;
+    let shortest = [
+        e.dedup_horizon.0,
+        e.ticket_retention_open.0,
+        e.ticket_retention_solved.0,
+        e.customer_retention.0,
+    ]
+    .into_iter()
+    .min()
+    .unwrap_or(HOUR);
+    (shortest / 4).clamp(SECOND, HOUR)
 }
 
 /// Events whose application feeds the after-sales logic.

@@ -10,13 +10,14 @@
 //! the queue, so it never pauses the input or stalls the loop (the live latency), and each
 //! record is dropped as soon as librdkafka holds its copy (one copy in memory, not three).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer as _};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::pipeline::{now_ms, Phase, Pipeline};
+use super::pipeline::{now_ms, Part, Phase, Pipeline};
 use super::Consumer;
 use crate::engine::{Checkpoint, CheckpointMeta};
 use crate::sink::kafka::Out;
@@ -92,29 +93,38 @@ impl Pipeline {
     /// records in all, and only as many as its queue has room for, so a state record never
     /// waits in the sink's own queue (nor pauses the input).
     pub(super) fn feed_checkpoints(&mut self, budget: usize) {
-        let mut left = budget.min(self.sink.room());
+        let mut room = self.sink.room().at_most(budget);
         // Tombstones of complete checkpoints first (obsolete versions: cleanup only; a crash
         // that loses them leaves what a crash before them leaves).
         let ps: Vec<i32> = self.tombs.keys().copied().collect();
         for p in ps {
-            while left > 0 {
-                let Some(r) = self.tombs.get_mut(&p).and_then(Iterator::next) else {
+            while let Some(t) = self.tombs.get_mut(&p) {
+                if !t.as_slice().first().is_some_and(|r| room.take(r.bytes())) {
+                    break;
+                }
+                let Some(r) = t.next() else {
                     break;
                 };
                 self.send_state_record(p, &r);
-                left -= 1;
             }
         }
         // A partition is in `tombs` only while it has some left (`feeding`, `maybe_checkpoint`).
         self.tombs.retain(|_, t| !t.as_slice().is_empty());
         let ps: Vec<i32> = self.pending.keys().copied().collect();
         for p in ps {
-            while left > 0 {
-                let Some(r) = self.pending.get_mut(&p).and_then(|pend| pend.unsent.next()) else {
+            while let Some(pend) = self.pending.get_mut(&p) {
+                if !pend
+                    .unsent
+                    .as_slice()
+                    .first()
+                    .is_some_and(|r| room.take(r.bytes()))
+                {
+                    break;
+                }
+                let Some(r) = pend.unsent.next() else {
                     break;
                 };
                 let seq = self.send_state_record(p, &r);
-                left -= 1;
                 if let Some(pend) = self.pending.get_mut(&p) {
                     pend.mark = seq;
                 }
@@ -123,31 +133,44 @@ impl Pipeline {
     }
 
     /// Starts the periodic checkpoints that are due (SPEC §7: at least every
-    /// `checkpoint_interval`), of the partitions with anything new.
+    /// `checkpoint_interval`), of the partitions with anything new — **one partition at a
+    /// time**: the next one's image is encoded once every record of the previous one is in
+    /// the producer's hands, so the encoded copy held is never more than one partition's
+    /// (memory: taking all of them at once held every partition's changes twice over).
     pub(super) fn maybe_checkpoint(&mut self) {
         let every = Duration::from_millis(self.cfg.kafka.checkpoint_interval.0.max(1) as u64);
-        if self.last_checkpoint.elapsed() < every {
+        if self.last_checkpoint.elapsed() >= every {
+            self.last_checkpoint = Instant::now();
+            for (p, part) in self.parts.iter_mut() {
+                if !checkpointable(&self.pending, &self.tombs, *p, part) {
+                    continue;
+                }
+                if part.changed || self.engine.has_changes(*p) {
+                    self.due.insert(*p);
+                } else {
+                    // Nothing new: the latest checkpoint still holds the whole state.
+                    part.checkpointed_at = Some(Instant::now());
+                }
+            }
+        }
+        if self
+            .pending
+            .values()
+            .any(|pend| !pend.unsent.as_slice().is_empty())
+        {
             return;
         }
-        self.last_checkpoint = Instant::now();
-        let mut due = Vec::new();
-        for (p, part) in self.parts.iter_mut() {
-            if part.phase != Phase::Active
-                || part.awaiting.is_some()
-                || self.pending.contains_key(p)
-                || self.tombs.contains_key(p)
-            {
-                continue;
+        // A partition no longer checkpointable (revoked, restoring, its previous checkpoint
+        // still in flight) is dropped from `due`: the next interval looks at it again.
+        while let Some(p) = self.due.pop_first() {
+            let ok = self
+                .parts
+                .get(&p)
+                .is_some_and(|part| checkpointable(&self.pending, &self.tombs, p, part));
+            if ok {
+                self.start_checkpoint(p);
+                return;
             }
-            if part.changed || self.engine.has_changes(*p) {
-                due.push(*p);
-            } else {
-                // Nothing new: the latest checkpoint still holds the whole state.
-                part.checkpointed_at = Some(Instant::now());
-            }
-        }
-        for p in due {
-            self.start_checkpoint(p);
         }
     }
 
@@ -200,15 +223,14 @@ impl Pipeline {
             let Some(pend) = self.pending.get_mut(&p) else {
                 continue;
             };
-            if pend.manifest.is_none()
-                && pend.unsent.as_slice().is_empty()
-                && acked >= pend.mark
-                && self.sink.room() > 0
-            {
+            if pend.manifest.is_none() && pend.unsent.as_slice().is_empty() && acked >= pend.mark {
                 let m = StateRecord {
                     key: Key::Manifest.bytes(),
                     value: Some(pend.ck.manifest.encode()),
                 };
+                if !self.sink.room().take(m.bytes()) {
+                    continue;
+                }
                 let seq = self.sink.send_to(Out {
                     topic: &self.state_topic,
                     partition: Some(p),
@@ -332,4 +354,18 @@ impl Pipeline {
         }
         true
     }
+}
+
+/// `p` may start a periodic checkpoint: active, no idle advance awaiting its acknowledgement,
+/// no checkpoint of it in flight, no tombstones of one left to send.
+fn checkpointable(
+    pending: &BTreeMap<i32, Pending>,
+    tombs: &BTreeMap<i32, std::vec::IntoIter<StateRecord>>,
+    p: i32,
+    part: &Part,
+) -> bool {
+    part.phase == Phase::Active
+        && part.awaiting.is_none()
+        && !pending.contains_key(&p)
+        && !tombs.contains_key(&p)
 }

@@ -121,6 +121,9 @@ pub(crate) struct Pipeline {
     /// Tombstones of complete checkpoints not handed to the producer yet, by partition.
     pub(super) tombs: BTreeMap<i32, std::vec::IntoIter<crate::state::StateRecord>>,
     pub(super) last_checkpoint: Instant,
+    /// Partitions whose periodic checkpoint is due, started one at a time
+    /// ([`Pipeline::maybe_checkpoint`]).
+    pub(super) due: BTreeSet<i32>,
     /// An error that stops the instance (a checkpoint it must not ignore).
     pub fatal: Option<anyhow::Error>,
     /// Shutting down: the final checkpoints are taken (or given up) before the consumer
@@ -187,6 +190,7 @@ impl Pipeline {
             pending: BTreeMap::new(),
             tombs: BTreeMap::new(),
             last_checkpoint: Instant::now(),
+            due: BTreeSet::new(),
             fatal: None,
             closing: false,
             finished: false,

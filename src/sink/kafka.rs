@@ -18,110 +18,23 @@
 //! [`Sink::flush`] returns `true` only when every record handed to it has been acknowledged;
 //! the commit protocol commits offsets only after such a flush.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{DeliveryResult, Message};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext, PurgeConfig};
-use rdkafka::ClientContext;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
 
 use crate::config::CreateClient as _;
-use crate::logs::LogLimiter;
 use crate::shutdown::Shutdown;
 
+use super::delivery::{opaque, record_bytes, Occupancy, Shared};
+pub use super::delivery::{Room, SinkContext, QUEUE_KBYTES};
 pub use super::kinds::KINDS;
-use super::kinds::{classify, kind_index, reason, Action, Owned, STATE_KIND};
-
-/// A record whose delivery failed.
-struct Failed {
-    rec: Owned,
-    error: KafkaError,
-}
-
-/// The delivery opaque: the sequence number, and the record's kind in the top byte.
-fn opaque(seq: u64, kind: u8) -> usize {
-    ((u64::from(kind) << 56) | (seq & ((1 << 56) - 1))) as usize
-}
-
-fn split_opaque(o: usize) -> (u64, u8) {
-    (o as u64 & ((1 << 56) - 1), (o as u64 >> 56) as u8)
-}
-
-/// State shared by the producer's delivery callbacks (they run inside `poll`/`flush`) and the
-/// sink, across producer replacements.
-#[derive(Default)]
-struct Shared {
-    failed: Mutex<Vec<Failed>>,
-    /// Sequence numbers handed to the producer and not acknowledged yet.
-    outstanding: Mutex<BTreeSet<u64>>,
-    acked: AtomicU64,
-    /// State records in the producer's queue (handed over, no delivery report yet).
-    state_in_flight: AtomicU64,
-    delivery_errors: AtomicU64,
-    warn: LogLimiter,
-}
-
-/// The producer's context: counts acknowledgements and keeps failed records.
-pub struct SinkContext {
-    shared: Arc<Shared>,
-}
-
-impl ClientContext for SinkContext {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
-        crate::logs::log_librdkafka("producer", &self.shared.warn, level, fac, msg);
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        if let Some(n) = self.shared.warn.allow() {
-            tracing::warn!(suppressed = n, "kafka producer: {error}: {reason}");
-        }
-    }
-}
-
-impl ProducerContext for SinkContext {
-    type DeliveryOpaque = usize;
-
-    fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
-        let (seq, kind) = split_opaque(opaque);
-        if kind == STATE_KIND {
-            let _ = self.shared.state_in_flight.fetch_update(
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-                |n| Some(n.saturating_sub(1)),
-            );
-        }
-        match result {
-            Ok(_) => {
-                self.shared.acked.fetch_add(1, Ordering::Relaxed);
-                if let Ok(mut o) = self.shared.outstanding.lock() {
-                    o.remove(&seq);
-                }
-            }
-            Err((error, msg)) => {
-                self.shared.delivery_errors.fetch_add(1, Ordering::Relaxed);
-                let f = Failed {
-                    rec: Owned {
-                        seq,
-                        kind,
-                        topic: msg.topic().to_string(),
-                        partition: (msg.partition() >= 0).then_some(msg.partition()),
-                        key: msg.key().map(<[u8]>::to_vec),
-                        payload: msg.payload().map(<[u8]>::to_vec),
-                    },
-                    error: error.clone(),
-                };
-                if let Ok(mut v) = self.shared.failed.lock() {
-                    v.push(f);
-                }
-            }
-        }
-    }
-}
+use super::kinds::{classify, kind_index, reason, Action, Owned};
 
 /// The output producer with retry-until-acknowledged semantics.
 pub struct Sink {
@@ -176,6 +89,9 @@ impl Sink {
         config.set("acks", "all");
         if config.get("linger.ms").is_none() {
             config.set("linger.ms", "5");
+        }
+        if config.get("queue.buffering.max.kbytes").is_none() {
+            config.set("queue.buffering.max.kbytes", QUEUE_KBYTES.to_string());
         }
         let shared = Arc::new(Shared::default());
         let producer = Self::create(&config, &shared)?;
@@ -254,43 +170,53 @@ impl Sink {
         self.backpressure = on;
     }
 
-    /// Records other than state records take more than half of the producer's queue: while a
-    /// checkpoint is being sent, the input pauses until they take less (each gets its half,
-    /// so an output stream the broker cannot keep up with does not starve checkpoints).
+    /// Records other than state records take more than half of the producer's queue (in
+    /// records or in bytes): while a checkpoint is being sent, the input pauses until they
+    /// take less (each gets its half, so an output stream the broker cannot keep up with does
+    /// not starve checkpoints).
     pub fn outputs_over_half(&self) -> bool {
-        let (cap, used, state) = self.occupancy();
-        !self.waiting.is_empty() || used.saturating_sub(state) > cap / 2
+        !self.waiting.is_empty() || self.occupancy().outputs_over_half()
     }
 
-    /// The producer's queue: its capacity (`queue.buffering.max.messages`), the records in it
-    /// (queued, in flight or awaiting their delivery report) and how many of them are state
-    /// records.
-    fn occupancy(&self) -> (usize, usize, usize) {
-        let cap = self
-            .config
-            .get("queue.buffering.max.messages")
-            .and_then(|v| v.trim().parse::<usize>().ok())
-            .unwrap_or(100_000)
-            .max(2);
-        let used = self.producer.in_flight_count().max(0) as usize;
-        let state = self.shared.state_in_flight.load(Ordering::Relaxed) as usize;
-        (cap, used, state)
-    }
-
-    /// How many more state records (checkpoints) may be handed to the producer now: state
-    /// records get half of its local queue (`queue.buffering.max.messages`) to themselves,
-    /// whatever the outputs take of the other half — so neither a checkpoint fills the queue
-    /// and pauses the input, nor a steady stream of outputs (a broker slow to acknowledge)
-    /// starves the checkpoints — and never more than the queue has room for: a state record
-    /// sent this way never waits in the sink's own queue. 0 while records wait there.
-    pub fn room(&self) -> usize {
-        if !self.waiting.is_empty() {
-            return 0;
+    /// The producer's queue: its capacity (`queue.buffering.max.messages` and
+    /// `.max.kbytes`), the records in it (queued, in flight or awaiting their delivery report)
+    /// and their bytes, and how much of that is state records.
+    fn occupancy(&self) -> Occupancy {
+        let get = |k: &str, default: u64| {
+            self.config
+                .get(k)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(default)
+        };
+        let d = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        Occupancy {
+            cap: get("queue.buffering.max.messages", 100_000).max(2) as usize,
+            used: self.producer.in_flight_count().max(0) as usize,
+            state: d(&self.shared.state_in_flight) as usize,
+            cap_bytes: get("queue.buffering.max.kbytes", QUEUE_KBYTES).max(2) * 1024,
+            bytes: d(&self.shared.bytes_in_flight),
+            state_bytes: d(&self.shared.state_bytes_in_flight),
         }
-        let (cap, used, state) = self.occupancy();
-        (cap / 2)
-            .saturating_sub(state)
-            .min(cap.saturating_sub(used))
+    }
+
+    /// How many more state records (checkpoints), and bytes of them, may be handed to the
+    /// producer now: state records get half of its local queue (half of
+    /// `queue.buffering.max.messages` and half of `.max.kbytes`) to themselves, whatever the
+    /// outputs take of the other half — so neither a checkpoint fills the queue and pauses the
+    /// input, nor a steady stream of outputs (a broker slow to acknowledge) starves the
+    /// checkpoints — and never more than the queue has room for: a state record sent this way
+    /// never waits in the sink's own queue. None while records wait there.
+    pub fn room(&self) -> Room {
+        if !self.waiting.is_empty() {
+            return Room::NONE;
+        }
+        self.occupancy().room_for_state()
+    }
+
+    /// Key + value bytes of the records in the producer's queue (the memory it holds for
+    /// them, besides librdkafka's per-record overhead).
+    pub fn queued_bytes(&self) -> u64 {
+        self.shared.bytes_in_flight.load(Ordering::Relaxed)
     }
 
     /// Records are waiting for room in the producer's queue: stop reading input until
@@ -436,9 +362,8 @@ impl Sink {
             }
             let err = match self.producer.send(rec) {
                 Ok(()) => {
-                    if out.kind == "state" {
-                        self.shared.state_in_flight.fetch_add(1, Ordering::Relaxed);
-                    }
+                    self.shared
+                        .handed(kind_index(out.kind), record_bytes(out.key, out.payload));
                     return true;
                 }
                 Err((e, _)) => e,

@@ -4,10 +4,12 @@
 //! mod.rs    routing: which output a record belongs to — one rule for replay and run
 //! file.rs   JSON Lines files (`replay`)
 //! kafka.rs  the idempotent Kafka producer (`run`, `demo`, `generate --kafka`)
+//! delivery.rs  its delivery callbacks: acknowledgements, failures, what its queue holds
 //! kinds.rs  its record types (error counter labels) and how a send error is handled
 //! lines.rs  producing lines of text at a rate (`generate --kafka`, the demo)
 //! ```
 
+mod delivery;
 pub mod file;
 pub mod kafka;
 mod kinds;

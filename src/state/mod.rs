@@ -74,3 +74,10 @@ pub struct StateRecord {
     /// The value; `None` is a tombstone.
     pub value: Option<Vec<u8>>,
 }
+
+impl StateRecord {
+    /// Key + value bytes (what it takes of the producer's queue).
+    pub fn bytes(&self) -> u64 {
+        (self.key.len() + self.value.as_ref().map_or(0, Vec::len)) as u64
+    }
+}

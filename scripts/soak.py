@@ -110,8 +110,8 @@ COLUMNS = [
     "generator_rss_mb", "generator_cpu_pct",
     "mem_available_mb", "produced_per_s", "consumed_per_s", "lag", "lag_max_partition",
     "lag_s", "e2e_p50_ms", "e2e_max_ms", "e2e_samples", "batch_mean_ms", "batch_p99_ms",
-    "state_tickets", "state_customers", "state_scheduled", "state_window_aggregates",
-    "state_event_ids",
+    "state_tickets", "state_customers", "state_aftersales_customers", "state_scheduled",
+    "state_window_aggregates", "state_event_ids",
     "merge_pending", "records_per_s", "deadletters_per_s", "event_time_speed",
     "checkpoint_mb_per_s", "input_paused",
 ]
@@ -648,6 +648,7 @@ def main():
                 "batch_p99_ms": 1000 * hist_quantile(m, prev["m"], "cxstream_processing_seconds", 0.99),
                 "state_tickets": total(m, "cxstream_state_tickets"),
                 "state_customers": total(m, "cxstream_state_customers"),
+                "state_aftersales_customers": total(m, "cxstream_state_aftersales_customers"),
                 "state_scheduled": total(m, "cxstream_state_scheduled_items"),
                 "state_event_ids": total(m, "cxstream_state_event_ids"),
                 "state_window_aggregates": total(m, "cxstream_state_window_aggregates"),

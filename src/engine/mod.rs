@@ -227,6 +227,22 @@ impl Engine {
             .sum()
     }
 
+    /// Customers holding after-sales state (a churn-risk score, a recovery case, cohorts:
+    /// allocated at the first need), over all partitions. A scan of every customer: call it
+    /// now and then, not per event.
+    pub fn aftersales_customers_held(&self) -> usize {
+        self.partitions
+            .values()
+            .map(|p| {
+                p.shard
+                    .customers
+                    .iter()
+                    .filter(|(_, c)| c.after.is_some())
+                    .count()
+            })
+            .sum()
+    }
+
     /// Event ids remembered for de-duplication (SPEC §1), over all partitions.
     pub fn event_ids_held(&self) -> usize {
         self.partitions.values().map(|p| p.shard.dedup.len()).sum()

@@ -58,6 +58,7 @@ pub(crate) enum Id {
     ProcessingSeconds,
     StateTickets,
     StateCustomers,
+    StateAftersalesCustomers,
     StateScheduledItems,
     StateEventIds,
     StateWindowAggregates,
@@ -311,6 +312,9 @@ pub(crate) const DEFS: &[Def] = &[
         "Tickets held in state."),
     def(Id::StateCustomers, Gauge, "cxstream_state_customers", NO_LABELS,
         "Customers held in state."),
+    def(Id::StateAftersalesCustomers, Gauge, "cxstream_state_aftersales_customers", NO_LABELS,
+        "Customers among cxstream_state_customers holding after-sales state (churn-risk score, \
+         recovery case, cohorts; counted every 5 s)."),
     def(Id::StateScheduledItems, Gauge, "cxstream_state_scheduled_items", NO_LABELS,
         "Timers and after-sales inputs waiting for the watermark."),
     def(Id::StateEventIds, Gauge, "cxstream_state_event_ids", NO_LABELS,

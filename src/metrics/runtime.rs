@@ -3,6 +3,8 @@
 //! record ([`Metrics::record`], which also feeds the last-closed-window metrics), the Kafka
 //! consumer lag and the batch processing time.
 
+use std::time::{Duration, Instant};
+
 use prometheus::{Gauge, IntCounter, IntGauge};
 
 use super::defs::{Id, NO_LABELS};
@@ -80,7 +82,14 @@ pub(super) struct EngineSync {
     /// In [`GAUGES`] order.
     gauges: Vec<IntGauge>,
     watermark: Gauge,
+    /// `cxstream_state_aftersales_customers`, and when it was last counted (a scan of every
+    /// customer: every [`SCAN_EVERY`], not every batch).
+    aftersales: IntGauge,
+    scanned_at: Option<Instant>,
 }
+
+/// How often the gauges that scan the state are recounted.
+const SCAN_EVERY: Duration = Duration::from_secs(5);
 
 impl EngineSync {
     /// Resolves (and so creates at 0) every series the sync sets.
@@ -105,6 +114,10 @@ impl EngineSync {
                 .map(|(id, _)| f.gauge(*id).with_label_values(NO_LABELS))
                 .collect(),
             watermark: f.float_gauge(Id::Watermark).with_label_values(NO_LABELS),
+            aftersales: f
+                .gauge(Id::StateAftersalesCustomers)
+                .with_label_values(NO_LABELS),
+            scanned_at: None,
         }
     }
 }
@@ -133,6 +146,11 @@ impl Metrics {
         }
         if let Some(w) = engine.watermark() {
             sync.watermark.set(w as f64 / 1000.0);
+        }
+        if sync.scanned_at.is_none_or(|t| t.elapsed() >= SCAN_EVERY) {
+            sync.scanned_at = Some(Instant::now());
+            sync.aftersales
+                .set(engine.aftersales_customers_held() as i64);
         }
     }
 

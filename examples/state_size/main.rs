@@ -25,6 +25,7 @@
 //! | `tickets` | `ticket.created`, one customer, SLA targets 1 s | N tickets + N ids | timers fire as the watermark passes (lateness 1 s) |
 //! | `tickets+timers` | the same with SLA targets 30 d | N tickets + N ids + 2N timers | — |
 //! | `customers+ticket` | `ticket.created`, N customers, SLA targets 30 d (no breach, so no after-sales state) | N tickets + N customers (one ticket each) + N ids + 2N timers | — |
+//! | `customers+breach` | the same with SLA targets 1 s: every ticket breaches, so every customer gets after-sales state | as `customers+ticket`, timers fired | after-sales timers, if any (counted) |
 //! | `aggregates` | `contact.handled` one minute apart, lateness 3650 d | N windows × `{}` open | N ids |
 //! | `dense` | 200 `contact.handled` per minute, handle 1 s–20 min | N/200 aggregates with a dense HDR summary | N ids |
 //!
@@ -35,7 +36,9 @@
 //! therefore split into the entity's fixed part and its bucket: fixed id = (`ids` − table) ÷ N
 //! (≈ 0); customer = (`customers` − `ids` − index) ÷ N; ticket = (`tickets` − `ids` − index) ÷
 //! N; timer = (`tickets+timers` − `tickets`) ÷ 2N; customer with a ticket =
-//! (`customers+ticket` − `ids` − 2 indexes) ÷ N − ticket − 2 timers; aggregate = (`aggregates` − table) ÷
+//! (`customers+ticket` − `ids` − 2 indexes) ÷ N − ticket − 2 timers; after-sales state =
+//! (`customers+breach` − `ids` − 2 indexes) ÷ N − ticket − customer with a ticket − its
+//! scheduled items at a timer's size; aggregate = (`aggregates` − table) ÷
 //! N; a dense duration summary = (`dense` − its ids' table) per aggregate − one sparse
 //! aggregate. Identifiers have the generator's lengths
 //! (`e` + 10 digits, `c` + 7, `t` + 10).
@@ -197,6 +200,8 @@ struct Sizes {
     customer_fixed: Reading,
     ticket_fixed: Reading,
     customer_with_ticket_fixed: Reading,
+    /// What a customer's after-sales state adds (its first breached ticket's signals).
+    aftersales: Reading,
     timer: Reading,
     aggregate: Reading,
     dense_summary: Reading,
@@ -283,6 +288,17 @@ fn measure(n: usize) -> Sizes {
         .minus(s.ticket_fixed, 1.0)
         .minus(s.timer, 2.0);
 
+    // The same with SLA targets of 1 s: each ticket breaches as the watermark passes its due,
+    // which feeds the customer's churn-risk score — its after-sales state is allocated. What
+    // remains scheduled (after-sales timers) is counted at the timer's size.
+    let (r, c) = grow(&quick, warm, n, |i, b| created(b, i, i, ms(i, 100)));
+    scenario("customers+breach", r, &c);
+    s.aftersales = (r - ids - x - x)
+        .per(nf)
+        .minus(s.ticket_fixed, 1.0)
+        .minus(s.customer_with_ticket_fixed, 1.0)
+        .minus(s.timer, c.scheduled as f64 / nf);
+
     // At most 200,000 (≈ 300 MB): the size per aggregate does not depend on their number.
     let na = n.min(200_000);
     let (r, c) = grow(open, warm, na, |i, b| handled(b, i, 1, ms(i, 60_000), 60));
@@ -322,6 +338,11 @@ fn print_sizes(s: &Sizes) {
             s.customer_with_ticket_fixed,
             index,
         ),
+        (
+            "+ a customer's after-sales state (one breached ticket)",
+            s.aftersales,
+            0.0,
+        ),
         ("remembered event id (dedup)", s.id_fixed, slot),
         ("scheduled timer", s.timer, 0.0),
         ("open window aggregate (sparse)", s.aggregate, 0.0),
@@ -357,7 +378,7 @@ fn json(s: &Sizes) -> String {
     let kv =
         |k: &str, r: Reading| format!("\"{k}\":{{\"heap\":{:.1},\"rss\":{:.1}}}", r.heap, r.rss);
     format!(
-        "{{\"n\":{},\"slot\":{SLOT},\"slot_at_n\":{:.2},\"index_slot\":{INDEX_SLOT},\"index_at_n\":{:.2},{},{},{},{},{},{},{},{}}}\n",
+        "{{\"n\":{},\"slot\":{SLOT},\"slot_at_n\":{:.2},\"index_slot\":{INDEX_SLOT},\"index_at_n\":{:.2},{},{},{},{},{},{},{},{},{}}}\n",
         s.n,
         s.slot_at_n,
         s.index_at_n,
@@ -365,6 +386,7 @@ fn json(s: &Sizes) -> String {
         kv("ticket_fixed", s.ticket_fixed),
         kv("customer_fixed", s.customer_fixed),
         kv("customer_with_ticket_fixed", s.customer_with_ticket_fixed),
+        kv("aftersales", s.aftersales),
         kv("event_id_fixed", s.id_fixed),
         kv("timer", s.timer),
         kv("aggregate", s.aggregate),

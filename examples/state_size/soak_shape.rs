@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use cxstream::config::Config;
-use cxstream::engine::{CheckpointMeta, Disposition, Engine};
+use cxstream::engine::{CheckpointMeta, Engine};
 use cxstream::event::SourcePos;
 use cxstream::metrics::Metrics;
 use cxstream::source::{self, Admission, Partitioner, Route};
@@ -42,56 +42,6 @@ repurchase_horizon = "10m"
 max_future = "3650d"
 "#;
 
-/// The `customer` field of a generated line (the generator writes it as `"customer":"…"`).
-fn customer_of(line: &[u8]) -> Option<&[u8]> {
-    const FIELD: &[u8] = b"\"customer\":\"";
-    let at = line.windows(FIELD.len()).position(|w| w == FIELD)? + FIELD.len();
-    let len = line[at..].iter().position(|&b| b == b'"')?;
-    Some(&line[at..at + len])
-}
-
-/// Event ids in the engine's dedup memory, counted per partition and second of event time.
-struct Dedup {
-    horizon: i64,
-    by_second: Vec<std::collections::BTreeMap<i64, u64>>,
-    next_sweep: Vec<i64>,
-    len: u64,
-}
-
-impl Dedup {
-    fn new(parts: usize, horizon: i64) -> Dedup {
-        Dedup {
-            horizon,
-            by_second: vec![Default::default(); parts],
-            next_sweep: vec![i64::MIN; parts],
-            len: 0,
-        }
-    }
-
-    /// One more id in partition `p` at event time `t`; the partition's sweep (retention) when
-    /// its watermark reached the next one, as `Partition::advance` does.
-    fn applied(&mut self, e: &Engine, p: i32, t: i64) {
-        let p = p as usize;
-        *self.by_second[p].entry(t.div_euclid(1000)).or_default() += 1;
-        self.len += 1;
-        let w = e
-            .partition_watermarks()
-            .into_iter()
-            .find(|(q, _)| *q as usize == p)
-            .map(|(_, w)| w);
-        if let Some(w) = w.filter(|&w| w >= self.next_sweep[p]) {
-            let keep = self.by_second[p].split_off(&(w - self.horizon).div_euclid(1000));
-            self.len -= self.by_second[p].values().sum::<u64>();
-            self.by_second[p] = keep;
-            self.next_sweep[p] = w.saturating_add(3_600_000);
-        }
-    }
-
-    fn len(&self) -> u64 {
-        self.len
-    }
-}
-
 /// soak.py's stream through 6 partitions, with metrics and checkpoints; a CSV sample every
 /// 10 s of input.
 pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str) {
@@ -107,10 +57,7 @@ pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str) {
     let route = Route::ByCustomer(Partitioner::Crc32, parts);
     let adm = Admission::unbounded();
     let every = rate * 10;
-    println!("t_s,events,tickets,customers,scheduled,aggregates,merge_pending,event_ids,heap_mb,rss_mb,ck_records,ck_key_bytes,ck_value_bytes,ck_heap_mb");
-    // The dedup memory, followed from outside: each partition's applied event times (per
-    // second of event time), swept as the engine sweeps it (once per hour of event time).
-    let mut ids = Dedup::new(parts as usize, cfg.engine.dedup_horizon.0);
+    println!("t_s,events,tickets,customers,aftersales_customers,scheduled,aggregates,dense_summaries,merge_pending,event_ids,heap_mb,rss_mb,ck_records,ck_key_bytes,ck_value_bytes,ck_heap_mb,ck_largest_heap_mb,ck_largest_entities");
     let mut gen_no = 1;
     let stdin = std::io::stdin().lock();
     let mut lines = std::io::BufRead::split(stdin, b'\n');
@@ -123,7 +70,7 @@ pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str) {
             }
             None => break,
         };
-        let fed = source::feed_routed(
+        source::feed_routed(
             &mut e,
             route,
             &line,
@@ -133,10 +80,6 @@ pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str) {
             },
             &adm,
         );
-        if let (Disposition::Applied, Some(t)) = (fed.disposition, fed.time) {
-            let p = customer_of(&line).map_or(0, |c| Partitioner::Crc32.partition(c, parts));
-            ids.applied(&e, p, t);
-        }
         if i % 512 == 511 {
             for r in e.drain() {
                 metrics.record(&r);
@@ -144,11 +87,14 @@ pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str) {
             metrics.sync_engine(&e);
         }
         if (i + 1) % every == 0 {
-            // A checkpoint of every partition, held at once (as `run` holds them until the
-            // producer has them): its records, their bytes and the heap they take.
-            let h0 = mem::heap().unwrap_or(0) as f64;
-            let mut held = Vec::new();
+            // A checkpoint of every partition, one at a time (as `run` takes them: the next
+            // one's image once the previous one's records are all with the producer): the
+            // records, their bytes, and the heap the largest image takes while held.
+            let (mut recs, mut keys, mut values) = (0usize, 0usize, 0usize);
+            let (mut ck_heap, mut largest, mut largest_entities) = (0.0f64, 0.0f64, 0usize);
             for p in 0..parts {
+                let entities = e.partition_entities(p);
+                let h0 = mem::heap().unwrap_or(0) as f64;
                 let meta = CheckpointMeta {
                     gen: gen_no,
                     fingerprint: 1,
@@ -157,11 +103,14 @@ pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str) {
                     advance_seq: 0,
                     written_at: 0,
                 };
-                held.extend(e.begin_checkpoint(p, &meta));
-            }
-            let ck_heap = mem::heap().unwrap_or(0) as f64 - h0;
-            let (mut recs, mut keys, mut values) = (0usize, 0usize, 0usize);
-            for ck in held {
+                let Some(ck) = e.begin_checkpoint(p, &meta) else {
+                    continue;
+                };
+                let held = mem::heap().unwrap_or(0) as f64 - h0;
+                ck_heap += held;
+                if held > largest {
+                    (largest, largest_entities) = (held, entities);
+                }
                 for r in &ck.records {
                     recs += 1;
                     keys += r.key.len();
@@ -173,18 +122,24 @@ pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str) {
                     values += r.value.as_ref().map_or(0, Vec::len);
                 }
             }
-            let ck_line = format!(",{recs},{keys},{values},{:.2}", ck_heap / 1048576.0);
+            let ck_line = format!(
+                ",{recs},{keys},{values},{:.2},{:.2},{largest_entities}",
+                ck_heap / 1048576.0,
+                largest / 1048576.0
+            );
             gen_no += 1;
             println!(
-                "{},{},{},{},{},{},{},{},{:.1},{:.1}{ck_line}",
+                "{},{},{},{},{},{},{},{},{},{},{:.1},{:.1}{ck_line}",
                 (i + 1) / rate,
                 i + 1,
                 e.tickets_held(),
                 e.customers_held(),
+                e.aftersales_customers_held(),
                 e.scheduled_items(),
                 e.open_window_aggregates(),
+                e.dense_summaries(),
                 e.merge_pending_windows(),
-                ids.len(),
+                e.event_ids_held(),
                 mem::heap().unwrap_or(0) as f64 / 1048576.0,
                 mem::rss() as f64 / 1048576.0
             );

@@ -243,6 +243,13 @@ impl Engine {
             .sum()
     }
 
+    /// Tickets and customers held by one partition (0 if it is not assigned).
+    pub fn partition_entities(&self, partition: i32) -> usize {
+        self.partitions
+            .get(&partition)
+            .map_or(0, |p| p.shard.tickets.len() + p.shard.customers.len())
+    }
+
     /// Event ids remembered for de-duplication (SPEC §1), over all partitions.
     pub fn event_ids_held(&self) -> usize {
         self.partitions.values().map(|p| p.shard.dedup.len()).sum()
@@ -258,6 +265,14 @@ impl Engine {
         self.partitions
             .values()
             .map(|p| p.core.windows.open_aggregates())
+            .sum()
+    }
+
+    /// Duration summaries of open or sealed window parts that hold an HDR histogram.
+    pub fn dense_summaries(&self) -> usize {
+        self.partitions
+            .values()
+            .map(|p| p.core.windows.dense_summaries())
             .sum()
     }
 

@@ -127,6 +127,10 @@ impl Pipeline {
                 let seq = self.send_state_record(p, &r);
                 if let Some(pend) = self.pending.get_mut(&p) {
                     pend.mark = seq;
+                    if pend.unsent.as_slice().is_empty() {
+                        // All handed over: free the image's buffer now, not at completion.
+                        pend.unsent = Vec::new().into_iter();
+                    }
                 }
             }
         }
@@ -134,9 +138,11 @@ impl Pipeline {
 
     /// Starts the periodic checkpoints that are due (SPEC §7: at least every
     /// `checkpoint_interval`), of the partitions with anything new — **one partition at a
-    /// time**: the next one's image is encoded once every record of the previous one is in
-    /// the producer's hands, so the encoded copy held is never more than one partition's
-    /// (memory: taking all of them at once held every partition's changes twice over).
+    /// time**: the next one's image is encoded once the previous checkpoint is complete, so
+    /// what a checkpoint holds (its encoded records until the producer has them; the
+    /// bookkeeping of what it wrote until its manifest is acknowledged) is never more than
+    /// one partition's. Taking all of them at once held every partition's changes twice
+    /// over; a round now takes one acknowledgement per partition with changes.
     pub(super) fn maybe_checkpoint(&mut self) {
         let every = Duration::from_millis(self.cfg.kafka.checkpoint_interval.0.max(1) as u64);
         if self.last_checkpoint.elapsed() >= every {
@@ -153,11 +159,7 @@ impl Pipeline {
                 }
             }
         }
-        if self
-            .pending
-            .values()
-            .any(|pend| !pend.unsent.as_slice().is_empty())
-        {
+        if !self.pending.is_empty() {
             return;
         }
         // A partition no longer checkpointable (revoked, restoring, its previous checkpoint

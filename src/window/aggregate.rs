@@ -131,6 +131,19 @@ pub(super) fn band_idx(b: Band) -> usize {
 }
 
 impl Aggregate {
+    /// How many of its duration summaries hold an HDR histogram.
+    pub fn dense_summaries(&self) -> usize {
+        [
+            &self.first_response,
+            &self.resolution,
+            &self.handle,
+            &self.recovery_answer,
+        ]
+        .into_iter()
+        .filter(|d| d.is_dense())
+        .count()
+    }
+
     /// Adds one measurement (SPEC §3 and §5 table rows).
     pub fn apply(&mut self, kpi: &Kpi, partition: i32) {
         if let Err(i) = self.partitions.binary_search(&partition) {

@@ -362,6 +362,20 @@ impl WindowStore {
         self.map.len() + self.sealed.values().map(Vec::len).sum::<usize>()
     }
 
+    /// Duration summaries holding an HDR histogram, over the open and sealed parts.
+    pub fn dense_summaries(&self) -> usize {
+        self.map
+            .values()
+            .map(Aggregate::dense_summaries)
+            .sum::<usize>()
+            + self
+                .sealed
+                .values()
+                .flatten()
+                .map(|c| c.agg.dense_summaries())
+                .sum::<usize>()
+    }
+
     /// One open aggregate (for inspection and tests).
     pub fn get(&self, key: &WindowKey) -> Option<&Aggregate> {
         self.map.get(key)

@@ -113,7 +113,7 @@ COLUMNS = [
     "state_tickets", "state_customers", "state_aftersales_customers", "state_scheduled",
     "state_window_aggregates", "state_event_ids",
     "merge_pending", "records_per_s", "deadletters_per_s", "event_time_speed",
-    "checkpoint_mb_per_s", "input_paused",
+    "checkpoint_mb_per_s", "input_paused", "output_queue_records", "output_queue_mb",
 ]
 
 
@@ -649,6 +649,9 @@ def main():
                 "state_tickets": total(m, "cxstream_state_tickets"),
                 "state_customers": total(m, "cxstream_state_customers"),
                 "state_aftersales_customers": total(m, "cxstream_state_aftersales_customers"),
+                "output_queue_records": total(m, "cxstream_output_queue", unit="records"),
+                "output_queue_mb": round(total(m, "cxstream_output_queue", unit="bytes")
+                                         / 1048576, 2),
                 "state_scheduled": total(m, "cxstream_state_scheduled_items"),
                 "state_event_ids": total(m, "cxstream_state_event_ids"),
                 "state_window_aggregates": total(m, "cxstream_state_window_aggregates"),

@@ -167,6 +167,96 @@ def dedup_ids(rows):
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# Model E: the code since 4532056 (producer queue bounded in bytes, one checkpoint at a time,
+# retention swept every quarter horizon) with a CSV that has state_aftersales_customers and
+# state_event_ids (soak.py since bd2ec19). Every term is a per-entity size from
+# docs/state-size.json, a figure of the engine alone on the soak's stream (state_size
+# --soak-shape, docs/soak-shape-20k.csv), or a bound from the configuration. Nothing is fitted
+# to the run being predicted.
+#
+#   E(t) = BASELINE_E + max over s <= t of [ state(s) + checkpoint(s) + consumer(s) ] + PRODUCER
+#
+#   state(s)      tickets x ticket_fixed + customers x customer_with_ticket_fixed
+#                 + after-sales customers x aftersales + scheduled x timer
+#                 + aggregates x (aggregate + DENSE_PER_AGGREGATE x dense_summary)
+#                 + per-partition hash tables at their peak (5-byte index buckets for tickets
+#                 and customers, 21-byte buckets for event ids)
+#   checkpoint(s) the largest partition's checkpoint while held: CK_PER_ENTITY bytes for each
+#                 of its tickets and customers (records, keys, values and the bookkeeping kept
+#                 until it completes), the partition holding (tickets + customers) / 6 x
+#                 CK_LARGEST_SHARE
+#   consumer(s)   prefetched input: lag x CONSUMER_PER_MESSAGE
+#   PRODUCER      librdkafka's producer queue at its bounds (queue.buffering.max.kbytes 8 MiB,
+#                 .max.messages 100,000; state records and outputs get half each): each
+#                 message is sizeof(rd_kafka_msg_t) 176 B + 16 B of malloc header + its key
+#                 and value
+#   RSS follows the high-water mark (glibc keeps freed chunks; slabs and tables never shrink).
+BASELINE_E = 19.0           # idle `run`, soak.py's configuration, --broker mock, 6 partitions
+                            # (scripts/soak.py --broker mock --duration 60 --rate 1): 18.9-19.0
+DENSE_PER_AGGREGATE = 0.107 # docs/soak-shape-20k.csv: dense summaries / open aggregates
+CK_PER_ENTITY = 414.0       # docs/soak-shape-20k.csv: largest checkpoint's heap / its entities
+CK_LARGEST_SHARE = 1.014    # docs/soak-shape-20k.csv: largest partition / mean partition
+STATE_RECORD = 45.0         # docs/soak-shape-20k.csv: key + value bytes per state record
+OUTPUT_RECORD = 388.0       # output records' key + value (replay of the soak stream: 372 + 16)
+QUEUE_BYTES = 8 * MIB
+QUEUE_MESSAGES = 100_000
+
+
+def producer_bound():
+    half_b, half_m = QUEUE_BYTES / 2, QUEUE_MESSAGES / 2
+    state_msgs = min(half_m, half_b / STATE_RECORD)
+    out_msgs = min(half_m, half_b / OUTPUT_RECORD)
+    return state_msgs * (RD_KAFKA_MSG + STATE_RECORD) + out_msgs * (RD_KAFKA_MSG + OUTPUT_RECORD)
+
+
+def model_e(rows, rss, start):
+    ticket, customer = rss["ticket_fixed"], rss["customer_with_ticket_fixed"]
+    aftersales, timer = rss["aftersales"], rss["timer"]
+    aggregate = rss["aggregate"] + DENSE_PER_AGGREGATE * rss["dense_summary"]
+    producer = producer_bound()
+    peak = {"t": 0.0, "c": 0.0, "i": 0.0}
+    hw = 0.0
+    out = []
+    for r in rows:
+        t = num(r, "t_s")
+        tk, cu = num(r, "state_tickets"), num(r, "state_customers")
+        af, sc = num(r, "state_aftersales_customers"), num(r, "state_scheduled")
+        ag, ids = num(r, "state_window_aggregates"), num(r, "state_event_ids")
+        lag = num(r, "lag")
+        lag = 0.0 if math.isnan(lag) else lag
+        for k, v in (("t", tk), ("c", cu), ("i", ids)):
+            peak[k] = max(peak[k], v)
+        tables = PARTITIONS * sum((SLOT if k == "i" else INDEX_SLOT)
+                                  * buckets(math.ceil(v / PARTITIONS)) for k, v in peak.items())
+        state = (ticket * tk + customer * cu + aftersales * af + timer * sc + aggregate * ag
+                 + tables)
+        ck = CK_PER_ENTITY * (tk + cu) / PARTITIONS * CK_LARGEST_SHARE
+        consumer = lag * CONSUMER_PER_MESSAGE
+        hw = max(hw, state + ck + consumer)
+        out.append({"t_s": t, "rss_mb": num(r, "rss_mb"), "E": BASELINE_E + (hw + producer) / MIB,
+                    "state_mb": state / MIB, "checkpoint_mb": ck / MIB,
+                    "consumer_mb": consumer / MIB, "producer_mb": producer / MIB})
+    sel = [x for x in out if x["t_s"] >= start and x["rss_mb"] == x["rss_mb"]]
+    if not sel:
+        sys.exit(f"soak_predict: no samples from {start} s on")
+    n = len(sel)
+    mean = lambda k: sum(x[k] for x in sel) / n  # noqa: E731
+    errs = [(x["E"] - x["rss_mb"]) / x["rss_mb"] for x in sel]
+    print(f"{n} samples from t = {sel[0]['t_s']:.0f} s to {sel[-1]['t_s']:.0f} s; measured RSS "
+          f"{min(x['rss_mb'] for x in sel):.1f}-{max(x['rss_mb'] for x in sel):.1f} MiB "
+          f"(mean {mean('rss_mb'):.1f})")
+    print(f"  E  baseline + high-water of (state + checkpoint + prefetch) + producer queue bound: "
+          f"predicted {min(x['E'] for x in sel):.1f}-{max(x['E'] for x in sel):.1f} MiB; error "
+          f"min {100 * min(errs):+.1f} %, mean {100 * sum(errs) / n:+.1f} %, max {100 * max(errs):+.1f} %; "
+          f"{sum(abs(e) <= 0.05 for e in errs)} of {n} samples within +-5 %")
+    print(f"  parts (means, MiB): baseline {BASELINE_E:.1f}, state now {mean('state_mb'):.1f} "
+          f"(max {max(x['state_mb'] for x in sel):.1f}), largest checkpoint {mean('checkpoint_mb'):.1f}, "
+          f"consumer prefetch {mean('consumer_mb'):.1f}, producer queue at its bounds "
+          f"{producer / MIB:.1f}")
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -198,6 +288,16 @@ def main():
             sys.exit(f"soak_predict: {args.windows}: {e}")
         print(f"dense duration summaries per open aggregate: {args.dense_per_aggregate:.3f}")
     rss = {k: v["rss"] for k, v in sz.items() if isinstance(v, dict)}
+    if "state_aftersales_customers" in rows[0]:
+        results = model_e(rows, rss, args.start)
+        if args.out:
+            with open(args.out, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(results[0].keys()))
+                w.writeheader()
+                for x in results:
+                    w.writerow({k: round(v, 2) if isinstance(v, float) else v
+                                for k, v in x.items()})
+        return 0
     slot_at_n = sz["slot_at_n"]
     index_at_n = sz.get("index_at_n", slot_at_n)
     ticket, customer = rss["ticket_fixed"], rss["customer_with_ticket_fixed"]

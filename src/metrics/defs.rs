@@ -73,6 +73,7 @@ pub(crate) enum Id {
     OutputErrors,
     OutputQueueFull,
     InputPaused,
+    OutputQueue,
     InputOffsetsSkipped,
     MergePartsDropped,
     MergePartitions,
@@ -354,6 +355,10 @@ pub(crate) const DEFS: &[Def] = &[
     def(Id::InputPaused, Gauge, "cxstream_input_paused", NO_LABELS,
         "1 while input is paused because the producer's queue is full (backpressure: the \
          broker is down or slower than the input)."),
+    def(Id::OutputQueue, Gauge, "cxstream_output_queue", &["unit"],
+        "What the producer's local queue holds (records handed over and not acknowledged yet): \
+         unit=\"records\" (at most queue.buffering.max.messages) or unit=\"bytes\" (their \
+         keys and values, at most queue.buffering.max.kbytes)."),
     def(Id::InputOffsetsSkipped, Counter, "cxstream_input_offsets_skipped_total",
         &["topic", "partition"],
         "Input offsets never delivered between two that were: deleted by the topic's retention \

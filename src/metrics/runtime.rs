@@ -289,6 +289,13 @@ impl Metrics {
             .inc_by(n);
     }
 
+    /// `cxstream_output_queue{unit}`: records and key + value bytes in the producer's queue.
+    pub fn set_output_queue(&self, records: usize, bytes: u64) {
+        let g = self.families.gauge(Id::OutputQueue);
+        g.with_label_values(&["records"]).set(records as i64);
+        g.with_label_values(&["bytes"]).set(bytes as i64);
+    }
+
     /// `cxstream_input_paused`.
     pub fn set_input_paused(&self, paused: bool) {
         self.families

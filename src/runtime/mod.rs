@@ -11,6 +11,7 @@
 //! marks.rs      where a merge step starts: its committed offset and mark
 //! rebalance.rs  what assignments and revocations do
 //! topics.rs     input partition count, the state topic
+//! trim.rs       returning freed heap memory to the OS every 10 s (RSS follows what is in use)
 //! demo.rs       `cxstream demo`: an in-process mock cluster + generator + this pipeline
 //! ```
 //!
@@ -81,6 +82,7 @@ mod pipeline;
 mod rebalance;
 mod restore;
 pub mod topics;
+mod trim;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -320,7 +322,13 @@ pub fn run_pipeline_with(
     let mut metadata_at = Instant::now();
     let mut until_done = false;
     let mut merge_incomplete = false;
+    let mut trimmed_at = Instant::now();
     while !shutdown.is_triggered() {
+        if trimmed_at.elapsed() >= trim::TRIM_EVERY {
+            trimmed_at = Instant::now();
+            trim::trim();
+            tracing::debug!(took = ?trimmed_at.elapsed(), "free heap memory returned to the OS");
+        }
         let mut got = 0usize;
         // Paused by backpressure: no input to wait for (the producer is served instead).
         // Checkpoint records still to hand over: come back soon for the next slice.

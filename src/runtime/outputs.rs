@@ -62,6 +62,7 @@ impl Pipeline {
         }
         if let Some(m) = &self.metrics {
             m.set_input_paused(!self.throttled.is_empty());
+            m.set_output_queue(self.sink.queued_records(), self.sink.queued_bytes());
         }
     }
 

@@ -213,6 +213,11 @@ impl Sink {
         self.occupancy().room_for_state()
     }
 
+    /// Records in the producer's queue (handed over, no delivery report yet).
+    pub fn queued_records(&self) -> usize {
+        self.producer.in_flight_count().max(0) as usize
+    }
+
     /// Key + value bytes of the records in the producer's queue (the memory it holds for
     /// them, besides librdkafka's per-record overhead).
     pub fn queued_bytes(&self) -> u64 {

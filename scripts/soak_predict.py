@@ -11,6 +11,11 @@ Inputs:
             --json docs/state-size.json` (bytes of RSS: fixed part of each entity, its
             hash-table bucket, timers, aggregates)
 
+A CSV with the state_aftersales_customers column (soak.py since bd2ec19, the code since
+4532056) is compared with model E only (see "Model E" below: per-entity sizes, the engine
+alone on the soak's stream, and the configuration's bounds). Older CSVs (the runs in
+docs/soak.md before that) with models A to D:
+
 For each sample from --from (600 s) on, four predictions (MB = MiB, as soak.py's rss_mb):
 
   A  "count x size", as the issue puts it: baseline + sum over kinds of count(t) x size, the

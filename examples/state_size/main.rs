@@ -443,6 +443,7 @@ fn main() {
     let mut soak = None;
     let mut rate = 3000;
     let mut config = None;
+    let mut trim = 0;
     let mut it = args.iter();
     let num = |v: Option<&String>, what: &str| -> usize {
         match v.and_then(|v| v.replace('_', "").parse().ok()) {
@@ -461,8 +462,9 @@ fn main() {
             "--soak-shape" => soak = Some(num(it.next(), "--soak-shape")),
             "--rate" => rate = num(it.next(), "--rate"),
             "--config" => config = it.next().cloned(),
+            "--trim" => trim = num(it.next(), "--trim"),
             _ => {
-                eprintln!("usage: state_size [--n N] [--json FILE] [--pairs N] | --soak-shape SECONDS [--rate R] [--config FILE]");
+                eprintln!("usage: state_size [--n N] [--json FILE] [--pairs N] | --soak-shape SECONDS [--rate R] [--config FILE] [--trim SECONDS]");
                 std::process::exit(2)
             }
         }
@@ -482,7 +484,7 @@ fn main() {
             eprintln!("configuration: {e:#}");
             std::process::exit(2)
         }
-        soak_shape::soak_shape(seconds, rate, &text);
+        soak_shape::soak_shape(seconds, rate, &text, trim);
         return;
     }
     let s = measure(n);

@@ -43,8 +43,8 @@ max_future = "3650d"
 "#;
 
 /// soak.py's stream through 6 partitions, with metrics and checkpoints; a CSV sample every
-/// 10 s of input.
-pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str) {
+/// 10 s of input; `trim_every` seconds of input between two `malloc_trim(0)` (0: never).
+pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str, trim_every: usize) {
     let cfg = Arc::new(Config::from_toml_with_env(cfg_text, &[]).expect("the soak configuration"));
     let metrics = Metrics::new(&cfg);
     let mut e = Engine::new(Arc::clone(&cfg));
@@ -85,6 +85,11 @@ pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str) {
                 metrics.record(&r);
             }
             metrics.sync_engine(&e);
+        }
+        // `--trim S`: malloc_trim every S seconds of input, as `run` does every 10 s of wall
+        // time (0: never, as before).
+        if trim_every > 0 && (i + 1) % (trim_every * rate) == 0 {
+            mem::trim();
         }
         if (i + 1) % every == 0 {
             // A checkpoint of every partition, one at a time (as `run` takes them: the next

@@ -65,11 +65,14 @@ impl Pipeline {
     /// Whether a checkpoint in flight, or the tombstones of a complete one, still have
     /// records to hand to the producer.
     pub(super) fn feeding(&self) -> bool {
-        !self.tombs.is_empty()
-            || self
-                .pending
-                .values()
-                .any(|pend| !pend.unsent.as_slice().is_empty())
+        !self.tombs.is_empty() || self.image_unsent()
+    }
+
+    /// A checkpoint in flight still has records of its image to hand to the producer.
+    fn image_unsent(&self) -> bool {
+        self.pending
+            .values()
+            .any(|pend| !pend.unsent.as_slice().is_empty())
     }
 
     /// Hands every tombstone of `p` still queued to the producer (before a new checkpoint of
@@ -161,11 +164,7 @@ impl Pipeline {
                 }
             }
         }
-        if self
-            .pending
-            .values()
-            .any(|pend| !pend.unsent.as_slice().is_empty())
-        {
+        if self.image_unsent() {
             return;
         }
         // A partition no longer checkpointable (revoked, restoring, its previous checkpoint

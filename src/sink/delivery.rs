@@ -176,18 +176,21 @@ impl ProducerContext for SinkContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
         let (seq, kind) = split_opaque(opaque);
+        // Acknowledged or failed, the record has left the producer's queue.
+        let msg = match result {
+            Ok(m) => m,
+            Err((_, m)) => m,
+        };
+        self.shared
+            .left(kind, record_bytes(msg.key(), msg.payload()));
         match result {
-            Ok(msg) => {
-                self.shared
-                    .left(kind, record_bytes(msg.key(), msg.payload()));
+            Ok(_) => {
                 self.shared.acked.fetch_add(1, Ordering::Relaxed);
                 if let Ok(mut o) = self.shared.outstanding.lock() {
                     o.remove(&seq);
                 }
             }
             Err((error, msg)) => {
-                self.shared
-                    .left(kind, record_bytes(msg.key(), msg.payload()));
                 self.shared.delivery_errors.fetch_add(1, Ordering::Relaxed);
                 let f = Failed {
                     rec: Owned {

@@ -40,6 +40,9 @@ use super::kinds::{classify, kind_index, reason, Action, Owned};
 pub struct Sink {
     producer: BaseProducer<SinkContext>,
     config: ClientConfig,
+    /// The producer queue's capacity, read from `config` once: records
+    /// (`queue.buffering.max.messages`) and key + value bytes (`.max.kbytes`).
+    cap: (usize, u64),
     shared: Arc<Shared>,
     /// Records sent again after a failed delivery.
     resent: u64,
@@ -93,11 +96,22 @@ impl Sink {
         if config.get("queue.buffering.max.kbytes").is_none() {
             config.set("queue.buffering.max.kbytes", QUEUE_KBYTES.to_string());
         }
+        let get = |k: &str, default: u64| {
+            config
+                .get(k)
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(default)
+        };
+        let cap = (
+            get("queue.buffering.max.messages", 100_000).max(2) as usize,
+            get("queue.buffering.max.kbytes", QUEUE_KBYTES).max(2) * 1024,
+        );
         let shared = Arc::new(Shared::default());
         let producer = Self::create(&config, &shared)?;
         Ok(Sink {
             producer,
             config,
+            cap,
             shared,
             resent: 0,
             dropped: 0,
@@ -182,18 +196,12 @@ impl Sink {
     /// `.max.kbytes`), the records in it (queued, in flight or awaiting their delivery report)
     /// and their bytes, and how much of that is state records.
     fn occupancy(&self) -> Occupancy {
-        let get = |k: &str, default: u64| {
-            self.config
-                .get(k)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(default)
-        };
         let d = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         Occupancy {
-            cap: get("queue.buffering.max.messages", 100_000).max(2) as usize,
+            cap: self.cap.0,
             used: self.producer.in_flight_count().max(0) as usize,
             state: d(&self.shared.state_in_flight) as usize,
-            cap_bytes: get("queue.buffering.max.kbytes", QUEUE_KBYTES).max(2) * 1024,
+            cap_bytes: self.cap.1,
             bytes: d(&self.shared.bytes_in_flight),
             state_bytes: d(&self.shared.state_bytes_in_flight),
         }

@@ -114,6 +114,7 @@ COLUMNS = [
     "state_window_aggregates", "state_event_ids",
     "merge_pending", "records_per_s", "deadletters_per_s", "event_time_speed",
     "checkpoint_mb_per_s", "input_paused", "output_queue_records", "output_queue_mb",
+    "heap_allocated_mb", "heap_resident_mb",
 ]
 
 
@@ -652,6 +653,10 @@ def main():
                 "output_queue_records": total(m, "cxstream_output_queue", unit="records"),
                 "output_queue_mb": round(total(m, "cxstream_output_queue", unit="bytes")
                                          / 1048576, 2),
+                "heap_allocated_mb": round(total(m, "cxstream_heap_bytes", kind="allocated")
+                                           / 1048576, 1),
+                "heap_resident_mb": round(total(m, "cxstream_heap_bytes", kind="resident")
+                                          / 1048576, 1),
                 "state_scheduled": total(m, "cxstream_state_scheduled_items"),
                 "state_event_ids": total(m, "cxstream_state_event_ids"),
                 "state_window_aggregates": total(m, "cxstream_state_window_aggregates"),

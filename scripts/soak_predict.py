@@ -11,8 +11,10 @@ Inputs:
             --json docs/state-size.json` (bytes of RSS: fixed part of each entity, its
             hash-table bucket, timers, aggregates)
 
-A CSV with the state_aftersales_customers column (soak.py since bd2ec19, the code since
-4532056) is compared with model E only (see "Model E" below: per-entity sizes, the engine
+A CSV with the heap_allocated_mb column (soak.py and the code since jemalloc became the
+allocator) is compared with model G (see "Model G" below). One with the
+state_aftersales_customers column (soak.py since bd2ec19, the code since 4532056) is compared
+with models E and F (see "Model E" below: per-entity sizes, the engine
 alone on the soak's stream, and the configuration's bounds). Older CSVs (the runs in
 docs/soak.md before that) with models A to D:
 
@@ -213,6 +215,101 @@ ALLOCATOR_MB = 18.3 - 6.3
 QUEUE_BYTES = 8 * MIB
 QUEUE_MESSAGES = 100_000
 
+# Model G (jemalloc, freed pages returned at once: RSS follows the memory in use, so the
+# entities count as they are now, except what never shrinks):
+#   idle run + state(t) + what the engine alone holds beyond its entities + the largest
+#   partition's checkpoint while held + prefetched input + the producer queue at its bounds
+# state(t): per-entity sizes (docs/state-size.json, measured with jemalloc) x the sample's
+# counts for after-sales state, timers and aggregates (0.107 dense summaries each); tickets and
+# customers as their slab vectors hold them: 6 partitions x slots for a power of two >= the
+# partition's peak count (a Vec doubles and never shrinks; a freed slot is reused in place),
+# 128 and 80 bytes a slot (size_of, = the measured fixed sizes); the ticket, customer and
+# event-id hash tables at their peak (5 and 21 bytes a bucket).
+BASELINE_G = 20.2       # idle `run` with jemalloc, soak.py's configuration, --broker mock,
+                        # 6 partitions (soak.py --duration 60 --rate 1): 19.6-20.3 MiB
+TICKET_SLOT, CUSTOMER_SLOT = 128.0, 80.0
+# The engine alone on the soak's stream (state_size --soak-shape 400 --rate 20000 --trim 10,
+# jemalloc, docs/soak-shape-20k-jem.csv): RSS - that process's baseline (7.4 MiB) - state(t),
+# mean over t >= 120 s: 6.77 MiB (sd 0.41): the Prometheus observer, the scheduler's queues,
+# free lists, customers' ticket-creation lists, what the per-entity scenarios do not grow.
+ENGINE_EXTRA_MB = 6.77
+
+
+def pow2_slots(items):
+    """Capacity of a Vec that grew by pushes to `items` (doubling from 4)."""
+    b = 4
+    while b < items:
+        b *= 2
+    return b
+
+
+def model_g(rows, rss, start):
+    aftersales, timer = rss["aftersales"], rss["timer"]
+    aggregate = rss["aggregate"] + DENSE_PER_AGGREGATE * rss["dense_summary"]
+    producer = producer_bound()
+    peak = {"t": 0.0, "c": 0.0, "i": 0.0}
+    out = []
+    for r in rows:
+        t, tk, cu, af, sc, ag, ids, lag = counts(r, peak)
+        per = {k: math.ceil(v / PARTITIONS) for k, v in peak.items()}
+        tables = PARTITIONS * sum((SLOT if k == "i" else INDEX_SLOT) * buckets(v)
+                                  for k, v in per.items())
+        slabs = PARTITIONS * (TICKET_SLOT * pow2_slots(per["t"])
+                              + CUSTOMER_SLOT * pow2_slots(per["c"]))
+        state = slabs + tables + aftersales * af + timer * sc + aggregate * ag
+        ck = CK_PER_ENTITY * (tk + cu) / PARTITIONS * CK_LARGEST_SHARE
+        consumer = lag * CONSUMER_PER_MESSAGE
+        g = BASELINE_G + ENGINE_EXTRA_MB + (state + ck + consumer + producer) / MIB
+        out.append({"t_s": t, "rss_mb": num(r, "rss_mb"), "G": g,
+                    "heap_allocated_mb": num(r, "heap_allocated_mb"),
+                    "heap_resident_mb": num(r, "heap_resident_mb"),
+                    "state_mb": state / MIB, "checkpoint_mb": ck / MIB,
+                    "consumer_mb": consumer / MIB, "producer_mb": producer / MIB})
+    sel, n, mean = compared(out, start)
+    errs = [(x["G"] - x["rss_mb"]) / x["rss_mb"] for x in sel]
+    print(f"  G  idle run + state (slabs and tables at their peak) + engine extra + largest "
+          f"checkpoint + prefetch + producer queue bound: predicted "
+          f"{min(x['G'] for x in sel):.1f}-{max(x['G'] for x in sel):.1f} MiB (mean "
+          f"{mean('G'):.1f}); error min {100 * min(errs):+.1f} %, mean "
+          f"{100 * sum(errs) / n:+.1f} %, max {100 * max(errs):+.1f} %; "
+          f"{sum(abs(e) <= 0.05 for e in errs)} of {n} samples within +-5 %; "
+          f"mean RSS against mean G: {100 * (mean('G') - mean('rss_mb')) / mean('rss_mb'):+.1f} %")
+    print(f"  parts (means, MiB): idle run {BASELINE_G:.1f}, engine extra {ENGINE_EXTRA_MB:.1f}, "
+          f"state {mean('state_mb'):.1f} (max {max(x['state_mb'] for x in sel):.1f}), largest "
+          f"checkpoint {mean('checkpoint_mb'):.1f}, consumer prefetch {mean('consumer_mb'):.1f}, "
+          f"producer queue at its bounds {producer / MIB:.1f}")
+    print(f"  measured by the run (cxstream_heap_bytes, means, MiB): allocated "
+          f"{mean('heap_allocated_mb'):.1f}, jemalloc resident {mean('heap_resident_mb'):.1f}, "
+          f"RSS outside jemalloc {mean('rss_mb') - mean('heap_resident_mb'):.1f}")
+    return out
+
+
+def counts(r, peak):
+    """A sample's time, state counts (tickets, customers, after-sales customers, scheduled
+    items, aggregates, event ids) and lag; `peak` keeps the high-water of tickets, customers
+    and ids."""
+    tk, cu = num(r, "state_tickets"), num(r, "state_customers")
+    ids = num(r, "state_event_ids")
+    lag = num(r, "lag")
+    for k, v in (("t", tk), ("c", cu), ("i", ids)):
+        peak[k] = max(peak[k], v)
+    return (num(r, "t_s"), tk, cu, num(r, "state_aftersales_customers"),
+            num(r, "state_scheduled"), num(r, "state_window_aggregates"), ids,
+            0.0 if math.isnan(lag) else lag)
+
+
+def compared(out, start):
+    """The samples from `start` on (printed as a range), their count and a mean function."""
+    sel = [x for x in out if x["t_s"] >= start and x["rss_mb"] == x["rss_mb"]]
+    if not sel:
+        sys.exit(f"soak_predict: no samples from {start} s on")
+    n = len(sel)
+    mean = lambda k: sum(x[k] for x in sel) / n  # noqa: E731
+    print(f"{n} samples from t = {sel[0]['t_s']:.0f} s to {sel[-1]['t_s']:.0f} s; measured RSS "
+          f"{min(x['rss_mb'] for x in sel):.1f}-{max(x['rss_mb'] for x in sel):.1f} MiB "
+          f"(mean {mean('rss_mb'):.1f})")
+    return sel, n, mean
+
 
 def producer_bound():
     half_b, half_m = QUEUE_BYTES / 2, QUEUE_MESSAGES / 2
@@ -230,14 +327,7 @@ def model_e(rows, rss, start):
     hw = 0.0
     out = []
     for r in rows:
-        t = num(r, "t_s")
-        tk, cu = num(r, "state_tickets"), num(r, "state_customers")
-        af, sc = num(r, "state_aftersales_customers"), num(r, "state_scheduled")
-        ag, ids = num(r, "state_window_aggregates"), num(r, "state_event_ids")
-        lag = num(r, "lag")
-        lag = 0.0 if math.isnan(lag) else lag
-        for k, v in (("t", tk), ("c", cu), ("i", ids)):
-            peak[k] = max(peak[k], v)
+        t, tk, cu, af, sc, ag, ids, lag = counts(r, peak)
         tables = PARTITIONS * sum((SLOT if k == "i" else INDEX_SLOT)
                                   * buckets(math.ceil(v / PARTITIONS)) for k, v in peak.items())
         state = (ticket * tk + customer * cu + aftersales * af + timer * sc + aggregate * ag
@@ -249,14 +339,7 @@ def model_e(rows, rss, start):
         out.append({"t_s": t, "rss_mb": num(r, "rss_mb"), "E": e, "F": e + ALLOCATOR_MB,
                     "state_mb": state / MIB, "checkpoint_mb": ck / MIB,
                     "consumer_mb": consumer / MIB, "producer_mb": producer / MIB})
-    sel = [x for x in out if x["t_s"] >= start and x["rss_mb"] == x["rss_mb"]]
-    if not sel:
-        sys.exit(f"soak_predict: no samples from {start} s on")
-    n = len(sel)
-    mean = lambda k: sum(x[k] for x in sel) / n  # noqa: E731
-    print(f"{n} samples from t = {sel[0]['t_s']:.0f} s to {sel[-1]['t_s']:.0f} s; measured RSS "
-          f"{min(x['rss_mb'] for x in sel):.1f}-{max(x['rss_mb'] for x in sel):.1f} MiB "
-          f"(mean {mean('rss_mb'):.1f})")
+    sel, n, mean = compared(out, start)
     for key, what in (("E", "baseline + high-water of (state + checkpoint + prefetch) + "
                             "producer queue bound"),
                       ("F", f"E + allocator overhead of the engine alone ({ALLOCATOR_MB:.1f})")):
@@ -276,7 +359,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--csv", default=os.path.join(REPO, "docs", "soak-1h-3k.csv"))
-    ap.add_argument("--sizes", default=os.path.join(REPO, "docs", "state-size.json"))
+    ap.add_argument("--sizes", help="per-entity sizes (default: docs/state-size.json, measured "
+                    "with jemalloc, for model G; docs/state-size-glibc.json, measured with "
+                    "glibc's malloc, for the older CSVs)")
     ap.add_argument("--from", dest="start", type=float, default=600.0,
                     help="first sample compared, seconds (default 600: the last 50 min of 1 h)")
     ap.add_argument("--dense-per-aggregate", type=float, default=0.109,
@@ -288,10 +373,13 @@ def main():
     args = ap.parse_args()
 
     try:
-        with open(args.sizes) as f:
-            sz = json.load(f)
         with open(args.csv) as f:
             rows = list(csv.DictReader(f))
+        jemalloc = bool(rows) and "heap_allocated_mb" in rows[0]
+        sizes = args.sizes or os.path.join(
+            REPO, "docs", "state-size.json" if jemalloc else "state-size-glibc.json")
+        with open(sizes) as f:
+            sz = json.load(f)
     except (OSError, ValueError) as e:
         sys.exit(f"soak_predict: {e}")
     if not rows:
@@ -304,7 +392,8 @@ def main():
         print(f"dense duration summaries per open aggregate: {args.dense_per_aggregate:.3f}")
     rss = {k: v["rss"] for k, v in sz.items() if isinstance(v, dict)}
     if "state_aftersales_customers" in rows[0]:
-        results = model_e(rows, rss, args.start)
+        model = model_g if jemalloc else model_e
+        results = model(rows, rss, args.start)
         if args.out:
             with open(args.out, "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=list(results[0].keys()))

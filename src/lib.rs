@@ -23,6 +23,7 @@
 
 #![warn(missing_docs)]
 
+pub mod alloc;
 pub mod config;
 pub mod engine;
 pub mod event;

@@ -12,8 +12,8 @@
 //!
 //! **Method.** Each scenario builds a fresh [`Engine`] (library API, as `benches/state.rs`
 //! does), feeds a warm-up of the same events, then N more, and takes the difference of two
-//! readings, each after `malloc_trim(0)`: the heap in use (glibc `mallinfo2`: chunk bytes of
-//! every arena, headers included, plus mmapped blocks) and the process RSS (`/proc/self/statm`).
+//! readings, each after a trim (`cxstream::alloc::trim`): the heap in use (jemalloc's
+//! `stats.allocated`, size-class rounding included) and the process RSS (`/proc/self/statm`).
 //! Records are drained and dropped every 4,096 events. Every scenario's counts (tickets,
 //! customers, scheduled items, aggregates, inputs not applied) are printed, so what grew is
 //! visible.

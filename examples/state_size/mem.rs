@@ -1,48 +1,15 @@
-//! Memory readings for `state_size`: the heap in use (glibc `mallinfo2`, every arena plus
-//! mmapped blocks), `malloc_trim`, and the process RSS (`/proc/self/statm`); elsewhere than
-//! glibc only RSS.
+//! Memory readings for `state_size`: the heap in use (jemalloc's statistics, the allocator
+//! cxstream links), a trim, and the process RSS (`/proc/self/statm`).
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-mod glibc {
-    /// `struct mallinfo2` of glibc ≥ 2.33.
-    #[repr(C)]
-    pub struct Mallinfo2 {
-        pub arena: usize,
-        pub ordblks: usize,
-        pub smblks: usize,
-        pub hblks: usize,
-        pub hblkhd: usize,
-        pub usmblks: usize,
-        pub fsmblks: usize,
-        pub uordblks: usize,
-        pub fordblks: usize,
-        pub keepcost: usize,
-    }
-    extern "C" {
-        pub fn mallinfo2() -> Mallinfo2;
-        pub fn malloc_trim(pad: usize) -> i32;
-    }
-}
-
-/// Bytes allocated by malloc (chunks in use in every arena plus mmapped blocks).
+/// Bytes allocated and in use (jemalloc's `stats.allocated`: cxstream's allocator, see
+/// `cxstream::alloc`; size-class rounding included).
 pub fn heap() -> Option<u64> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: plain glibc calls without arguments that point anywhere.
-        let m = unsafe { glibc::mallinfo2() };
-        Some((m.uordblks + m.hblkhd) as u64)
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    None
+    cxstream::alloc::usage().map(|u| u.allocated)
 }
 
-/// Returns free memory at the top of every arena and whole free pages to the OS.
+/// Returns free pages to the OS (jemalloc's and the C library's).
 pub fn trim() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: as above.
-    unsafe {
-        glibc::malloc_trim(0);
-    }
+    cxstream::alloc::trim();
 }
 
 /// Resident set size in bytes (`/proc/self/statm`, pages of 4 KiB).

@@ -77,6 +77,7 @@ pub(crate) enum Id {
     InputOffsetsSkipped,
     MergePartsDropped,
     MergePartitions,
+    HeapBytes,
 }
 
 /// What a family is built as. Every plain kind is a labelled vector; a family without labels
@@ -371,6 +372,12 @@ pub(crate) const DEFS: &[Def] = &[
          (a partition re-sent them after a restore, or they came late)."),
     def(Id::MergePartitions, Gauge, "cxstream_merge_partitions_owned", NO_LABELS,
         "Parts-topic partitions whose merge step this instance runs."),
+    // --- Memory.
+    def(Id::HeapBytes, Gauge, "cxstream_heap_bytes", &["kind"],
+        "cxstream's own heap (jemalloc; librdkafka's C buffers are not in it), every 10 s: \
+         kind=\"allocated\" (in use: state, buffers, records) or kind=\"resident\" (the \
+         physical memory the allocator holds for it; the rest of the process RSS is the \
+         binary, stacks and librdkafka)."),
 ];
 
 /// `DEFS[id as usize].id == id` for every row, so [`Id`] indexes the table.
@@ -381,7 +388,7 @@ const _: () = {
         i += 1;
     }
     assert!(
-        DEFS.len() == Id::MergePartitions as usize + 1,
+        DEFS.len() == Id::HeapBytes as usize + 1,
         "one DEFS row per Id"
     );
 };

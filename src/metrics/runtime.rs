@@ -296,6 +296,13 @@ impl Metrics {
         g.with_label_values(&["bytes"]).set(bytes as i64);
     }
 
+    /// `cxstream_heap_bytes{kind}`: the allocator's [`crate::alloc::Usage`].
+    pub fn set_heap(&self, u: crate::alloc::Usage) {
+        let g = self.families.gauge(Id::HeapBytes);
+        g.with_label_values(&["allocated"]).set(u.allocated as i64);
+        g.with_label_values(&["resident"]).set(u.resident as i64);
+    }
+
     /// `cxstream_input_paused`.
     pub fn set_input_paused(&self, paused: bool) {
         self.families

@@ -11,7 +11,6 @@
 //! marks.rs      where a merge step starts: its committed offset and mark
 //! rebalance.rs  what assignments and revocations do
 //! topics.rs     input partition count, the state topic
-//! trim.rs       returning freed heap memory to the OS every 10 s (RSS follows what is in use)
 //! demo.rs       `cxstream demo`: an in-process mock cluster + generator + this pipeline
 //! ```
 //!
@@ -82,7 +81,6 @@ mod pipeline;
 mod rebalance;
 mod restore;
 pub mod topics;
-mod trim;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -324,10 +322,13 @@ pub fn run_pipeline_with(
     let mut merge_incomplete = false;
     let mut trimmed_at = Instant::now();
     while !shutdown.is_triggered() {
-        if trimmed_at.elapsed() >= trim::TRIM_EVERY {
+        if trimmed_at.elapsed() >= crate::alloc::TRIM_EVERY {
             trimmed_at = Instant::now();
-            trim::trim();
+            crate::alloc::trim();
             tracing::debug!(took = ?trimmed_at.elapsed(), "free heap memory returned to the OS");
+            if let (Some(m), Some(u)) = (&metrics, crate::alloc::usage()) {
+                m.set_heap(u);
+            }
         }
         let mut got = 0usize;
         // Paused by backpressure: no input to wait for (the producer is served instead).

@@ -49,17 +49,6 @@ pub fn usage() -> Option<Usage> {
     })
 }
 
-/// The decay of freed pages in effect (`opt.dirty_decay_ms`, `opt.muzzy_decay_ms`).
-pub fn decay_ms() -> Option<(isize, isize)> {
-    // SAFETY: both options are `ssize_t`, read by name.
-    unsafe {
-        Some((
-            tikv_jemalloc_ctl::raw::read::<isize>(b"opt.dirty_decay_ms\0").ok()?,
-            tikv_jemalloc_ctl::raw::read::<isize>(b"opt.muzzy_decay_ms\0").ok()?,
-        ))
-    }
-}
-
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 extern "C" {
     fn malloc_trim(pad: usize) -> i32;
@@ -67,26 +56,34 @@ extern "C" {
 
 /// Returns free pages to the OS now: jemalloc's unused pages (none are kept with the zero
 /// decay, unless `_RJEM_MALLOC_CONF` changed it) and the C library's (librdkafka's freed
-/// buffers; glibc's `malloc_trim(0)`, about a millisecond per 100 MB of its heap). `true` if
-/// the C library released some.
-pub fn trim() -> bool {
+/// buffers; glibc's `malloc_trim(0)`, about a millisecond per 100 MB of its heap).
+pub fn trim() {
     // MALLCTL_ARENAS_ALL (4096) names every arena; the purge takes no value.
     // SAFETY: a write of `()` to a command that takes none.
     let _ = unsafe { tikv_jemalloc_ctl::raw::write(b"arena.4096.purge\0", ()) };
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         // SAFETY: malloc_trim takes no pointer; it walks glibc's own arenas under their locks.
-        unsafe { malloc_trim(0) != 0 }
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        false
+        unsafe {
+            malloc_trim(0);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The decay of freed pages in effect (`opt.dirty_decay_ms`, `opt.muzzy_decay_ms`).
+    fn decay_ms() -> Option<(isize, isize)> {
+        // SAFETY: both options are `ssize_t`, read by name.
+        unsafe {
+            Some((
+                tikv_jemalloc_ctl::raw::read::<isize>(b"opt.dirty_decay_ms\0").ok()?,
+                tikv_jemalloc_ctl::raw::read::<isize>(b"opt.muzzy_decay_ms\0").ok()?,
+            ))
+        }
+    }
 
     /// Rust allocations go to jemalloc, with the zero decay that makes RSS follow the memory
     /// in use, and its statistics see them.

@@ -326,8 +326,10 @@ pub fn run_pipeline_with(
             trimmed_at = Instant::now();
             crate::alloc::trim();
             tracing::debug!(took = ?trimmed_at.elapsed(), "free heap memory returned to the OS");
-            if let (Some(m), Some(u)) = (&metrics, crate::alloc::usage()) {
-                m.set_heap(u);
+            if let Some(m) = &metrics {
+                if let Some(u) = crate::alloc::usage() {
+                    m.set_heap(u);
+                }
             }
         }
         let mut got = 0usize;

@@ -1,17 +1,23 @@
-//! The memory allocator (issue 12): jemalloc for every Rust allocation, configured to give
-//! freed pages back to the OS at once, so that the process's RSS follows the memory in use
-//! (the state, per-entity sizes) rather than the high-water mark of every burst.
+//! The memory allocator (issue 12): jemalloc for every allocation of the process — cxstream's
+//! Rust code and the C libraries linked into it (librdkafka's queues and fetch buffers,
+//! OpenSSL, zlib) —, configured to give freed pages back to the OS at once, so that the
+//! process's RSS follows the memory in use (the state, per-entity sizes) rather than the
+//! high-water mark of every burst.
 //!
 //! Why not the C library's malloc: glibc keeps freed chunks in per-thread arenas and returns
 //! pages only from an arena's top or on `malloc_trim`. State that comes and goes — a
 //! checkpoint image, the producer queue during a broker hiccup, tickets and customers evicted
 //! by a sweep — left the 20k events/s soak holding ~45 MB more than it used (57.5 of 102.8 MB
 //! in use), and a trim every 10 s returned only part of it. With jemalloc and
-//! [`malloc_conf`]'s zero decay the same run holds ~5 MB above what it uses, and
+//! [`malloc_conf`]'s zero decay the same run holds a few MB above what it uses, and
 //! 1M tickets + 1M customers + 2M event ids take 386 MiB instead of 399 (docs/soak.md).
 //!
-//! librdkafka's own C allocations (its queues and buffers) stay with the C library's malloc:
-//! [`trim`] returns what that frees, every [`TRIM_EVERY`] in `run`.
+//! jemalloc is built unprefixed (`unprefixed_malloc_on_supported_platforms`): on Linux the
+//! executable defines `malloc`, `free` and the rest, which take precedence over glibc's for
+//! every library, so librdkafka's buffers are in jemalloc's statistics ([`usage`]) and are
+//! returned at once as well. Until 2026-12-01 they stayed with glibc, trimmed every 10 s: the
+//! soak's RSS outside the Rust heap then swung between 5 and 47 MB (docs/soak.md). On
+//! platforms without unprefixed support (macOS) the C libraries keep the system's malloc.
 
 use std::time::Duration;
 
@@ -21,10 +27,10 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// jemalloc's options, read at its first allocation: freed pages are returned to the OS
 /// immediately (`dirty_decay_ms:0`, `muzzy_decay_ms:0`) instead of after 10 s of decay, at
 /// the cost of a `madvise` per freed page run (no measurable CPU at 20k events/s, nor in
-/// replay). The environment variable `_RJEM_MALLOC_CONF` overrides them (jemalloc's syntax,
+/// replay). The environment variable `MALLOC_CONF` overrides them (jemalloc's syntax,
 /// e.g. `dirty_decay_ms:10000`).
 #[allow(non_upper_case_globals)]
-#[export_name = "_rjem_malloc_conf"]
+#[export_name = "malloc_conf"]
 pub static malloc_conf: &[u8; 34] = b"dirty_decay_ms:0,muzzy_decay_ms:0\0";
 
 /// How often `run` calls [`trim`].
@@ -49,30 +55,20 @@ pub fn usage() -> Option<Usage> {
     })
 }
 
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-extern "C" {
-    fn malloc_trim(pad: usize) -> i32;
-}
-
-/// Returns free pages to the OS now: jemalloc's unused pages (none are kept with the zero
-/// decay, unless `_RJEM_MALLOC_CONF` changed it) and the C library's (librdkafka's freed
-/// buffers; glibc's `malloc_trim(0)`, about a millisecond per 100 MB of its heap).
+/// Returns jemalloc's unused pages to the OS now (none are kept with the zero decay, unless
+/// `MALLOC_CONF` changed it).
 pub fn trim() {
     // MALLCTL_ARENAS_ALL (4096) names every arena; the purge takes no value.
     // SAFETY: a write of `()` to a command that takes none.
     let _ = unsafe { tikv_jemalloc_ctl::raw::write(b"arena.4096.purge\0", ()) };
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: malloc_trim takes no pointer; it walks glibc's own arenas under their locks.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// jemalloc's statistics are the process's: the tests that read them run one at a time.
+    static STATS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     /// The decay of freed pages in effect (`opt.dirty_decay_ms`, `opt.muzzy_decay_ms`).
     fn decay_ms() -> Option<(isize, isize)> {
@@ -89,7 +85,8 @@ mod tests {
     /// in use, and its statistics see them.
     #[test]
     fn jemalloc_serves_rust_allocations_and_returns_pages_at_once() {
-        if std::env::var_os("_RJEM_MALLOC_CONF").is_none() {
+        let _one = STATS.lock().unwrap_or_else(|e| e.into_inner());
+        if std::env::var_os("MALLOC_CONF").is_none() {
             assert_eq!(decay_ms(), Some((0, 0)));
         }
         let before = usage().expect("jemalloc statistics");
@@ -103,6 +100,37 @@ mod tests {
         assert!(
             after.resident + (32 << 20) < during.resident,
             "{before:?} {during:?} {after:?}"
+        );
+    }
+
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    extern "C" {
+        fn strdup(s: *const std::ffi::c_char) -> *mut std::ffi::c_char;
+        fn free(p: *mut std::ffi::c_void);
+    }
+
+    /// What a C library allocates with `malloc` (here glibc's `strdup`, as librdkafka does
+    /// for its buffers) is jemalloc's too: counted in [`usage`] and returned at once.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[test]
+    fn c_libraries_allocate_from_jemalloc() {
+        let _one = STATS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut text = vec![b'x'; (64 << 20) + 1];
+        text[64 << 20] = 0;
+        let before = usage().expect("jemalloc statistics");
+        // SAFETY: `text` is NUL-terminated; the copy is freed once, with the C library's free.
+        let copy = std::hint::black_box(unsafe { strdup(text.as_ptr().cast()) });
+        assert!(!copy.is_null());
+        let during = usage().expect("jemalloc statistics");
+        unsafe { free(copy.cast()) };
+        let after = usage().expect("jemalloc statistics");
+        assert!(
+            during.allocated >= before.allocated + (64 << 20) - (1 << 20),
+            "{before:?} {during:?}"
+        );
+        assert!(
+            after.allocated + (32 << 20) < during.allocated,
+            "{during:?} {after:?}"
         );
     }
 }

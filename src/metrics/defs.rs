@@ -374,10 +374,10 @@ pub(crate) const DEFS: &[Def] = &[
         "Parts-topic partitions whose merge step this instance runs."),
     // --- Memory.
     def(Id::HeapBytes, Gauge, "cxstream_heap_bytes", &["kind"],
-        "cxstream's own heap (jemalloc; librdkafka's C buffers are not in it), every 10 s: \
-         kind=\"allocated\" (in use: state, buffers, records) or kind=\"resident\" (the \
-         physical memory the allocator holds for it; the rest of the process RSS is the \
-         binary, stacks and librdkafka)."),
+        "The process's heap (jemalloc: cxstream's and librdkafka's allocations), every 10 s: \
+         kind=\"allocated\" (in use: state, buffers, records, librdkafka's queues) or \
+         kind=\"resident\" (the physical memory the allocator holds for it; the rest of the \
+         process RSS is the binary and thread stacks)."),
 ];
 
 /// `DEFS[id as usize].id == id` for every row, so [`Id`] indexes the table.

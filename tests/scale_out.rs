@@ -397,9 +397,9 @@ fn several_instances_on_a_real_broker_publish_complete_windows() {
         k.insert("log_level".into(), "7".into());
     }
     let log_filter = if debug {
-        "info,cxstream::logs=trace,librdkafka=trace"
+        "info,cxstream::runtime::merger=debug,cxstream::logs=trace,librdkafka=trace"
     } else {
-        "info"
+        "info,cxstream::runtime::merger=debug"
     };
     let cfg_file = dir.path().join("cxstream.toml");
     write_config(&run_cfg, &cfg_file);

@@ -335,8 +335,12 @@ pub struct PartsLog {
     /// Parts of windows not emitted yet.
     pending: BTreeMap<WindowId, Groups>,
     /// Offsets before this were folded by a previous owner (a restart from a mark): a part
-    /// dropped there is not counted again.
+    /// dropped there is not counted again. Nothing completes until the log is read again up
+    /// to it (`read_to`): the mark's watermarks cover every record before its position, its
+    /// pending parts come back only as those records are read again.
     replayed_before: i64,
+    /// The next offset to fold.
+    read_to: i64,
     /// Parts dropped because their window was already emitted.
     pub dropped: u64,
     /// Parts dropped because the same window, group and partition was already pending.
@@ -353,6 +357,7 @@ impl PartsLog {
             merged_through: Millis::MIN,
             pending: BTreeMap::new(),
             replayed_before: i64::MIN,
+            read_to: i64::MIN,
             dropped: 0,
             repeated: 0,
         }
@@ -363,11 +368,13 @@ impl PartsLog {
         let mut l = PartsLog::new(inputs);
         l.apply_mark(mark);
         l.replayed_before = mark.position;
+        l.read_to = mark.oldest;
         l
     }
 
     /// Folds the record read at `offset`. [`PartMsg::End`] is not part of the state.
     pub fn apply(&mut self, offset: i64, msg: PartMsg) {
+        self.read_to = self.read_to.max(offset.saturating_add(1));
         match msg {
             PartMsg::Part(p) => self.part(offset, p),
             PartMsg::Watermark {
@@ -441,6 +448,12 @@ impl PartsLog {
 
     /// Emits every window complete at the current watermarks, in closing order.
     pub fn complete(&mut self, out: &mut Vec<Record>) {
+        if self.read_to < self.replayed_before {
+            // Resumed from a mark and not read back to its position yet: a window its
+            // watermarks complete may still have parts to come from before it (a mark taken
+            // between folding records and completing, e.g. by a revoke inside a poll).
+            return;
+        }
         let Some(limit) = self.completion_point() else {
             return;
         };

@@ -244,6 +244,7 @@ fn run(consumer: Consumer, merge: Arc<Mutex<Merge>>, rx: Receiver<Flush>, stop: 
         // From here on (and in the close's revoke) commits do not wait for an answer.
         m.stopping = true;
         let qs: Vec<i32> = m.owned.keys().copied().collect();
+        m.complete();
         m.final_marks(&consumer, &qs);
     }
     consumer.unsubscribe();
@@ -263,7 +264,23 @@ impl Merge {
         o.next = msg.offset() + 1;
         match PartMsg::decode(msg.payload().unwrap_or_default(), self.fingerprint) {
             Ok(PartMsg::End(run)) => {
+                tracing::debug!(
+                    partition = q,
+                    offset = msg.offset(),
+                    run,
+                    "merge step: end marker read"
+                );
                 o.ended.insert(run);
+            }
+            Ok(PartMsg::Mark(m)) => {
+                tracing::debug!(
+                    partition = q,
+                    offset = msg.offset(),
+                    position = m.position,
+                    merged_through = %crate::ts::format_ms(m.merged_through),
+                    "merge step: mark read"
+                );
+                log.apply(msg.offset(), PartMsg::Mark(m));
             }
             Ok(m) => log.apply(msg.offset(), m),
             Err(e) => {
@@ -353,6 +370,12 @@ impl Merge {
             };
             log.complete(&mut out);
             if !out.is_empty() {
+                tracing::debug!(
+                    partition = q,
+                    records = out.len(),
+                    merged_through = %crate::ts::format_ms(log.merged_through()),
+                    "merge step: windows complete"
+                );
                 let seq = self.emit(&mut out);
                 if let Some(o) = self.owned.get_mut(&q) {
                     o.emitted = seq;
@@ -402,6 +425,7 @@ impl Merge {
             };
             if let Some((seq, position)) = o.inflight {
                 if acked >= seq {
+                    tracing::debug!(partition = q, position, "merge step: mark acknowledged");
                     o.inflight = None;
                     o.marked = position;
                     let _ = commits.add_partition_offset(&self.topic, q, Offset::Offset(position));
@@ -413,6 +437,15 @@ impl Merge {
             }
             let mark = log.mark(o.next);
             let position = mark.position;
+            tracing::debug!(
+                partition = q,
+                position,
+                oldest = mark.oldest,
+                merged_through = %crate::ts::format_ms(mark.merged_through),
+                emitted = o.emitted,
+                acked,
+                "merge step: mark sent"
+            );
             let value = PartMsg::Mark(mark).encode(self.fingerprint);
             let seq = self.sink.send_to(Out {
                 topic: &self.topic,
@@ -582,6 +615,9 @@ impl Rebalance for Merge {
             return;
         }
         if !consumer.assignment_lost() {
+            // What the records folded since the last round complete goes out first: a mark
+            // says that every window up to its watermarks is emitted or pending in it.
+            self.complete();
             self.final_marks(consumer, &qs);
         }
         for q in &qs {

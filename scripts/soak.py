@@ -114,7 +114,7 @@ COLUMNS = [
     "state_window_aggregates", "state_event_ids",
     "merge_pending", "records_per_s", "deadletters_per_s", "event_time_speed",
     "checkpoint_mb_per_s", "input_paused", "output_queue_records", "output_queue_mb",
-    "heap_allocated_mb", "heap_resident_mb",
+    "heap_allocated_mb", "heap_resident_mb", "checkpoint_age_sum_s",
 ]
 
 
@@ -666,6 +666,9 @@ def main():
                 "event_time_speed": round((wm - prev.get("wm", wm)) / dt, 1) if "wm" in prev else float("nan"),
                 "checkpoint_mb_per_s": round(d("cxstream_checkpoint_bytes_total") / dt / 1e6, 3),
                 "input_paused": total(m, "cxstream_input_paused"),
+                # Seconds since each partition's last checkpoint, summed over partitions
+                # (soak_predict.py: the change log held until the next one).
+                "checkpoint_age_sum_s": round(total(m, "cxstream_checkpoint_age_seconds"), 2),
             }
             rows.append(row)
             csvf.write(",".join(str(row[c]) for c in COLUMNS) + "\n")

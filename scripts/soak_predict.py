@@ -12,7 +12,9 @@ Inputs:
             hash-table bucket, timers, aggregates)
 
 A CSV with the heap_allocated_mb column (soak.py and the code since jemalloc became the
-allocator) is compared with model G (see "Model G" below). One with the
+allocator) is compared with model H (see "Model H" below; jemalloc for the whole process, the
+code since 2026-12-01 10:30) or, with --model G, model G (jemalloc for Rust only, 8c5b1a6 to
+4ff4294). The engine alone's extra for H: --engine-alone docs/soak-shape-20k-h.csv. One with the
 state_aftersales_customers column (soak.py since bd2ec19, the code since 4532056) is compared
 with models E and F (see "Model E" below: per-entity sizes, the engine
 alone on the soak's stream, and the configuration's bounds). Older CSVs (the runs in
@@ -234,6 +236,31 @@ TICKET_SLOT, CUSTOMER_SLOT = 128.0, 80.0
 # free lists, customers' ticket-creation lists, what the per-entity scenarios do not grow.
 ENGINE_EXTRA_MB = 6.77
 
+# Model H (since 2026-12-01 10:30, jemalloc for the whole process: librdkafka's queues and fetch
+# buffers are jemalloc's too, freed pages returned at once): G's terms, with
+#   - the idle run measured with that build (soak.py --broker mock --duration 60 --rate 1):
+#     18.4-19.0 MiB;
+#   - the engine alone's extra read half-way between two checkpoints as well as just after
+#     one (the change log of what changed since the last checkpoint grows between them:
+#     state_size --soak-shape, docs/soak-shape-20k-h.csv, mean of both phases);
+#   - librdkafka's producer queue as the sample's cxstream_output_queue gauges count it
+#     (records x 192 B + their bytes) instead of its bound: jemalloc returns what it frees,
+#     so the memory follows the queue's fill, not its high-water mark.
+BASELINE_H = 18.8
+ENGINE_EXTRA_H = 7.79   # just after a checkpoint of every partition (change log empty)
+# The change log grows with the events applied since the partition's last checkpoint: the
+# engine alone held 12.67 MiB half-way between two checkpoints (100,000 events later) against
+# 7.79 just after one: 51.2 bytes per event (the event id and its time, 32 B, and the keys of
+# the tickets and customers it touched). A sample with checkpoint_age_sum_s (soak.py since
+# 2026-12-01 10:40) counts, per partition, its events since its last checkpoint (its age x
+# the consumed rate / partitions); an older one half an interval's worth. The log is emptied
+# when a checkpoint is taken, and cxstream_checkpoint_age_seconds counts from its completion:
+# CK_COMPLETE_S is how long one takes from taken to acknowledged under this load (1.2 s: 684 s
+# over 569 checkpoints in the 12884b4 soak, docs/soak.md).
+LOG_PER_EVENT = (12.67 - 7.79) * MIB / 100_000
+CK_COMPLETE_S = 1.2
+LOG_HALF_INTERVAL_MB = 12.67 - 7.79
+
 
 def pow2_slots(items):
     """Capacity of a Vec that grew by pushes to `items` (doubling from 4)."""
@@ -244,43 +271,104 @@ def pow2_slots(items):
 
 
 def model_g(rows, rss, start):
+    return model_jemalloc(rows, rss, start, "G")
+
+
+def model_h(rows, rss, start):
+    return model_jemalloc(rows, rss, start, "H")
+
+
+def producer_queued(r):
+    """librdkafka's producer queue as the sample's gauges report it: each queued message's
+    rd_kafka_msg_t and malloc header + its key and value bytes."""
+    recs, mb = num(r, "output_queue_records"), num(r, "output_queue_mb")
+    if math.isnan(recs) or math.isnan(mb):
+        return producer_bound()
+    return recs * RD_KAFKA_MSG + mb * 1e6
+
+
+def held_state(peak, af, sc, ag, aftersales, timer, aggregate):
+    """The state as the engine holds it (models G and H): slabs and hash tables at the
+    capacity their partition's peak made them, after-sales state, timers and aggregates as
+    counted now."""
+    per = {k: math.ceil(v / PARTITIONS) for k, v in peak.items()}
+    tables = PARTITIONS * sum((SLOT if k == "i" else INDEX_SLOT) * buckets(v)
+                              for k, v in per.items())
+    slabs = PARTITIONS * (TICKET_SLOT * pow2_slots(per["t"])
+                          + CUSTOMER_SLOT * pow2_slots(per["c"]))
+    return slabs + tables + aftersales * af + timer * sc + aggregate * ag
+
+
+def engine_extra(path, rss, start=120.0):
+    """What the engine alone holds beyond held_state, from a `state_size --soak-shape` CSV:
+    RSS - that process's baseline - held_state, mean over t >= start, read just after a
+    checkpoint of every partition (rss_mb) and half-way to the next (rss_mid_mb)."""
+    with open(path) as f:
+        rows = [r for r in csv.DictReader(f)]
+    aggregate = rss["aggregate"] + DENSE_PER_AGGREGATE * rss["dense_summary"]
+    peak = {"t": 0.0, "c": 0.0, "i": 0.0}
+    after, mid = [], []
+    for r in rows:
+        for k, col in (("t", "tickets"), ("c", "customers"), ("i", "event_ids")):
+            peak[k] = max(peak[k], num(r, col))
+        state = held_state(peak, num(r, "aftersales_customers"), num(r, "scheduled"),
+                           num(r, "aggregates"), rss["aftersales"], rss["timer"], aggregate)
+        if num(r, "t_s") >= start:
+            base = rss["baseline"]
+            after.append((num(r, "rss_mb") * MIB - base - state) / MIB)
+            mid.append((num(r, "rss_mid_mb") * MIB - base - state) / MIB)
+    if not after:
+        sys.exit(f"soak_predict: {path}: no samples from {start} s on")
+    return sum(after) / len(after), sum(mid) / len(mid), len(after)
+
+
+
+def model_jemalloc(rows, rss, start, which):
+    """Models G and H (see above): the same terms; H's idle run and engine extra are
+    measured with jemalloc as the whole process's allocator, and its producer queue is the
+    sample's, not its bound."""
     aftersales, timer = rss["aftersales"], rss["timer"]
     aggregate = rss["aggregate"] + DENSE_PER_AGGREGATE * rss["dense_summary"]
-    producer = producer_bound()
+    baseline, extra = (BASELINE_G, ENGINE_EXTRA_MB) if which == "G" else (BASELINE_H, ENGINE_EXTRA_H)
+    bound = producer_bound()
     peak = {"t": 0.0, "c": 0.0, "i": 0.0}
     out = []
     for r in rows:
         t, tk, cu, af, sc, ag, ids, lag = counts(r, peak)
-        per = {k: math.ceil(v / PARTITIONS) for k, v in peak.items()}
-        tables = PARTITIONS * sum((SLOT if k == "i" else INDEX_SLOT) * buckets(v)
-                                  for k, v in per.items())
-        slabs = PARTITIONS * (TICKET_SLOT * pow2_slots(per["t"])
-                              + CUSTOMER_SLOT * pow2_slots(per["c"]))
-        state = slabs + tables + aftersales * af + timer * sc + aggregate * ag
+        state = held_state(peak, af, sc, ag, aftersales, timer, aggregate)
         ck = CK_PER_ENTITY * (tk + cu) / PARTITIONS * CK_LARGEST_SHARE
         consumer = lag * CONSUMER_PER_MESSAGE
-        g = BASELINE_G + ENGINE_EXTRA_MB + (state + ck + consumer + producer) / MIB
-        out.append({"t_s": t, "rss_mb": num(r, "rss_mb"), "G": g,
+        producer = bound if which == "G" else producer_queued(r)
+        log = 0.0
+        if which == "H":
+            ages, rate = num(r, "checkpoint_age_sum_s"), num(r, "consumed_per_s")
+            log = ((ages + PARTITIONS * CK_COMPLETE_S) * rate / PARTITIONS * LOG_PER_EVENT
+                   if ages == ages and rate == rate else LOG_HALF_INTERVAL_MB * MIB)
+        g = baseline + extra + (state + ck + consumer + producer + log) / MIB
+        out.append({"t_s": t, "rss_mb": num(r, "rss_mb"), which: g,
                     "heap_allocated_mb": num(r, "heap_allocated_mb"),
                     "heap_resident_mb": num(r, "heap_resident_mb"),
                     "state_mb": state / MIB, "checkpoint_mb": ck / MIB,
-                    "consumer_mb": consumer / MIB, "producer_mb": producer / MIB})
+                    "consumer_mb": consumer / MIB, "producer_mb": producer / MIB,
+                    "change_log_mb": log / MIB})
     sel, n, mean = compared(out, start)
-    errs = [(x["G"] - x["rss_mb"]) / x["rss_mb"] for x in sel]
-    print(f"  G  idle run + state (slabs and tables at their peak) + engine extra + largest "
-          f"checkpoint + prefetch + producer queue bound: predicted "
-          f"{min(x['G'] for x in sel):.1f}-{max(x['G'] for x in sel):.1f} MiB (mean "
-          f"{mean('G'):.1f}); error min {100 * min(errs):+.1f} %, mean "
+    errs = [(x[which] - x["rss_mb"]) / x["rss_mb"] for x in sel]
+    queue = "producer queue bound" if which == "G" else "producer queue as sampled"
+    print(f"  {which}  idle run + state (slabs and tables at their peak) + engine extra + largest "
+          f"checkpoint + prefetch + {queue}: predicted "
+          f"{min(x[which] for x in sel):.1f}-{max(x[which] for x in sel):.1f} MiB (mean "
+          f"{mean(which):.1f}); error min {100 * min(errs):+.1f} %, mean "
           f"{100 * sum(errs) / n:+.1f} %, max {100 * max(errs):+.1f} %; "
           f"{sum(abs(e) <= 0.05 for e in errs)} of {n} samples within +-5 %; "
-          f"mean RSS against mean G: {100 * (mean('G') - mean('rss_mb')) / mean('rss_mb'):+.1f} %")
-    print(f"  parts (means, MiB): idle run {BASELINE_G:.1f}, engine extra {ENGINE_EXTRA_MB:.1f}, "
+          f"mean RSS against mean {which}: "
+          f"{100 * (mean(which) - mean('rss_mb')) / mean('rss_mb'):+.1f} %")
+    print(f"  parts (means, MiB): idle run {baseline:.1f}, engine extra {extra:.1f}, "
           f"state {mean('state_mb'):.1f} (max {max(x['state_mb'] for x in sel):.1f}), largest "
           f"checkpoint {mean('checkpoint_mb'):.1f}, consumer prefetch {mean('consumer_mb'):.1f}, "
-          f"producer queue at its bounds {producer / MIB:.1f}")
+          f"{queue} {mean('producer_mb'):.1f}, change log {mean('change_log_mb'):.1f}")
     print(f"  measured by the run (cxstream_heap_bytes, means, MiB): allocated "
           f"{mean('heap_allocated_mb'):.1f}, jemalloc resident {mean('heap_resident_mb'):.1f}, "
-          f"RSS outside jemalloc {mean('rss_mb') - mean('heap_resident_mb'):.1f}")
+          f"RSS - resident {mean('rss_mb') - mean('heap_resident_mb'):.1f}")
     return out
 
 
@@ -338,7 +426,8 @@ def model_e(rows, rss, start):
         e = BASELINE_E + (hw + producer) / MIB
         out.append({"t_s": t, "rss_mb": num(r, "rss_mb"), "E": e, "F": e + ALLOCATOR_MB,
                     "state_mb": state / MIB, "checkpoint_mb": ck / MIB,
-                    "consumer_mb": consumer / MIB, "producer_mb": producer / MIB})
+                    "consumer_mb": consumer / MIB, "producer_mb": producer / MIB,
+                    "change_log_mb": log / MIB})
     sel, n, mean = compared(out, start)
     for key, what in (("E", "baseline + high-water of (state + checkpoint + prefetch) + "
                             "producer queue bound"),
@@ -369,13 +458,20 @@ def main():
                          "of the soak stream, see docs/soak.md)")
     ap.add_argument("--windows", help="kpi.window records of a replay of the soak's stream: "
                     "compute --dense-per-aggregate from them")
+    ap.add_argument("--model", choices=("G", "H"), default="H",
+                    help="for a CSV with cxstream_heap_bytes: H (default; jemalloc for the whole "
+                         "process, since 2026-12-01 10:30) or G (jemalloc for Rust only, "
+                         "8c5b1a6 to 4ff4294, e.g. docs/soak-1h-20k-jem.csv)")
+    ap.add_argument("--engine-alone", metavar="SOAK_SHAPE_CSV",
+                    help="print the engine alone's extra (model H's ENGINE_EXTRA_H) from a "
+                         "`state_size --soak-shape` CSV with rss_mid_mb, and stop")
     ap.add_argument("--out", help="write every sample's predictions to this CSV")
     args = ap.parse_args()
 
     try:
         with open(args.csv) as f:
             rows = list(csv.DictReader(f))
-        jemalloc = bool(rows) and "heap_allocated_mb" in rows[0]
+        jemalloc = bool(args.engine_alone) or (bool(rows) and "heap_allocated_mb" in rows[0])
         sizes = args.sizes or os.path.join(
             REPO, "docs", "state-size.json" if jemalloc else "state-size-glibc.json")
         with open(sizes) as f:
@@ -391,8 +487,13 @@ def main():
             sys.exit(f"soak_predict: {args.windows}: {e}")
         print(f"dense duration summaries per open aggregate: {args.dense_per_aggregate:.3f}")
     rss = {k: v["rss"] for k, v in sz.items() if isinstance(v, dict)}
+    if args.engine_alone:
+        a, m, n = engine_extra(args.engine_alone, rss)
+        print(f"engine alone beyond its held state ({n} samples): {a:.2f} MiB just after a "
+              f"checkpoint (ENGINE_EXTRA_H), {m:.2f} MiB half-way between two")
+        return 0
     if "state_aftersales_customers" in rows[0]:
-        model = model_g if jemalloc else model_e
+        model = ({"G": model_g, "H": model_h}[args.model] if jemalloc else model_e)
         results = model(rows, rss, args.start)
         if args.out:
             with open(args.out, "w", newline="") as f:

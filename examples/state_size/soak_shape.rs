@@ -57,7 +57,10 @@ pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str, trim_every: usize
     let route = Route::ByCustomer(Partitioner::Crc32, parts);
     let adm = Admission::unbounded();
     let every = rate * 10;
-    println!("t_s,events,tickets,customers,aftersales_customers,scheduled,aggregates,dense_summaries,merge_pending,event_ids,heap_mb,rss_mb,ck_records,ck_key_bytes,ck_value_bytes,ck_heap_mb,ck_largest_heap_mb,ck_largest_entities");
+    println!("t_s,events,tickets,customers,aftersales_customers,scheduled,aggregates,dense_summaries,merge_pending,event_ids,heap_mb,rss_mb,ck_records,ck_key_bytes,ck_value_bytes,ck_heap_mb,ck_largest_heap_mb,ck_largest_entities,heap_mid_mb,rss_mid_mb");
+    // Heap and RSS half-way between two checkpoints (what changed since the last one is
+    // logged until the next: a sample of `run` at a random moment holds half of it).
+    let mut mid = (0.0f64, 0.0f64);
     let mut gen_no = 1;
     let stdin = std::io::stdin().lock();
     let mut lines = std::io::BufRead::split(stdin, b'\n');
@@ -90,6 +93,12 @@ pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str, trim_every: usize
         // time (0: never, as before).
         if trim_every > 0 && (i + 1) % (trim_every * rate) == 0 {
             mem::trim();
+        }
+        if (i + 1) % every == every / 2 {
+            mid = (
+                mem::heap().unwrap_or(0) as f64 / 1048576.0,
+                mem::rss() as f64 / 1048576.0,
+            );
         }
         if (i + 1) % every == 0 {
             // A checkpoint of every partition, one at a time (as `run` takes them: the next
@@ -128,9 +137,11 @@ pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str, trim_every: usize
                 }
             }
             let ck_line = format!(
-                ",{recs},{keys},{values},{:.2},{:.2},{largest_entities}",
+                ",{recs},{keys},{values},{:.2},{:.2},{largest_entities},{:.1},{:.1}",
                 ck_heap / 1048576.0,
-                largest / 1048576.0
+                largest / 1048576.0,
+                mid.0,
+                mid.1
             );
             gen_no += 1;
             println!(

@@ -14,8 +14,10 @@
 //! partition itself and, once the mark is acknowledged, commits the position the mark was
 //! taken at. A new owner (after a crash, a rebalance or a restart) reads from the committed
 //! offset to the first mark, seeds its fold from it and reads the log again from the oldest
-//! pending part: what it emits again is byte-identical, and nothing emitted before the mark is
-//! emitted again. Without a committed offset it folds the partition from its beginning.
+//! pending part, completing nothing until it is back at the mark's position (the mark's
+//! watermarks cover every record before it, its pending parts come back only as they are read
+//! again): what it emits again is byte-identical, and nothing emitted before the mark is
+//! emitted again. A revoke and the stop complete what was folded before their final marks. Without a committed offset it folds the partition from its beginning.
 //!
 //! A SIGKILL at any instant: records emitted after the last mark are emitted again by the next
 //! owner (same bytes; consumers keep the last record per key); a mark not yet acknowledged is

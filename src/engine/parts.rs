@@ -448,7 +448,7 @@ impl PartsLog {
 
     /// Emits every window complete at the current watermarks, in closing order.
     pub fn complete(&mut self, out: &mut Vec<Record>) {
-        if self.read_to < self.replayed_before {
+        if !self.caught_up() {
             // Resumed from a mark and not read back to its position yet: a window its
             // watermarks complete may still have parts to come from before it (a mark taken
             // between folding records and completing, e.g. by a revoke inside a poll).
@@ -498,6 +498,13 @@ impl PartsLog {
             position,
             watermarks: self.watermarks.iter().map(|(p, w)| (*p, *w)).collect(),
         }
+    }
+
+    /// Read back to the position of the mark it resumed from (always, without one). Until
+    /// then its watermarks cover records it has not read again: it completes nothing, and a
+    /// mark taken from it would carry those watermarks to an earlier position.
+    pub fn caught_up(&self) -> bool {
+        self.read_to >= self.replayed_before
     }
 
     /// Windows with parts waiting for other partitions.

@@ -434,7 +434,9 @@ impl Merge {
                 }
                 continue;
             }
-            if !due || o.next <= o.marked || acked < o.emitted {
+            // A fold still reading back to the mark it resumed from is not marked again: its
+            // watermarks cover records up to that mark's position, not up to `o.next`.
+            if !due || o.next <= o.marked || acked < o.emitted || !log.caught_up() {
                 continue;
             }
             let mark = log.mark(o.next);
@@ -475,9 +477,10 @@ impl Merge {
             self.sink.pump_for(Duration::from_millis(50));
             self.maybe_mark(consumer, false);
             let waiting = qs.iter().any(|q| {
-                self.owned
-                    .get(q)
-                    .is_some_and(|o| o.log.is_some() && (o.inflight.is_some() || o.next > o.marked))
+                self.owned.get(q).is_some_and(|o| {
+                    o.inflight.is_some()
+                        || o.log.as_ref().is_some_and(|l| l.caught_up()) && o.next > o.marked
+                })
             });
             if !waiting {
                 break;

@@ -426,8 +426,7 @@ def model_e(rows, rss, start):
         e = BASELINE_E + (hw + producer) / MIB
         out.append({"t_s": t, "rss_mb": num(r, "rss_mb"), "E": e, "F": e + ALLOCATOR_MB,
                     "state_mb": state / MIB, "checkpoint_mb": ck / MIB,
-                    "consumer_mb": consumer / MIB, "producer_mb": producer / MIB,
-                    "change_log_mb": log / MIB})
+                    "consumer_mb": consumer / MIB, "producer_mb": producer / MIB})
     sel, n, mean = compared(out, start)
     for key, what in (("E", "baseline + high-water of (state + checkpoint + prefetch) + "
                             "producer queue bound"),

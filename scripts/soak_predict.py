@@ -248,6 +248,7 @@ ENGINE_EXTRA_MB = 6.77
 #     so the memory follows the queue's fill, not its high-water mark.
 BASELINE_H = 18.8
 ENGINE_EXTRA_H = 7.79   # just after a checkpoint of every partition (change log empty)
+ENGINE_MID_H = 12.67    # half-way between two (half an interval of changes logged)
 # The change log grows with the events applied since the partition's last checkpoint: the
 # engine alone held 12.67 MiB half-way between two checkpoints (100,000 events later) against
 # 7.79 just after one: 51.2 bytes per event (the event id and its time, 32 B, and the keys of
@@ -257,9 +258,9 @@ ENGINE_EXTRA_H = 7.79   # just after a checkpoint of every partition (change log
 # when a checkpoint is taken, and cxstream_checkpoint_age_seconds counts from its completion:
 # CK_COMPLETE_S is how long one takes from taken to acknowledged under this load (1.2 s: 684 s
 # over 569 checkpoints in the 12884b4 soak, docs/soak.md).
-LOG_PER_EVENT = (12.67 - 7.79) * MIB / 100_000
+LOG_HALF_INTERVAL_MB = ENGINE_MID_H - ENGINE_EXTRA_H
+LOG_PER_EVENT = LOG_HALF_INTERVAL_MB * MIB / 100_000
 CK_COMPLETE_S = 1.2
-LOG_HALF_INTERVAL_MB = 12.67 - 7.79
 
 
 def pow2_slots(items):

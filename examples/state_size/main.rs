@@ -56,7 +56,8 @@
 //! outside: applied events per partition, swept as the engine sweeps), heap and RSS (no
 //! trim: as a running process holds them), and each checkpoint's records, bytes and the heap
 //! they take while held; `heap_mid_mb` and `rss_mid_mb` are read half-way between two
-//! checkpoints, when the change log holds half an interval of changes (soak_predict's model H). The generator runs in its own process, as in the soak:
+//! checkpoints, when the change log holds half an interval of changes (soak_predict's model
+//! H). The generator runs in its own process, as in the soak:
 //!
 //! ```sh
 //! cxstream generate -n 10800000 --seed 1 --customers 200000 --tickets-per-hour 100000 \

@@ -17,7 +17,8 @@
 //! pending part, completing nothing until it is back at the mark's position (the mark's
 //! watermarks cover every record before it, its pending parts come back only as they are read
 //! again): what it emits again is byte-identical, and nothing emitted before the mark is
-//! emitted again. A revoke and the stop complete what was folded before their final marks. Without a committed offset it folds the partition from its beginning.
+//! emitted again. A revoke and the stop complete what was folded before their final marks.
+//! Without a committed offset it folds the partition from its beginning. Marks: [`mark`].
 //!
 //! A SIGKILL at any instant: records emitted after the last mark are emitted again by the next
 //! owner (same bytes; consumers keep the last record per key); a mark not yet acknowledged is
@@ -41,7 +42,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
+use rdkafka::consumer::{BaseConsumer, Consumer as _};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message as _;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -53,8 +54,10 @@ use crate::logs::LogLimiter;
 use crate::metrics::Metrics;
 use crate::output::Record;
 use crate::shutdown::Shutdown;
-use crate::sink::kafka::{Out, Sink};
+use crate::sink::kafka::Sink;
 use crate::source::kafka::{lock, Rebalance, SourceContext};
+
+mod mark;
 
 /// The merge step's consumer.
 pub(super) type Consumer = BaseConsumer<SourceContext<Merge>>;
@@ -246,7 +249,7 @@ fn run(consumer: Consumer, merge: Arc<Mutex<Merge>>, rx: Receiver<Flush>, stop: 
         // From here on (and in the close's revoke) commits do not wait for an answer.
         m.stopping = true;
         let qs: Vec<i32> = m.owned.keys().copied().collect();
-        m.complete();
+        // The loop stops at the top of a round: the last round completed what it folded.
         m.final_marks(&consumer, &qs);
     }
     consumer.unsubscribe();
@@ -274,17 +277,18 @@ impl Merge {
                 );
                 o.ended.insert(run);
             }
-            Ok(PartMsg::Mark(m)) => {
-                tracing::debug!(
-                    partition = q,
-                    offset = msg.offset(),
-                    position = m.position,
-                    merged_through = %crate::ts::format_ms(m.merged_through),
-                    "merge step: mark read"
-                );
-                log.apply(msg.offset(), PartMsg::Mark(m));
+            Ok(m) => {
+                if let PartMsg::Mark(k) = &m {
+                    tracing::debug!(
+                        partition = q,
+                        offset = msg.offset(),
+                        position = k.position,
+                        merged_through = %crate::ts::format_ms(k.merged_through),
+                        "merge step: mark read"
+                    );
+                }
+                log.apply(msg.offset(), m);
             }
-            Ok(m) => log.apply(msg.offset(), m),
             Err(e) => {
                 if let Some(n) = self.warn.allow() {
                     tracing::warn!(
@@ -403,114 +407,6 @@ impl Merge {
             );
         }
         self.sink.last_seq()
-    }
-
-    /// Every checkpoint interval: a mark for each partition that moved, once what it emitted
-    /// is acknowledged; a commit once the mark is.
-    fn maybe_mark(&mut self, consumer: &Consumer, now: bool) {
-        self.sink.poll();
-        let acked = self.sink.acked_through();
-        let due = now
-            || self.last_mark.elapsed()
-                >= Duration::from_millis(self.cfg.kafka.checkpoint_interval.0.max(1) as u64);
-        if due {
-            self.last_mark = Instant::now();
-        }
-        let mut commits = TopicPartitionList::new();
-        let qs: Vec<i32> = self.owned.keys().copied().collect();
-        for q in qs {
-            let Some(o) = self.owned.get_mut(&q) else {
-                continue;
-            };
-            let Some(log) = o.log.as_ref() else {
-                continue;
-            };
-            if let Some((seq, position)) = o.inflight {
-                if acked >= seq {
-                    tracing::debug!(partition = q, position, "merge step: mark acknowledged");
-                    o.inflight = None;
-                    o.marked = position;
-                    let _ = commits.add_partition_offset(&self.topic, q, Offset::Offset(position));
-                }
-                continue;
-            }
-            // A fold still reading back to the mark it resumed from is not marked again: its
-            // watermarks cover records up to that mark's position, not up to `o.next`.
-            if !due || o.next <= o.marked || acked < o.emitted || !log.caught_up() {
-                continue;
-            }
-            let mark = log.mark(o.next);
-            let position = mark.position;
-            tracing::debug!(
-                partition = q,
-                position,
-                oldest = mark.oldest,
-                merged_through = %crate::ts::format_ms(mark.merged_through),
-                emitted = o.emitted,
-                acked,
-                "merge step: mark sent"
-            );
-            let value = PartMsg::Mark(mark).encode(self.fingerprint);
-            let seq = self.sink.send_to(Out {
-                topic: &self.topic,
-                partition: Some(q),
-                key: Some(b"mark"),
-                payload: Some(&value),
-                kind: "part",
-            });
-            o.inflight = Some((seq, position));
-        }
-        if commits.count() > 0 {
-            if let Err(e) = consumer.commit(&commits, CommitMode::Async) {
-                if let Some(n) = self.warn.allow() {
-                    tracing::warn!(suppressed = n, "merge step: commit failed: {e}");
-                }
-            }
-        }
-    }
-
-    /// Final marks of `qs` (shutdown, revoke), within [`MARK_BUDGET`].
-    fn final_marks(&mut self, consumer: &Consumer, qs: &[i32]) {
-        let deadline = Instant::now() + MARK_BUDGET;
-        self.maybe_mark(consumer, true);
-        loop {
-            self.sink.pump_for(Duration::from_millis(50));
-            self.maybe_mark(consumer, false);
-            let waiting = qs.iter().any(|q| {
-                self.owned.get(q).is_some_and(|o| {
-                    o.inflight.is_some()
-                        || o.log.as_ref().is_some_and(|l| l.caught_up()) && o.next > o.marked
-                })
-            });
-            if !waiting {
-                break;
-            }
-            if Instant::now() > deadline {
-                tracing::warn!(partitions = ?qs, "merge step: final marks not acknowledged in time; the next owner starts from the previous ones");
-                break;
-            }
-            // A partition whose mark waits for acknowledgements gets one once they come.
-            self.maybe_mark(consumer, true);
-        }
-        let mut tpl = TopicPartitionList::new();
-        for q in qs {
-            if let Some(o) = self.owned.get(q) {
-                if o.log.is_some() && o.marked >= 0 {
-                    let _ = tpl.add_partition_offset(&self.topic, *q, Offset::Offset(o.marked));
-                }
-            }
-        }
-        if tpl.count() > 0 {
-            // On revoke, waited for: the next owner reads it right after the rebalance.
-            let mode = if self.stopping {
-                CommitMode::Async
-            } else {
-                CommitMode::Sync
-            };
-            if let Err(e) = consumer.commit(&tpl, mode) {
-                tracing::warn!("merge step: final commit failed: {e}");
-            }
-        }
     }
 
     /// The end of a bounded run, once every parts-topic partition's end marker is read.

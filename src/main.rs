@@ -391,9 +391,9 @@ fn cmd_generate(
 }
 
 /// A buffered writer on a file, or on standard output for `-`.
-fn open_output(output: &str) -> Result<Box<dyn Write>> {
+fn open_output(output: &str) -> Result<Box<dyn Write + Send>> {
     Ok(if output == "-" {
-        Box::new(BufWriter::with_capacity(1 << 20, io::stdout().lock()))
+        Box::new(BufWriter::with_capacity(1 << 20, io::stdout()))
     } else {
         let f =
             File::create(output).with_context(|| format!("cannot create output file {output}"))?;
@@ -500,6 +500,7 @@ fn cmd_replay(
     route: Route,
     adm: Admission,
 ) -> Result<()> {
+    cxstream::alloc::set_decay_ms(cxstream::alloc::BATCH_DECAY_MS);
     let mut engine = Engine::new(cfg);
     let (reader, name): (Box<dyn io::BufRead>, String) = if input == "-" {
         (
@@ -522,7 +523,7 @@ fn cmd_replay(
     };
     let mut sink = FileSink {
         output: &mut out,
-        deadletter: dl_file.as_mut().map(|f| f as &mut dyn Write),
+        deadletter: dl_file.as_mut().map(|f| f as &mut (dyn Write + Send)),
     };
     let summary = replay::replay_routed(
         &mut engine,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::engine::{Disposition, Engine, Stats};
 use crate::event::InvalidReason;
 use crate::event::SourcePos;
+use crate::output::Record;
 use crate::sink::file::FileSink;
 use crate::source::file::Batch;
 use crate::source::{feed_prepared, Admission, Prepared, Route};
@@ -115,23 +116,33 @@ pub fn replay_routed(
     let mut input = input;
     let mut run = Run {
         engine,
-        sink,
         file,
         adm,
         lines: 0,
         blank: 0,
+        out: Vec::new(),
         progress,
         next_progress: started + Duration::from_secs(2),
     };
-    // Two batches in turn: while the lines of one are processed in order on this thread,
-    // the next one (read just before) is decoded on another. What the engine sees, and in
-    // which order, is what one line after the other gives.
+    // Two batches in turn. While the lines of one are processed in order on this thread,
+    // another thread writes the records the batch before produced, then reads and decodes
+    // the next batch. What the engine sees, in which order, and the output bytes, are what
+    // one line after the other gives.
     let (mut a, mut b) = (Batch::default(), Batch::default());
     a.fill(&mut input);
     let mut pa = a.prepare(route, &adm);
     loop {
         refill(&mut b, a.is_full(), &mut input);
-        let pb = overlapped(&mut run, &a, pa, &b, route)?;
+        let pb = overlapped(
+            &mut run,
+            &a,
+            pa,
+            Ahead {
+                next: &b,
+                sink,
+                route,
+            },
+        )?;
         if let Some(e) = a.error.take() {
             return Err(e);
         }
@@ -139,7 +150,16 @@ pub fn replay_routed(
             break;
         }
         refill(&mut a, b.is_full(), &mut input);
-        pa = overlapped(&mut run, &b, pb, &a, route)?;
+        pa = overlapped(
+            &mut run,
+            &b,
+            pb,
+            Ahead {
+                next: &a,
+                sink,
+                route,
+            },
+        )?;
         if let Some(e) = b.error.take() {
             return Err(e);
         }
@@ -148,6 +168,8 @@ pub fn replay_routed(
         }
     }
     let (lines, blank) = (run.lines, run.blank);
+    let rest = std::mem::take(&mut run.out);
+    sink.write_records(rest)?;
     engine.finish();
     sink.drain(engine)?;
     sink.flush()?;
@@ -160,6 +182,21 @@ pub fn replay_routed(
     })
 }
 
+/// The work of the other thread while a batch is processed: the records of the batch before
+/// are written, then the next batch (read just before) is decoded.
+struct Ahead<'n, 'x, 's> {
+    next: &'n Batch,
+    sink: &'x mut FileSink<'s>,
+    route: Route,
+}
+
+impl<'n> Ahead<'n, '_, '_> {
+    fn run(self, records: Vec<Record>, adm: &Admission) -> (io::Result<()>, Vec<Prepared<'n>>) {
+        let written = self.sink.write_records(records);
+        (written, self.next.prepare(self.route, adm))
+    }
+}
+
 /// Reads the next batch into `batch` if the input may go on, else empties it.
 fn refill(batch: &mut Batch, more: bool, input: &mut impl BufRead) {
     if more {
@@ -169,40 +206,40 @@ fn refill(batch: &mut Batch, more: bool, input: &mut impl BufRead) {
     }
 }
 
-/// Processes `cur` (its lines prepared as `prepared`) while another thread prepares `next`.
+/// Processes `cur` (its lines prepared as `prepared`) while another thread does `ahead`.
 fn overlapped<'n, P: FnMut(u64, &Engine)>(
-    run: &mut Run<'_, '_, '_, P>,
+    run: &mut Run<'_, '_, P>,
     cur: &Batch,
     prepared: Vec<Prepared<'_>>,
-    next: &'n Batch,
-    route: Route,
+    ahead: Ahead<'n, '_, '_>,
 ) -> io::Result<Vec<Prepared<'n>>> {
     let adm = run.adm;
+    let records = std::mem::take(&mut run.out);
     std::thread::scope(|s| {
-        let ahead = s.spawn(move || next.prepare(route, &adm));
-        let done = run.process(cur, prepared);
-        let ahead = ahead
+        let ahead = s.spawn(move || ahead.run(records, &adm));
+        run.process(cur, prepared);
+        let (written, next) = ahead
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        done.map(|()| ahead)
+        written.map(|()| next)
     })
 }
 
-/// A replay in progress: where lines go, and what was counted so far.
-struct Run<'e, 's, 'f, P> {
+/// A replay in progress: what was counted so far, and the records not yet written.
+struct Run<'e, 'f, P> {
     engine: &'e mut Engine,
-    sink: &'e mut FileSink<'s>,
     file: &'f str,
     adm: Admission,
     lines: u64,
     blank: u64,
+    out: Vec<Record>,
     progress: P,
     next_progress: Instant,
 }
 
-impl<P: FnMut(u64, &Engine)> Run<'_, '_, '_, P> {
-    /// Feeds the lines of `batch` to the engine in order, writing what it produces.
-    fn process(&mut self, batch: &Batch, prepared: Vec<Prepared<'_>>) -> io::Result<()> {
+impl<P: FnMut(u64, &Engine)> Run<'_, '_, P> {
+    /// Feeds the lines of `batch` to the engine in order, keeping what it produces.
+    fn process(&mut self, batch: &Batch, prepared: Vec<Prepared<'_>>) {
         for (i, p) in prepared.into_iter().enumerate() {
             let line = batch.line(i);
             self.lines += 1;
@@ -216,14 +253,13 @@ impl<P: FnMut(u64, &Engine)> Run<'_, '_, '_, P> {
             };
             let fed = feed_prepared(self.engine, p, line, pos, &self.adm);
             if fed.disposition != Disposition::Applied || self.engine.pending_records() > 0 {
-                self.sink.drain(self.engine)?;
+                self.out.extend(self.engine.drain());
             }
             if self.lines.is_multiple_of(65_536) && Instant::now() >= self.next_progress {
                 (self.progress)(self.lines, self.engine);
                 self.next_progress = Instant::now() + Duration::from_secs(2);
             }
         }
-        Ok(())
     }
 }
 

@@ -5,19 +5,25 @@ use std::io::{self, Write};
 
 use super::Destination;
 use crate::engine::Engine;
+use crate::output::Record;
 
 /// Where records go: the main output, and dead letters either there or to their own file.
 pub struct FileSink<'a> {
     /// The main output.
-    pub output: &'a mut dyn Write,
+    pub output: &'a mut (dyn Write + Send),
     /// Dead letters, if they have their own file.
-    pub deadletter: Option<&'a mut dyn Write>,
+    pub deadletter: Option<&'a mut (dyn Write + Send)>,
 }
 
 impl FileSink<'_> {
     /// Writes everything the engine has produced so far.
     pub fn drain(&mut self, engine: &mut Engine) -> io::Result<()> {
-        for r in engine.drain() {
+        self.write_records(engine.drain())
+    }
+
+    /// Writes `records`, in order.
+    pub fn write_records(&mut self, records: impl IntoIterator<Item = Record>) -> io::Result<()> {
+        for r in records {
             let line = r.to_line();
             let w: &mut dyn Write = match (&mut self.deadletter, Destination::of(&r)) {
                 (Some(d), Destination::DeadLetter) => &mut **d,

@@ -527,6 +527,47 @@ fn ids_past_a_short_dedup_horizon_are_forgotten_within_a_quarter_of_it() {
     );
 }
 
+/// `n` NPS answers of distinct customers, `step_s` seconds apart from 2026-11-02T00:00Z.
+fn nps_every(n: u64, step_s: u64) -> String {
+    let start = cxstream::ts::parse_rfc3339_ms("2026-11-02T00:00:00Z").unwrap();
+    (0..n)
+        .map(|i| {
+            let time = cxstream::ts::format_ms(start + (i * step_s * 1000) as i64);
+            let line = ev(
+                &format!("e{i}"),
+                "survey.nps",
+                &time,
+                &format!("c{i}"),
+                json!({"score": 9}),
+            );
+            format!("{line}\n")
+        })
+        .collect()
+}
+
+#[test]
+fn with_few_events_ids_past_the_horizon_go_within_a_quarter_of_it() {
+    // Default 24 h horizon, one event an hour for 3 days: too few events for the hourly
+    // sweep to wait for (an eighth of the state), so it runs every 6 h (a quarter of 24 h).
+    let mut e = engine_with(Config::default());
+    let out = cxstream::replay::replay_to_string(&mut e, nps_every(72, 3600).as_bytes());
+    assert!(out.contains("kpi.window"));
+    let held = e.event_ids_held();
+    assert!((24..=31).contains(&held), "{held} ids held");
+}
+
+#[test]
+fn with_many_events_ids_past_the_horizon_stay_within_an_eighth_of_the_state() {
+    // One event every 10 s for 30 h with the default 24 h horizon: a sweep runs once an
+    // eighth as many events as the state holds have come (about 3 h of them), so the ids
+    // held stay within 24 h + 3 h of events (+ the 30 s of lateness), not the 30 h.
+    let mut e = engine_with(Config::default());
+    let out = cxstream::replay::replay_to_string(&mut e, nps_every(30 * 360, 10).as_bytes());
+    assert!(out.contains("kpi.window"));
+    let held = e.event_ids_held();
+    assert!((24 * 360..=27 * 360 + 3).contains(&held), "{held} ids held");
+}
+
 #[test]
 fn orphans_are_dead_lettered_as_unknown_ticket_and_change_nothing() {
     let recs = run(&[

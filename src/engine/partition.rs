@@ -37,8 +37,11 @@ pub(super) struct Shard {
     pub dedup: KeyTimes,
     /// SLA timers, after-sales timers and held after-sales inputs.
     pub sched: Scheduler,
-    /// Watermark at which the next retention sweep runs.
+    /// Watermark from which the next retention sweep may run ([`sweep_every`]).
     pub next_sweep: Millis,
+    /// Events applied since the last sweep (not in checkpoints: a restored partition counts
+    /// from zero).
+    pub since_sweep: u64,
     /// What changed since the last checkpoint (when checkpoints are taken).
     pub log: ShardLog,
 }
@@ -63,6 +66,7 @@ impl Partition {
                 dedup: KeyTimes::default(),
                 sched: Scheduler::default(),
                 next_sweep: Millis::MIN,
+                since_sweep: 0,
                 log: ShardLog::default(),
             },
         }
@@ -105,6 +109,7 @@ impl Partition {
         }
         shard.dedup.insert(id, ev.time);
         shard.log.dedup_added(id, ev.time);
+        shard.since_sweep += 1;
         core.stats.events[ev.body.event_type() as usize] += 1;
         if ev.time < w {
             core.stats.late_events += 1;
@@ -131,9 +136,10 @@ impl Partition {
         self.shard.fire_before(&mut self.core, w);
         if moved {
             self.core.windows.close(w);
-            if w >= self.shard.next_sweep {
+            if self.shard.sweep_due(w, &self.core.cfg) {
                 self.shard.sweep(&mut self.core);
                 self.shard.next_sweep = w.saturating_add(sweep_every(&self.core.cfg));
+                self.shard.since_sweep = 0;
             }
         }
         moved
@@ -425,6 +431,24 @@ impl Shard {
         self.tickets.get(idx).map(|tk| tk.dims)
     }
 
+    /// Whether the retention sweep runs at watermark `w`: once [`sweep_every`] has passed
+    /// since the last one, if at least an eighth as many events as the state holds entries
+    /// were applied since — or [`sweep_at_least_every`] has passed. A sweep visits every
+    /// entry, so this bounds its cost to 8 visits an event where event time runs faster than
+    /// the state turns over (a replay: hourly sweeps of 10 days in a second cost a fifth of
+    /// the engine's time); live, an hour brings far more events than that, and nothing
+    /// changes. The state held past its horizon stays within an eighth of the state (or the
+    /// longer interval's worth).
+    fn sweep_due(&self, w: Millis, cfg: &Config) -> bool {
+        if w < self.next_sweep {
+            return false;
+        }
+        let held = self.tickets.len() + self.customers.len() + self.dedup.len();
+        let longest = sweep_at_least_every(cfg) - sweep_every(cfg);
+        self.since_sweep.saturating_mul(8) >= held as u64
+            || w >= self.next_sweep.saturating_add(longest)
+    }
+
     /// Evicts idle state (SPEC §1 retention) and forgets ids past the dedup horizon. The same
     /// rules are applied lazily on access, so when this runs does not change any result.
     pub fn sweep(&mut self, core: &mut Core) {
@@ -461,15 +485,29 @@ impl Shard {
     }
 }
 
-/// How much event time passes between two retention sweeps of a partition: a quarter of the
+/// The least event time between two retention sweeps of a partition: a quarter of the
 /// shortest of the four horizons (dedup, ticket retention open and solved, customer retention),
 /// at least a second and at most an hour. With the defaults (24 h and more) that is an hour;
 /// with horizons of minutes the state held past its horizon stays a small fraction of the
 /// state within it (sweeping only hourly, a 2-minute dedup horizon would hold up to 31 times
 /// the ids it needs). Results never depend on it (the sweep's rules are applied lazily).
 pub fn sweep_every(cfg: &Config) -> Millis {
+    (shortest_horizon(cfg) / 4).clamp(SECOND, HOUR)
+}
+
+/// The most event time that passes between two retention sweeps however few events come: a
+/// quarter of the shortest horizon, at least [`sweep_every`] and at most a day (6 hours with
+/// the defaults). Between [`sweep_every`] and this, a sweep waits for enough events
+/// (`Shard::sweep_due`).
+pub fn sweep_at_least_every(cfg: &Config) -> Millis {
+    (shortest_horizon(cfg) / 4).clamp(sweep_every(cfg), 24 * HOUR)
+}
+
+/// The shortest of the four horizons: dedup, ticket retention open and solved, customer
+/// retention.
+fn shortest_horizon(cfg: &Config) -> Millis {
     let e = &cfg.engine;
-    let shortest = [
+    [
         e.dedup_horizon.0,
         e.ticket_retention_open.0,
         e.ticket_retention_solved.0,
@@ -477,8 +515,7 @@ pub fn sweep_every(cfg: &Config) -> Millis {
     ]
     .into_iter()
     .min()
-    .unwrap_or(HOUR);
-    (shortest / 4).clamp(SECOND, HOUR)
+    .unwrap_or(HOUR)
 }
 
 /// Events whose application feeds the after-sales logic.

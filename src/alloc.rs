@@ -26,9 +26,11 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// jemalloc's options, read at its first allocation: freed pages are returned to the OS
 /// immediately (`dirty_decay_ms:0`, `muzzy_decay_ms:0`) instead of after 10 s of decay, at
-/// the cost of a `madvise` per freed page run (no measurable CPU at 20k events/s; `replay`,
-/// a batch job, sets jemalloc's own 10 s at start with [`set_decay_ms`]). The environment
-/// variable `MALLOC_CONF` overrides them (jemalloc's syntax, e.g. `dirty_decay_ms:10000`).
+/// the cost of a `madvise` per freed page run (no measurable CPU at 20k events/s live; while
+/// `run` works through a backlog it keeps them 1 s, [`DecayByLoad`], and `replay`, a batch
+/// job, sets jemalloc's own 10 s at start with [`set_decay_ms`]). The environment variable
+/// `MALLOC_CONF` overrides them and turns both off (jemalloc's syntax, e.g.
+/// `dirty_decay_ms:10000`).
 #[allow(non_upper_case_globals)]
 #[export_name = "malloc_conf"]
 pub static malloc_conf: &[u8; 34] = b"dirty_decay_ms:0,muzzy_decay_ms:0\0";
@@ -65,6 +67,56 @@ pub fn trim() {
 
 /// jemalloc's own default decay (10 s), which `replay` uses instead of [`malloc_conf`]'s zero.
 pub const BATCH_DECAY_MS: isize = 10_000;
+
+/// The decay `run` uses while it works through a backlog ([`DecayByLoad`]).
+pub const BACKLOG_DECAY_MS: isize = 1_000;
+
+/// Rounds of the poll loop in a row that find less than a full batch before `run` counts as
+/// keeping up again.
+const CALM_ROUNDS: u32 = 50;
+
+/// The decay of freed pages follows the input of `run`: zero while the pipeline keeps up,
+/// so that RSS follows the state (issue 12), and [`BACKLOG_DECAY_MS`] while it works through
+/// a backlog, where the zero decay's `madvise` and page fault per freed and reused page run
+/// (librdkafka's fetch buffers, window parts, checkpoint images) cost more than a third of
+/// the CPU: on a 1M-event backlog over 3 partitions, 20 s of CPU and 76k events/s instead of
+/// 14 s and 102k/s (README benchmarks). Keeping 1 s of freed pages at 20k events/s live
+/// costs ~12 MB of RSS (docs/soak.md), hence only while behind. Back to zero (and a purge)
+/// after [`CALM_ROUNDS`] rounds in a row that were not behind.
+#[derive(Debug, Default)]
+pub struct DecayByLoad {
+    backlog: bool,
+    calm: u32,
+}
+
+impl DecayByLoad {
+    /// One round of the poll loop; `full` says whether it was behind (a full batch was
+    /// waiting, or the input was paused for the output). Returns whether the decay changed.
+    pub fn observe(&mut self, full: bool) -> bool {
+        if full {
+            self.calm = 0;
+            if !self.backlog {
+                self.backlog = true;
+                set_decay_ms(BACKLOG_DECAY_MS);
+                return true;
+            }
+        } else if self.backlog {
+            self.calm += 1;
+            if self.calm >= CALM_ROUNDS {
+                self.backlog = false;
+                set_decay_ms(0);
+                trim();
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether the pipeline is working through a backlog.
+    pub fn backlog(&self) -> bool {
+        self.backlog
+    }
+}
 
 /// For a batch job (`replay`): freed pages stay with jemalloc for up to `ms` milliseconds
 /// before they are returned, so that memory freed and allocated again soon after (the
@@ -154,6 +206,33 @@ mod tests {
         set_decay_ms(BATCH_DECAY_MS);
         assert_eq!(current_decay_ms(), Some(BATCH_DECAY_MS));
         set_decay_ms(0);
+        assert_eq!(current_decay_ms(), Some(0));
+    }
+
+    /// A backlog keeps freed pages 1 s; 50 rounds without a full batch go back to zero.
+    #[test]
+    fn the_decay_follows_the_backlog() {
+        let _one = STATS.lock().unwrap_or_else(|e| e.into_inner());
+        if std::env::var_os("MALLOC_CONF").is_some() {
+            return;
+        }
+        drop(vec![0u8; 1 << 20]);
+        let mut d = DecayByLoad::default();
+        assert!(!d.observe(false));
+        assert_eq!(current_decay_ms(), Some(0));
+        assert!(d.observe(true));
+        assert!(d.backlog());
+        assert_eq!(current_decay_ms(), Some(BACKLOG_DECAY_MS));
+        for _ in 0..CALM_ROUNDS - 1 {
+            assert!(!d.observe(false));
+        }
+        assert!(!d.observe(true), "a full batch starts the count again");
+        for _ in 0..CALM_ROUNDS - 1 {
+            assert!(!d.observe(false));
+        }
+        assert_eq!(current_decay_ms(), Some(BACKLOG_DECAY_MS));
+        assert!(d.observe(false));
+        assert!(!d.backlog());
         assert_eq!(current_decay_ms(), Some(0));
     }
 

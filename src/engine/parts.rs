@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 
 use super::merge::{emit_window, Named};
 use crate::config::Dim;
-use crate::output::{Record, WindowRecord};
+use crate::output::Record;
 use crate::state::codec::{CodecError, Reader, Writer};
 use crate::ts::Millis;
 use crate::window::{Aggregate, ClosedWindow, WindowId, WindowKey};
@@ -44,23 +44,14 @@ pub struct PartOut {
 impl PartOut {
     /// The parts-topic key: `<size>|<start>|<group>|<partition>`.
     pub fn key(&self) -> String {
-        self.record().key()
+        let w = &self.window;
+        crate::output::window_key(w.size, w.key.start, &self.group, &[self.partition])
     }
 
     /// Which of `n` parts-topic partitions merges this window × group: CRC-32 of
     /// `<size>|<group>` modulo `n`, so that one KPI series is always merged in one place.
     pub fn route(&self, n: i32) -> i32 {
         route(self.window.size, &self.group, n)
-    }
-
-    fn record(&self) -> Record {
-        let mut window = self.window.clone();
-        window.agg.partitions = vec![self.partition];
-        Record::Window(Box::new(WindowRecord {
-            window,
-            group: self.group.clone(),
-            part: true,
-        }))
     }
 }
 

@@ -233,18 +233,12 @@ impl Record {
     pub fn key(&self) -> String {
         match self {
             Record::Window(w) => {
-                let mut k = ts::duration_label(w.window.size);
-                k.push('|');
-                ts::write_ms(&mut k, w.window.key.start);
-                k.push('|');
-                k.push_str(&group_json(&w.group).to_string());
-                if w.part {
-                    for p in &w.window.agg.partitions {
-                        k.push('|');
-                        k.push_str(&p.to_string());
-                    }
-                }
-                k
+                let parts: &[i32] = if w.part {
+                    &w.window.agg.partitions
+                } else {
+                    &[]
+                };
+                window_key(w.window.size, w.window.key.start, &w.group, parts)
             }
             Record::SlaBreached { customer, .. }
             | Record::ChurnRisk { customer, .. }
@@ -547,6 +541,21 @@ fn position(source: &SourcePos) -> String {
         } => format!("{topic}|{partition}|{offset}"),
         SourcePos::File { file, line } => format!("{file}|{line}"),
     }
+}
+
+/// The key of a `kpi.window` record, `<size>|<start>|<group as JSON>`, and of a window part
+/// (the parts topic), which adds `|<partition>` for each partition it holds.
+pub fn window_key(size: Millis, start: Millis, group: &[(Dim, String)], parts: &[i32]) -> String {
+    let mut k = ts::duration_label(size);
+    k.push('|');
+    ts::write_ms(&mut k, start);
+    k.push('|');
+    k.push_str(&group_json(group).to_string());
+    for p in parts {
+        k.push('|');
+        k.push_str(&p.to_string());
+    }
+    k
 }
 
 fn group_json(group: &[(Dim, String)]) -> Value {

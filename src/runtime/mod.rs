@@ -321,6 +321,7 @@ pub fn run_pipeline_with(
     let mut until_done = false;
     let mut merge_incomplete = false;
     let mut trimmed_at = Instant::now();
+    let mut decay = crate::alloc::DecayByLoad::default();
     while !shutdown.is_triggered() {
         if trimmed_at.elapsed() >= crate::alloc::TRIM_EVERY {
             trimmed_at = Instant::now();
@@ -335,9 +336,10 @@ pub fn run_pipeline_with(
         let mut got = 0usize;
         // Paused by backpressure: no input to wait for (the producer is served instead).
         // Checkpoint records still to hand over: come back soon for the next slice.
+        let throttled = !lock(&pipe).throttled.is_empty();
         let mut wait = {
             let p = lock(&pipe);
-            if !p.throttled.is_empty() {
+            if throttled {
                 Duration::ZERO
             } else if p.feeding() {
                 FEED_WAIT
@@ -370,6 +372,13 @@ pub fn run_pipeline_with(
                     break;
                 }
             }
+        }
+        // Behind: a full batch was waiting, or the input is paused for the output.
+        if decay.observe(got >= MAX_BATCH || throttled) {
+            tracing::debug!(
+                backlog = decay.backlog(),
+                "allocator decay follows the input"
+            );
         }
         let t0 = Instant::now();
         let mut p = lock(&pipe);

@@ -79,8 +79,8 @@ const CALM_ROUNDS: u32 = 50;
 /// so that RSS follows the state (issue 12), and [`BACKLOG_DECAY_MS`] while it works through
 /// a backlog, where the zero decay's `madvise` and page fault per freed and reused page run
 /// (librdkafka's fetch buffers, window parts, checkpoint images) cost more than a third of
-/// the CPU: on a 1M-event backlog over 3 partitions, 20 s of CPU and 76k events/s instead of
-/// 14 s and 102k/s (README benchmarks). Keeping 1 s of freed pages at 20k events/s live
+/// the CPU: on a 1M-event backlog over 3 partitions, 18.4 s of CPU and 82k events/s over the
+/// processing span instead of 11.6 s and 121k/s (README benchmarks). Keeping 1 s of freed pages at 20k events/s live
 /// costs ~12 MB of RSS (docs/soak.md), hence only while behind. Back to zero (and a purge)
 /// after [`CALM_ROUNDS`] rounds in a row that were not behind.
 #[derive(Debug, Default)]
@@ -90,8 +90,10 @@ pub struct DecayByLoad {
 }
 
 impl DecayByLoad {
-    /// One round of the poll loop; `full` says whether it was behind (a full batch was
-    /// waiting, or the input was paused for the output). Returns whether the decay changed.
+    /// One round of the poll loop; `full` says whether it was behind (it took a full batch:
+    /// more input was waiting). Returns whether the decay changed. (An input paused for the
+    /// output does not count: live, every checkpoint pauses it briefly, and each return to
+    /// zero purges what was kept, a latency spike for nothing.)
     pub fn observe(&mut self, full: bool) -> bool {
         if full {
             self.calm = 0;

@@ -336,10 +336,9 @@ pub fn run_pipeline_with(
         let mut got = 0usize;
         // Paused by backpressure: no input to wait for (the producer is served instead).
         // Checkpoint records still to hand over: come back soon for the next slice.
-        let throttled = !lock(&pipe).throttled.is_empty();
         let mut wait = {
             let p = lock(&pipe);
-            if throttled {
+            if !p.throttled.is_empty() {
                 Duration::ZERO
             } else if p.feeding() {
                 FEED_WAIT
@@ -373,8 +372,8 @@ pub fn run_pipeline_with(
                 }
             }
         }
-        // Behind: a full batch was waiting, or the input is paused for the output.
-        if decay.observe(got >= MAX_BATCH || throttled) {
+        // Behind: a full batch was waiting.
+        if decay.observe(got >= MAX_BATCH) {
             tracing::debug!(
                 backlog = decay.backlog(),
                 "allocator decay follows the input"

@@ -125,9 +125,9 @@ pub fn replay_routed(
         next_progress: started + Duration::from_secs(2),
     };
     // Two batches in turn. While the lines of one are processed in order on this thread,
-    // another thread writes the records the batch before produced, then reads and decodes
-    // the next batch. What the engine sees, in which order, and the output bytes, are what
-    // one line after the other gives.
+    // another thread writes the records the batch before produced, then decodes the next
+    // batch (read just before, on this thread). What the engine sees, in which order, and
+    // the output bytes, are what one line after the other gives.
     let (mut a, mut b) = (Batch::default(), Batch::default());
     a.fill(&mut input);
     let mut pa = a.prepare(route, &adm);

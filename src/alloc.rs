@@ -34,7 +34,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// default is 8 MiB) come from jemalloc's arena for large allocations, which returns freed
 /// pages at once whatever the decay: a state table that grows gives its old memory back
 /// immediately even in a replay (with 8 MiB, the replay's 10 s decay took the 1M tickets +
-/// 1M customers test from 385 to 408 MiB, above its 400 MiB target; with 1 MiB, 388 MiB).
+/// 1M customers test from 385 to 407–410 MiB, above its 400 MiB target; with 1 MiB, 389 MiB).
 #[allow(non_upper_case_globals)]
 #[export_name = "malloc_conf"]
 pub static malloc_conf: &[u8; 61] =

@@ -31,11 +31,13 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// job, sets jemalloc's own 10 s at start with [`set_decay_ms`]). The environment variable
 /// `MALLOC_CONF` overrides them and turns both off (jemalloc's syntax, e.g.
 /// `dirty_decay_ms:10000`). Allocations of 4 MiB and more (`oversize_threshold`; jemalloc's
-/// default is 8 MiB) come from jemalloc's arena for large allocations, which returns freed
-/// pages at once whatever the decay: a state table that grows gives its old memory back
-/// immediately even in a replay (with 8 MiB, the replay's 10 s decay took the 1M tickets +
-/// 1M customers test from 385 to 407–410 MiB, above its 400 MiB target; with 4 MiB, 395 MiB;
-/// 1 MiB gave 389 MiB but cost a backlog in `run` a quarter of its speed: 8.9 s → 11.0 s).
+/// default is 8 MiB) come from jemalloc's arena for large allocations, created at the first
+/// one with zero decay. `replay` raises the decay before that arena exists, so there a state
+/// table that grows gives its old memory back at once (with 8 MiB, the replay's 10 s decay
+/// took the 1M tickets + 1M customers test from 385 to 407–410 MiB, above its 400 MiB target;
+/// with 4 MiB, 395 MiB). [`set_decay_ms`] reaches every arena that exists, so while `run` is
+/// behind the large-allocation arena keeps freed pages 1 s like the others; 1 MiB gave the
+/// memory test 389 MiB but cost that backlog a quarter of its speed (8.9 s → 11.0 s).
 #[allow(non_upper_case_globals)]
 #[export_name = "malloc_conf"]
 pub static malloc_conf: &[u8; 61] =
@@ -86,9 +88,9 @@ const CALM_ROUNDS: u32 = 50;
 /// a backlog, where the zero decay's `madvise` and page fault per freed and reused page run
 /// (librdkafka's fetch buffers, window parts, checkpoint images) cost more than a third of
 /// the CPU: on a 1M-event backlog over 3 partitions, 18.4 s of CPU and 82k events/s over the
-/// processing span instead of 11.6 s and 121k/s (README benchmarks). Keeping 1 s of freed pages at 20k events/s live
-/// costs ~12 MB of RSS (docs/soak.md), hence only while behind. Back to zero (and a purge)
-/// after [`CALM_ROUNDS`] rounds in a row that were not behind.
+/// processing span instead of 11.6 s and 121k/s (README benchmarks). Keeping 1 s of freed
+/// pages at 20k events/s live costs ~12 MB of RSS (docs/soak.md), hence only while behind.
+/// Back to zero (and a purge) after [`CALM_ROUNDS`] rounds in a row that were not behind.
 #[derive(Debug, Default)]
 pub struct DecayByLoad {
     backlog: bool,
@@ -131,7 +133,9 @@ impl DecayByLoad {
 /// window histograms of a replay, the records written on the other thread) is reused
 /// instead of returned and faulted in again. On the 1M-event file this took the default
 /// configuration's replay from 2.8 s to 1.7 s, for 6 MB more peak RSS (README benchmarks).
-/// Nothing changes if `MALLOC_CONF` is set: the user's choice stands.
+/// Every arena that exists gets `ms`, the arena for large allocations included once it was
+/// created ([`malloc_conf`]); arenas created later take it too. Nothing changes if
+/// `MALLOC_CONF` is set: the user's choice stands.
 pub fn set_decay_ms(ms: isize) {
     if std::env::var_os("MALLOC_CONF").is_some() {
         return;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::number::{bounded_number, score, MAX_AMOUNT, MAX_HANDLE_SECONDS};
+use super::scan::plain_raw;
 
 use super::{
     Author, Body, Category, Channel, DecodeError, Event, EventType, InvalidReason, Priority,
@@ -22,8 +23,8 @@ pub(super) fn err(reason: InvalidReason, message: String) -> DecodeError {
 }
 
 /// Any JSON value, kept only as far as validation needs it. Strings borrow when they can.
-#[derive(Debug)]
-enum Loose<'a> {
+#[derive(Debug, PartialEq)]
+pub(super) enum Loose<'a> {
     Null,
     Bool(bool),
     Int,
@@ -95,47 +96,58 @@ impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
     }
 }
 
+/// A value kept as its JSON text (numeric fields: [`super::number`] classifies the text).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct RawText<'a>(pub(super) &'a str);
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawText<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'de RawValue>::deserialize(d).map(|r| RawText(r.get()))
+    }
+}
+
 /// The raw top-level object: every field any type uses, each as a loose value. Unknown
-/// fields are ignored (SPEC §1).
-#[derive(Deserialize, Default)]
+/// fields are ignored (SPEC §1). Read by [`plain_raw`] when the object is plain, else by
+/// serde_json: both give the same value.
+#[derive(Deserialize, Default, Debug, PartialEq)]
 #[serde(default)]
-struct Raw<'a> {
+pub(super) struct Raw<'a> {
     #[serde(borrow)]
-    id: Option<Loose<'a>>,
+    pub(super) id: Option<Loose<'a>>,
     #[serde(borrow, rename = "type")]
-    ty: Option<Loose<'a>>,
+    pub(super) ty: Option<Loose<'a>>,
     #[serde(borrow)]
-    time: Option<Loose<'a>>,
+    pub(super) time: Option<Loose<'a>>,
     #[serde(borrow)]
-    customer: Option<Loose<'a>>,
+    pub(super) customer: Option<Loose<'a>>,
     #[serde(borrow)]
-    ticket: Option<Loose<'a>>,
+    pub(super) ticket: Option<Loose<'a>>,
     #[serde(borrow)]
-    channel: Option<Loose<'a>>,
+    pub(super) channel: Option<Loose<'a>>,
     #[serde(borrow)]
-    priority: Option<Loose<'a>>,
+    pub(super) priority: Option<Loose<'a>>,
     #[serde(borrow)]
-    team: Option<Loose<'a>>,
+    pub(super) team: Option<Loose<'a>>,
     #[serde(borrow)]
-    category: Option<Loose<'a>>,
+    pub(super) category: Option<Loose<'a>>,
     #[serde(borrow)]
-    author: Option<Loose<'a>>,
+    pub(super) author: Option<Loose<'a>>,
     #[serde(borrow)]
-    agent: Option<Loose<'a>>,
+    pub(super) agent: Option<Loose<'a>>,
     #[serde(borrow)]
-    public: Option<Loose<'a>>,
+    pub(super) public: Option<Loose<'a>>,
     #[serde(borrow)]
-    handle_seconds: Option<&'a RawValue>,
+    pub(super) handle_seconds: Option<RawText<'a>>,
     #[serde(borrow)]
-    score: Option<&'a RawValue>,
+    pub(super) score: Option<RawText<'a>>,
     #[serde(borrow)]
-    order: Option<Loose<'a>>,
+    pub(super) order: Option<Loose<'a>>,
     #[serde(borrow)]
-    amount: Option<&'a RawValue>,
+    pub(super) amount: Option<RawText<'a>>,
     #[serde(borrow)]
-    reason: Option<Loose<'a>>,
+    pub(super) reason: Option<Loose<'a>>,
     #[serde(borrow)]
-    product: Option<Loose<'a>>,
+    pub(super) product: Option<Loose<'a>>,
 }
 
 /// Takes a field out of the raw object; `null` means absent (SPEC §1).
@@ -248,7 +260,11 @@ pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
             },
         ));
     }
-    let mut raw: Raw<'_> = serde_json::from_str(text).map_err(|e| {
+    let parsed = match plain_raw(text) {
+        Some(raw) => Ok(raw),
+        None => serde_json::from_str(text),
+    };
+    let mut raw: Raw<'_> = parsed.map_err(|e| {
         // A number beyond f64 in a field read as a value is a bound, not bad syntax.
         let reason = if e.to_string().starts_with("number out of range") {
             InvalidReason::OutOfRange

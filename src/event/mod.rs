@@ -8,6 +8,7 @@
 
 mod decode;
 mod number;
+mod scan;
 
 pub use decode::decode;
 pub use number::{MAX_AMOUNT, MAX_HANDLE_SECONDS};
@@ -250,6 +251,18 @@ impl Body<'_> {
             Body::OrderReturned { .. } => EventType::OrderReturned,
             Body::WarrantyClaimed { .. } => EventType::WarrantyClaimed,
             Body::CustomerChurned { .. } => EventType::CustomerChurned,
+        }
+    }
+
+    /// The ticket an event names, if any: the one it acts on, creates, rates or was handled
+    /// for.
+    pub fn ticket(&self) -> Option<&str> {
+        match self {
+            Body::TicketCreated { ticket, .. } => Some(ticket),
+            Body::SurveyCsat { ticket, .. }
+            | Body::SurveyCes { ticket, .. }
+            | Body::ContactHandled { ticket, .. } => ticket.as_deref(),
+            _ => self.acted_ticket(),
         }
     }
 

@@ -2,9 +2,7 @@
 //! `amount` are finite numbers within their bounds. Numbers are classified from their JSON
 //! text, so that bounds are judged on what was written.
 
-use serde_json::value::RawValue;
-
-use super::decode::err;
+use super::decode::{err, RawText};
 use super::{DecodeError, InvalidReason};
 
 /// A numeric field as written: numbers are classified from their JSON text, so that an
@@ -19,8 +17,8 @@ enum Num {
     Not(&'static str),
 }
 
-fn num(raw: &RawValue) -> Num {
-    let t = raw.get();
+fn num(raw: RawText<'_>) -> Num {
+    let t = raw.0;
     match t.as_bytes().first() {
         Some(b'"') => Num::Not("a string"),
         Some(b't' | b'f') => Num::Not("a boolean"),
@@ -33,7 +31,7 @@ fn num(raw: &RawValue) -> Num {
 }
 
 /// A required numeric field.
-fn required_num(slot: &mut Option<&RawValue>, name: &str) -> Result<Num, DecodeError> {
+fn required_num(slot: &mut Option<RawText<'_>>, name: &str) -> Result<Num, DecodeError> {
     match slot.take() {
         None => Err(err(
             InvalidReason::MissingField,
@@ -50,7 +48,7 @@ fn required_num(slot: &mut Option<&RawValue>, name: &str) -> Result<Num, DecodeE
     }
 }
 
-pub(super) fn score(slot: &mut Option<&RawValue>, lo: u8, hi: u8) -> Result<u8, DecodeError> {
+pub(super) fn score(slot: &mut Option<RawText<'_>>, lo: u8, hi: u8) -> Result<u8, DecodeError> {
     match required_num(slot, "score")? {
         Num::Int(Some(n)) if n >= lo as i128 && n <= hi as i128 => Ok(n as u8),
         Num::Int(n) => Err(err(
@@ -73,7 +71,7 @@ pub(super) fn score(slot: &mut Option<&RawValue>, lo: u8, hi: u8) -> Result<u8, 
 
 /// A number in `0..=max` (finite, SPEC §1).
 pub(super) fn bounded_number(
-    slot: &mut Option<&RawValue>,
+    slot: &mut Option<RawText<'_>>,
     name: &str,
     max: f64,
 ) -> Result<f64, DecodeError> {

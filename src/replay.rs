@@ -7,7 +7,7 @@
 use std::io::{self, BufRead};
 use std::time::{Duration, Instant};
 
-use crate::engine::{Disposition, Engine, Stats};
+use crate::engine::{Disposition, Engine, StateKeys, Stats};
 use crate::event::InvalidReason;
 use crate::event::SourcePos;
 use crate::output::Record;
@@ -130,7 +130,7 @@ pub fn replay_routed(
     // the output bytes, are what one line after the other gives.
     let (mut a, mut b) = (Batch::default(), Batch::default());
     a.fill(&mut input);
-    let mut pa = a.prepare(route, &adm);
+    let mut pa = prepare(&a, route, &adm);
     loop {
         refill(&mut b, a.is_full(), &mut input);
         let pb = overlapped(
@@ -191,10 +191,26 @@ struct Ahead<'n, 'x, 's> {
 }
 
 impl<'n> Ahead<'n, '_, '_> {
-    fn run(self, records: Vec<Record>, adm: &Admission) -> (io::Result<()>, Vec<Prepared<'n>>) {
+    fn run(self, records: Vec<Record>, adm: &Admission) -> (io::Result<()>, Decoded<'n>) {
         let written = self.sink.write_records(records);
-        (written, self.next.prepare(self.route, adm))
+        (written, prepare(self.next, self.route, adm))
     }
+}
+
+/// A batch's lines as the engine will take them, and the state keys of its events.
+type Decoded<'n> = (Vec<Prepared<'n>>, Vec<Option<(i32, StateKeys)>>);
+
+/// Decodes `batch` and computes its events' state keys (for the engine's prefetch).
+fn prepare<'n>(batch: &'n Batch, route: Route, adm: &Admission) -> Decoded<'n> {
+    let prepared = batch.prepare(route, adm);
+    let keys = prepared
+        .iter()
+        .map(|p| match p {
+            Prepared::Event(ev, part) => Some((*part, StateKeys::of(ev))),
+            _ => None,
+        })
+        .collect();
+    (prepared, keys)
 }
 
 /// Reads the next batch into `batch` if the input may go on, else empties it.
@@ -210,9 +226,9 @@ fn refill(batch: &mut Batch, more: bool, input: &mut impl BufRead) {
 fn overlapped<'n, P: FnMut(u64, &Engine)>(
     run: &mut Run<'_, '_, P>,
     cur: &Batch,
-    prepared: Vec<Prepared<'_>>,
+    prepared: Decoded<'_>,
     ahead: Ahead<'n, '_, '_>,
-) -> io::Result<Vec<Prepared<'n>>> {
+) -> io::Result<Decoded<'n>> {
     let adm = run.adm;
     let records = std::mem::take(&mut run.out);
     std::thread::scope(|s| {
@@ -239,8 +255,17 @@ struct Run<'e, 'f, P> {
 
 impl<P: FnMut(u64, &Engine)> Run<'_, '_, P> {
     /// Feeds the lines of `batch` to the engine in order, keeping what it produces.
-    fn process(&mut self, batch: &Batch, prepared: Vec<Prepared<'_>>) {
-        for (i, p) in prepared.into_iter().enumerate() {
+    fn process(&mut self, batch: &Batch, (prepared, keys): Decoded<'_>) {
+        for (i, p) in prepared.iter().enumerate() {
+            // The waits for memory of the lookups of an event are spent while the events
+            // before it are processed (issue 10): its index entries are asked for
+            // PREFETCH_INDEX events ahead, its ticket and customer PREFETCH_STATE ahead.
+            if let Some(Some((part, k))) = keys.get(i + PREFETCH_INDEX) {
+                self.engine.prefetch_index(*part, k);
+            }
+            if let Some(Some((part, k))) = keys.get(i + PREFETCH_STATE) {
+                self.engine.prefetch_state(*part, k);
+            }
             let line = batch.line(i);
             self.lines += 1;
             if line.iter().all(u8::is_ascii_whitespace) {
@@ -262,6 +287,10 @@ impl<P: FnMut(u64, &Engine)> Run<'_, '_, P> {
         }
     }
 }
+
+/// How many events ahead replay asks for an event's index entries, and for its state.
+const PREFETCH_INDEX: usize = 16;
+const PREFETCH_STATE: usize = 8;
 
 /// Replays a byte buffer of JSON Lines into a string of output lines (tests, benches).
 /// As one partition, with the configured size bound and no reference clock (nothing is "in

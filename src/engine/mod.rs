@@ -43,6 +43,7 @@ pub use customer::RiskScore;
 pub use intern::Interner;
 pub use merge::Completion;
 pub use observer::Observer;
+pub use partition::StateKeys;
 pub use snapshot::{Checkpoint, CheckpointMeta};
 pub use stats::{Disposition, Stats};
 
@@ -368,6 +369,24 @@ impl Engine {
         let d = self.partition(partition).process(ev, dead_letter);
         self.after_step(partition);
         d
+    }
+
+    /// A hint, some events before [`Self::process_event`] of the event whose state keys are
+    /// `keys`: starts fetching the index entries its lookups (dedup memory, customer,
+    /// ticket) begin with into the CPU's cache. Then, a few events later,
+    /// [`Self::prefetch_state`]. Changes nothing; it only saves the waits for memory that
+    /// were a fifth of the engine's time in a replay (issue 10).
+    pub fn prefetch_index(&self, partition: i32, keys: &StateKeys) {
+        if let Some(p) = self.partitions.get(&partition) {
+            p.shard.prefetch_index(keys);
+        }
+    }
+
+    /// The second hint: starts fetching the customer and ticket themselves.
+    pub fn prefetch_state(&self, partition: i32, keys: &StateKeys) {
+        if let Some(p) = self.partitions.get(&partition) {
+            p.shard.prefetch_state(keys);
+        }
     }
 
     /// Live mode (SPEC §2): `partition` is caught up and idle, so its watermark advances to

@@ -25,6 +25,26 @@ use crate::kpi::{Dims, Kpi};
 use crate::output::Rejection;
 use crate::ts::{Millis, HOUR, SECOND};
 
+/// The state keys an event's lookups use: its id's, its customer's and its ticket's (if it
+/// names one). Computed ahead, off the engine's thread, for [`super::Engine::prefetch_index`].
+#[derive(Debug, Clone, Copy)]
+pub struct StateKeys {
+    id: u128,
+    customer: u128,
+    ticket: Option<u128>,
+}
+
+impl StateKeys {
+    /// The keys of `ev`.
+    pub fn of(ev: &Event<'_>) -> StateKeys {
+        StateKeys {
+            id: text_key(&ev.id),
+            customer: text_key(&ev.customer),
+            ticket: ev.body.ticket().map(|t| ticket_key(&ev.customer, t)),
+        }
+    }
+}
+
 /// Tickets, customers, dedup memory, clock and scheduler of one partition.
 pub(super) struct Shard {
     /// Event-time progress of this partition.
@@ -189,6 +209,23 @@ impl Partition {
 impl Shard {
     /// The slot of `customer`'s ticket `id` if it exists and has not expired; expired state
     /// is evicted here (lazily, with the rule the sweep uses).
+    /// See [`super::Engine::prefetch_index`].
+    pub fn prefetch_index(&self, k: &StateKeys) {
+        self.dedup.prefetch(k.id);
+        self.customers.prefetch_index(k.customer);
+        if let Some(t) = k.ticket {
+            self.tickets.prefetch_index(t);
+        }
+    }
+
+    /// See [`super::Engine::prefetch_state`].
+    pub fn prefetch_state(&self, k: &StateKeys) {
+        self.customers.prefetch_slot(k.customer);
+        if let Some(t) = k.ticket {
+            self.tickets.prefetch_slot(t);
+        }
+    }
+
     pub fn live_ticket(&mut self, core: &mut Core, customer: &str, id: &str) -> Option<u32> {
         let key = ticket_key(customer, id);
         let idx = self.tickets.find(key)?;

@@ -44,6 +44,7 @@ pub struct Slab<T> {
     free: Vec<u32>,
     len: usize,
     index: HashTable<u32>,
+    first: FirstBucket,
 }
 
 impl<T> Default for Slab<T> {
@@ -53,6 +54,7 @@ impl<T> Default for Slab<T> {
             free: Vec::new(),
             len: 0,
             index: HashTable::new(),
+            first: FirstBucket::default(),
         }
     }
 }
@@ -90,6 +92,24 @@ impl<T> Slab<T> {
         self.index
             .find(key.hash(), |&j| slots[j as usize].key == key)
             .copied()
+    }
+
+    /// The first step of a prefetch (issue 10), for a lookup of `key` a few events ahead:
+    /// asks the CPU to bring the index entries the lookup starts at into its cache, without
+    /// waiting for them. Changes nothing.
+    pub fn prefetch_index(&self, key: u128) {
+        self.first.prefetch_probe(&self.index, Key::new(key).hash());
+    }
+
+    /// The second step, a little later: the index is cached now, so the slot stored under
+    /// `key` (if any) is found without waiting and its cache lines are asked for.
+    pub fn prefetch_slot(&self, key: u128) {
+        let key = Key::new(key);
+        for &j in self.index.iter_hash(key.hash()) {
+            if let Some(slot) = self.slots.get(j as usize) {
+                prefetch(slot);
+            }
+        }
     }
 
     /// The value stored under `key`.
@@ -131,12 +151,69 @@ impl<T> Slab<T> {
     }
 }
 
+/// Asks the CPU to bring the cache lines of `value` in, without waiting (a hint: no effect
+/// on any result).
+pub fn prefetch<T>(value: &T) {
+    let p = (value as *const T).cast::<u8>();
+    for off in (0..std::mem::size_of::<T>()).step_by(64) {
+        prefetch_at(p.wrapping_add(off));
+    }
+}
+
+/// A prefetch of the cache line at `p`. `p` is never read: a prefetch does not fault and
+/// gives the program nothing, so a wrong address only wastes the hint.
+fn prefetch_at(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: SSE is part of x86_64, and a prefetch reads nothing (see above).
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// Where a hashbrown table's lookup of a hash starts, for a prefetch: hashbrown keeps the
+/// buckets downwards from its control bytes (bucket `i` ends `i` buckets before them) and
+/// starts probing at `hash & (buckets - 1)` (hashbrown's `data_end` and `probe_seq`;
+/// `index_layout_is_as_prefetched` checks it). The position of one full bucket is
+/// remembered to find the control bytes; it is checked on each use, so a stale one costs a
+/// search of the table, never a wrong result — and a wrong address is only a wasted hint.
+#[derive(Debug, Default)]
+struct FirstBucket(std::cell::Cell<usize>);
+
+impl FirstBucket {
+    /// The address of the control bytes of `t`, if it has any entry.
+    fn ctrl<T>(&self, t: &HashTable<T>) -> Option<*const u8> {
+        let i = match t.get_bucket(self.0.get()) {
+            Some(_) => self.0.get(),
+            None => {
+                let i = t.iter_buckets().next()?;
+                self.0.set(i);
+                i
+            }
+        };
+        let b = (t.get_bucket(i)? as *const T).cast::<u8>();
+        Some(b.wrapping_add((i + 1) * std::mem::size_of::<T>()))
+    }
+
+    /// Asks for the control bytes and the first bucket a lookup of `hash` reads.
+    fn prefetch_probe<T>(&self, t: &HashTable<T>, hash: u64) {
+        if let Some(ctrl) = self.ctrl(t) {
+            let pos = (hash as usize) & (t.num_buckets() - 1);
+            prefetch_at(ctrl.wrapping_add(pos));
+            prefetch_at(ctrl.wrapping_sub((pos + 1) * std::mem::size_of::<T>()));
+        }
+    }
+}
+
 /// A set of keys with a time each (the dedup memory of event ids): 20 bytes a bucket — the
 /// key's low 96 bits (a false duplicate needs two of the remembered ids to agree on 96 bits of
 /// xxh3: about 2^-96 × the ids remembered per lookup) and the time, in 4-byte words.
 #[derive(Debug, Default)]
 pub struct KeyTimes {
     table: HashTable<IdTime>,
+    first: FirstBucket,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +245,11 @@ impl IdTime {
 }
 
 impl KeyTimes {
+    /// Like [`Slab::prefetch_index`]: the entry itself is in the index.
+    pub fn prefetch(&self, key: u128) {
+        self.first.prefetch_probe(&self.table, id_hash(&id96(key)));
+    }
+
     pub fn get(&self, key: u128) -> Option<i64> {
         let k = id96(key);
         self.table
@@ -200,6 +282,45 @@ impl KeyTimes {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The prefetch's model of hashbrown's layout (see [`FirstBucket`]): bucket `i` ends
+    /// `i` buckets before the control bytes, and a lookup starts at `hash & (buckets - 1)`,
+    /// where most keys are found (in the group read from there). If hashbrown changes this,
+    /// the results stay right but the prefetch is wasted: this test says so.
+    #[test]
+    fn index_layout_is_as_prefetched() {
+        let mut s = Slab::default();
+        let key = |i: u32| crate::engine::ticket::text_key(&format!("k{i}"));
+        for i in 0..50_000u32 {
+            s.insert(key(i), i);
+        }
+        for i in (0..50_000u32).step_by(7) {
+            let h = s.find(key(i)).expect("present");
+            s.remove(h);
+        }
+        let t = &s.index;
+        let ctrl = s.first.ctrl(t).expect("entries") as usize;
+        let size = std::mem::size_of::<u32>();
+        let mut full = 0;
+        for i in t.iter_buckets() {
+            let b = t.get_bucket(i).expect("full") as *const u32 as usize;
+            assert_eq!(b, ctrl - (i + 1) * size, "bucket {i}");
+            full += 1;
+        }
+        assert_eq!(full, s.len());
+        let n = t.num_buckets();
+        let mut near = 0;
+        for i in (0..50_000u32).filter(|i| i % 7 != 0) {
+            let k = Key::new(key(i));
+            let slots = &s.slots;
+            let at = t
+                .find_bucket_index(k.hash(), |&j| slots[j as usize].key == k)
+                .expect("present");
+            let start = (k.hash() as usize) & (n - 1);
+            near += usize::from((at + n - start) % n < 16);
+        }
+        assert!(near * 10 > s.len() * 8, "{near} of {}", s.len());
+    }
 
     #[test]
     fn handles_are_reused_under_their_new_key() {

@@ -104,7 +104,7 @@ pub fn feed_routed(
     adm: &Admission,
 ) -> Fed {
     let prepared = prepare(route, payload, adm);
-    feed_prepared(engine, prepared, payload, pos, adm)
+    feed_prepared(engine, &prepared, payload, pos, adm)
 }
 
 /// An input judged by everything [`feed_routed`] asks before the engine (size, fields, time
@@ -156,22 +156,22 @@ pub fn prepare<'a>(route: Route, payload: &'a [u8], adm: &Admission) -> Prepared
 /// The rest of [`feed_routed`]: hands a prepared input (of `payload`) to the engine.
 pub fn feed_prepared(
     engine: &mut Engine,
-    prepared: Prepared<'_>,
+    prepared: &Prepared<'_>,
     payload: &[u8],
     pos: impl FnOnce() -> SourcePos,
     adm: &Admission,
 ) -> Fed {
     match prepared {
-        Prepared::Oversized(p) => Fed {
+        &Prepared::Oversized(p) => Fed {
             disposition: engine.oversized(p, payload, adm.max_event_bytes, pos()),
             time: None,
         },
         Prepared::Event(ev, p) => Fed {
-            disposition: engine.process_event(p, &ev, || (payload.to_vec(), pos())),
+            disposition: engine.process_event(*p, ev, || (payload.to_vec(), pos())),
             time: Some(ev.time),
         },
         Prepared::Invalid(e, p) => Fed {
-            disposition: engine.invalid(p, &e, payload, pos()),
+            disposition: engine.invalid(*p, e, payload, pos()),
             time: None,
         },
     }

@@ -502,9 +502,11 @@ fn cmd_replay(
 ) -> Result<()> {
     cxstream::alloc::set_decay_ms(cxstream::alloc::BATCH_DECAY_MS);
     let mut engine = Engine::new(cfg);
-    let (reader, name): (Box<dyn io::BufRead>, String) = if input == "-" {
+    // Read on replay's second thread: `Stdin` (locked for each 1 MiB read) rather than its
+    // lock, which stays on one thread.
+    let (reader, name): (Box<dyn io::BufRead + Send>, String) = if input == "-" {
         (
-            Box::new(BufReader::with_capacity(1 << 20, io::stdin().lock())),
+            Box::new(BufReader::with_capacity(1 << 20, io::stdin())),
             "<stdin>".into(),
         )
     } else {

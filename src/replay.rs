@@ -79,7 +79,7 @@ impl Summary {
 /// called about every two seconds with the number of lines read.
 pub fn replay(
     engine: &mut Engine,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     file: &str,
     sink: &mut FileSink<'_>,
     progress: impl FnMut(u64, &Engine),
@@ -101,7 +101,7 @@ pub fn wall_clock_ms() -> Millis {
 /// give byte-identical output.
 pub fn replay_routed(
     engine: &mut Engine,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     file: &str,
     route: Route,
     adm: Admission,
@@ -124,43 +124,34 @@ pub fn replay_routed(
         progress,
         next_progress: started + Duration::from_secs(2),
     };
-    // Two batches in turn. While the lines of one are processed in order on this thread,
-    // another thread writes the records the batch before produced, then decodes the next
-    // batch (read just before, on this thread). What the engine sees, in which order, and
-    // the output bytes, are what one line after the other gives.
-    let (mut a, mut b) = (Batch::default(), Batch::default());
+    // Three batches in turn. While the lines of one are processed in order on this thread,
+    // another thread writes the records the batch before produced, decodes the next batch
+    // and reads the one after it. What the engine sees, in which order, and the output
+    // bytes, are what one line after the other gives.
+    let (mut a, mut b, mut c) = (Batch::default(), Batch::default(), Batch::default());
     a.fill(&mut input);
+    refill(&mut b, a.is_full(), &mut input);
     let mut pa = prepare(&a, route, &adm);
     loop {
-        refill(&mut b, a.is_full(), &mut input);
-        let pb = overlapped(
-            &mut run,
-            &a,
-            pa,
-            Ahead {
-                next: &b,
-                sink,
-                route,
-            },
-        )?;
+        let ahead = Ahead::new(&b, &mut c, &mut input, sink, route);
+        let pb = overlapped(&mut run, &a, pa, ahead)?;
         if let Some(e) = a.error.take() {
             return Err(e);
         }
         if b.is_empty() && b.error.is_none() {
             break;
         }
-        refill(&mut a, b.is_full(), &mut input);
-        pa = overlapped(
-            &mut run,
-            &b,
-            pb,
-            Ahead {
-                next: &a,
-                sink,
-                route,
-            },
-        )?;
+        let ahead = Ahead::new(&c, &mut a, &mut input, sink, route);
+        let pc = overlapped(&mut run, &b, pb, ahead)?;
         if let Some(e) = b.error.take() {
+            return Err(e);
+        }
+        if c.is_empty() && c.error.is_none() {
+            break;
+        }
+        let ahead = Ahead::new(&a, &mut b, &mut input, sink, route);
+        pa = overlapped(&mut run, &c, pc, ahead)?;
+        if let Some(e) = c.error.take() {
             return Err(e);
         }
         if a.is_empty() && a.error.is_none() {
@@ -183,17 +174,47 @@ pub fn replay_routed(
 }
 
 /// The work of the other thread while a batch is processed: the records of the batch before
-/// are written, then the next batch (read just before) is decoded.
+/// are written, the next batch is decoded, and the one after it read (if the input may go
+/// on: the next batch is full).
 struct Ahead<'n, 'x, 's> {
     next: &'n Batch,
+    after: &'x mut Batch,
+    input: &'x mut (dyn BufRead + Send),
     sink: &'x mut FileSink<'s>,
     route: Route,
 }
 
-impl<'n> Ahead<'n, '_, '_> {
+impl<'n, 'x, 's> Ahead<'n, 'x, 's> {
+    fn new(
+        next: &'n Batch,
+        after: &'x mut Batch,
+        input: &'x mut (dyn BufRead + Send),
+        sink: &'x mut FileSink<'s>,
+        route: Route,
+    ) -> Self {
+        Ahead {
+            next,
+            after,
+            input,
+            sink,
+            route,
+        }
+    }
+
     fn run(self, records: Vec<Record>, adm: &Admission) -> (io::Result<()>, Decoded<'n>) {
         let written = self.sink.write_records(records);
-        (written, prepare(self.next, self.route, adm))
+        let decoded = prepare(self.next, self.route, adm);
+        refill(self.after, self.next.is_full(), self.input);
+        (written, decoded)
+    }
+}
+
+/// Reads the next batch into `batch` if the input may go on, else empties it.
+fn refill(batch: &mut Batch, more: bool, input: &mut (impl BufRead + ?Sized)) {
+    if more {
+        batch.fill(input);
+    } else {
+        batch.clear();
     }
 }
 
@@ -211,15 +232,6 @@ fn prepare<'n>(batch: &'n Batch, route: Route, adm: &Admission) -> Decoded<'n> {
         })
         .collect();
     (prepared, keys)
-}
-
-/// Reads the next batch into `batch` if the input may go on, else empties it.
-fn refill(batch: &mut Batch, more: bool, input: &mut impl BufRead) {
-    if more {
-        batch.fill(input);
-    } else {
-        batch.clear();
-    }
 }
 
 /// Processes `cur` (its lines prepared as `prepared`) while another thread does `ahead`.

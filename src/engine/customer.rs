@@ -313,7 +313,8 @@ impl Customer {
     /// Customer state is evicted `retention` after its last event unless something is
     /// pending.
     pub fn evictable(&self, watermark: Millis, retention: Millis) -> bool {
-        !self.pending() && watermark > self.last_event.saturating_add(retention)
+        // The time first: `pending` reads the after-sales state, elsewhere in memory.
+        watermark > self.last_event.saturating_add(retention) && !self.pending()
     }
 
     /// Notes a CSAT naming `ticket`.

@@ -260,9 +260,11 @@ pub fn decode(bytes: &[u8]) -> Result<Event<'_>, DecodeError> {
             },
         ));
     }
-    let parsed = match plain_raw(text) {
-        Some(raw) => Ok(raw),
-        None => serde_json::from_str(text),
+    let mut plain = Raw::default();
+    let parsed = if plain_raw(text, &mut plain) {
+        Ok(plain)
+    } else {
+        serde_json::from_str(text)
     };
     let mut raw: Raw<'_> = parsed.map_err(|e| {
         // A number beyond f64 in a field read as a value is a bound, not bad syntax.

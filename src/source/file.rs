@@ -107,7 +107,7 @@ impl Batch {
 
     /// Reads up to [`Self::LINES`] lines from `input`, replacing the batch; fewer means the
     /// end of the input (or a read error, kept in [`Self::error`]).
-    pub fn fill(&mut self, input: &mut impl BufRead) {
+    pub fn fill(&mut self, input: &mut (impl BufRead + ?Sized)) {
         self.clear();
         while self.lines.len() < Self::LINES {
             let start = self.buf.len();

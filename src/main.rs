@@ -502,11 +502,9 @@ fn cmd_replay(
 ) -> Result<()> {
     cxstream::alloc::set_decay_ms(cxstream::alloc::BATCH_DECAY_MS);
     let mut engine = Engine::new(cfg);
-    // Read on replay's second thread: `Stdin` (locked for each 1 MiB read) rather than its
-    // lock, which stays on one thread.
-    let (reader, name): (Box<dyn io::BufRead + Send>, String) = if input == "-" {
+    let (reader, name): (Box<dyn io::BufRead>, String) = if input == "-" {
         (
-            Box::new(BufReader::with_capacity(1 << 20, io::stdin())),
+            Box::new(BufReader::with_capacity(1 << 20, io::stdin().lock())),
             "<stdin>".into(),
         )
     } else {

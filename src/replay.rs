@@ -79,7 +79,7 @@ impl Summary {
 /// called about every two seconds with the number of lines read.
 pub fn replay(
     engine: &mut Engine,
-    input: impl BufRead + Send,
+    input: impl BufRead,
     file: &str,
     sink: &mut FileSink<'_>,
     progress: impl FnMut(u64, &Engine),
@@ -101,7 +101,7 @@ pub fn wall_clock_ms() -> Millis {
 /// give byte-identical output.
 pub fn replay_routed(
     engine: &mut Engine,
-    input: impl BufRead + Send,
+    input: impl BufRead,
     file: &str,
     route: Route,
     adm: Admission,
@@ -124,34 +124,43 @@ pub fn replay_routed(
         progress,
         next_progress: started + Duration::from_secs(2),
     };
-    // Three batches in turn. While the lines of one are processed in order on this thread,
-    // another thread writes the records the batch before produced, decodes the next batch
-    // and reads the one after it. What the engine sees, in which order, and the output
-    // bytes, are what one line after the other gives.
-    let (mut a, mut b, mut c) = (Batch::default(), Batch::default(), Batch::default());
+    // Two batches in turn. While the lines of one are processed in order on this thread,
+    // another thread writes the records the batch before produced, then decodes the next
+    // batch (read just before, on this thread). What the engine sees, in which order, and
+    // the output bytes, are what one line after the other gives.
+    let (mut a, mut b) = (Batch::default(), Batch::default());
     a.fill(&mut input);
-    refill(&mut b, a.is_full(), &mut input);
     let mut pa = prepare(&a, route, &adm);
     loop {
-        let ahead = Ahead::new(&b, &mut c, &mut input, sink, route);
-        let pb = overlapped(&mut run, &a, pa, ahead)?;
+        refill(&mut b, a.is_full(), &mut input);
+        let pb = overlapped(
+            &mut run,
+            &a,
+            pa,
+            Ahead {
+                next: &b,
+                sink,
+                route,
+            },
+        )?;
         if let Some(e) = a.error.take() {
             return Err(e);
         }
         if b.is_empty() && b.error.is_none() {
             break;
         }
-        let ahead = Ahead::new(&c, &mut a, &mut input, sink, route);
-        let pc = overlapped(&mut run, &b, pb, ahead)?;
+        refill(&mut a, b.is_full(), &mut input);
+        pa = overlapped(
+            &mut run,
+            &b,
+            pb,
+            Ahead {
+                next: &a,
+                sink,
+                route,
+            },
+        )?;
         if let Some(e) = b.error.take() {
-            return Err(e);
-        }
-        if c.is_empty() && c.error.is_none() {
-            break;
-        }
-        let ahead = Ahead::new(&a, &mut b, &mut input, sink, route);
-        pa = overlapped(&mut run, &c, pc, ahead)?;
-        if let Some(e) = c.error.take() {
             return Err(e);
         }
         if a.is_empty() && a.error.is_none() {
@@ -174,47 +183,17 @@ pub fn replay_routed(
 }
 
 /// The work of the other thread while a batch is processed: the records of the batch before
-/// are written, the next batch is decoded, and the one after it read (if the input may go
-/// on: the next batch is full).
+/// are written, then the next batch (read just before) is decoded.
 struct Ahead<'n, 'x, 's> {
     next: &'n Batch,
-    after: &'x mut Batch,
-    input: &'x mut (dyn BufRead + Send),
     sink: &'x mut FileSink<'s>,
     route: Route,
 }
 
-impl<'n, 'x, 's> Ahead<'n, 'x, 's> {
-    fn new(
-        next: &'n Batch,
-        after: &'x mut Batch,
-        input: &'x mut (dyn BufRead + Send),
-        sink: &'x mut FileSink<'s>,
-        route: Route,
-    ) -> Self {
-        Ahead {
-            next,
-            after,
-            input,
-            sink,
-            route,
-        }
-    }
-
+impl<'n> Ahead<'n, '_, '_> {
     fn run(self, records: Vec<Record>, adm: &Admission) -> (io::Result<()>, Decoded<'n>) {
         let written = self.sink.write_records(records);
-        let decoded = prepare(self.next, self.route, adm);
-        refill(self.after, self.next.is_full(), self.input);
-        (written, decoded)
-    }
-}
-
-/// Reads the next batch into `batch` if the input may go on, else empties it.
-fn refill(batch: &mut Batch, more: bool, input: &mut (impl BufRead + ?Sized)) {
-    if more {
-        batch.fill(input);
-    } else {
-        batch.clear();
+        (written, prepare(self.next, self.route, adm))
     }
 }
 
@@ -234,6 +213,15 @@ fn prepare<'n>(batch: &'n Batch, route: Route, adm: &Admission) -> Decoded<'n> {
     (prepared, keys)
 }
 
+/// Reads the next batch into `batch` if the input may go on, else empties it.
+fn refill(batch: &mut Batch, more: bool, input: &mut impl BufRead) {
+    if more {
+        batch.fill(input);
+    } else {
+        batch.clear();
+    }
+}
+
 /// Processes `cur` (its lines prepared as `prepared`) while another thread does `ahead`.
 fn overlapped<'n, P: FnMut(u64, &Engine)>(
     run: &mut Run<'_, '_, P>,
@@ -246,6 +234,12 @@ fn overlapped<'n, P: FnMut(u64, &Engine)>(
     std::thread::scope(|s| {
         let ahead = s.spawn(move || ahead.run(records, &adm));
         run.process(cur, prepared);
+        // A short wait for the other thread spins rather than sleeps: a thread that sleeps
+        // and wakes is often moved to the other core, behind the thread it waited for.
+        let spin = Instant::now();
+        while !ahead.is_finished() && spin.elapsed() < SPIN {
+            std::hint::spin_loop();
+        }
         let (written, next) = ahead
             .join()
             .unwrap_or_else(|e| std::panic::resume_unwind(e));
@@ -303,6 +297,9 @@ impl<P: FnMut(u64, &Engine)> Run<'_, '_, P> {
 /// How many events ahead replay asks for an event's index entries, and for its state.
 const PREFETCH_INDEX: usize = 16;
 const PREFETCH_STATE: usize = 8;
+
+/// How long replay's engine thread spins for the other thread before it sleeps.
+const SPIN: Duration = Duration::from_millis(2);
 
 /// Replays a byte buffer of JSON Lines into a string of output lines (tests, benches).
 /// As one partition, with the configured size bound and no reference clock (nothing is "in

@@ -94,6 +94,16 @@ pub struct Batch {
     pub error: Option<io::Error>,
 }
 
+/// The line `buf[start..end]` without its line end (`\n`, `\r\n`, or a last `\r`).
+fn trimmed(buf: &[u8], start: usize, mut end: usize) -> (usize, usize) {
+    for c in [b'\n', b'\r'] {
+        if end > start && buf.get(end - 1) == Some(&c) {
+            end -= 1;
+        }
+    }
+    (start, end)
+}
+
 impl Batch {
     /// Lines per batch.
     pub const LINES: usize = 4096;
@@ -106,27 +116,39 @@ impl Batch {
     }
 
     /// Reads up to [`Self::LINES`] lines from `input`, replacing the batch; fewer means the
-    /// end of the input (or a read error, kept in [`Self::error`]).
+    /// end of the input (or a read error, kept in [`Self::error`]). The lines are what
+    /// `read_until(b'\n')` gives one by one, without their `\n` or `\r\n`; they are copied
+    /// from `input`'s buffer a chunk at a time.
     pub fn fill(&mut self, input: &mut (impl BufRead + ?Sized)) {
         self.clear();
+        let mut start = 0;
         while self.lines.len() < Self::LINES {
-            let start = self.buf.len();
-            match input.read_until(b'\n', &mut self.buf) {
-                Ok(0) => break,
-                Ok(_) => {
-                    let mut end = self.buf.len();
-                    if self.buf[start..end].ends_with(b"\n") {
-                        end -= 1;
-                    }
-                    if self.buf[start..end].ends_with(b"\r") {
-                        end -= 1;
-                    }
-                    self.lines.push((start, end));
-                }
+            let chunk = match input.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.error = Some(e);
-                    break;
+                    return;
                 }
+            };
+            if chunk.is_empty() {
+                // The end: a last line without its line end.
+                if self.buf.len() > start {
+                    self.lines.push(trimmed(&self.buf, start, self.buf.len()));
+                }
+                return;
+            }
+            let need = Self::LINES - self.lines.len();
+            let used = memchr::memchr_iter(b'\n', chunk)
+                .nth(need - 1)
+                .map_or(chunk.len(), |p| p + 1);
+            let from = self.buf.len();
+            self.buf.extend_from_slice(&chunk[..used]);
+            input.consume(used);
+            for p in memchr::memchr_iter(b'\n', &self.buf[from..]) {
+                let end = from + p + 1;
+                self.lines.push(trimmed(&self.buf, start, end));
+                start = end;
             }
         }
     }
@@ -159,5 +181,75 @@ impl Batch {
         (0..self.len())
             .map(|i| prepare(route, self.line(i), adm))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::BufReader;
+
+    /// The lines, batch by batch, as `read_until` gives them one by one.
+    fn by_read_until(input: &[u8]) -> Vec<Vec<Vec<u8>>> {
+        let mut r = input;
+        let mut batches = Vec::new();
+        loop {
+            let mut batch = Vec::new();
+            while batch.len() < Batch::LINES {
+                let mut line = Vec::new();
+                if r.read_until(b'\n', &mut line).unwrap() == 0 {
+                    break;
+                }
+                for end in [b'\n', b'\r'] {
+                    if line.last() == Some(&end) {
+                        line.pop();
+                    }
+                }
+                batch.push(line);
+            }
+            let full = batch.len() == Batch::LINES;
+            batches.push(batch);
+            if !full {
+                return batches;
+            }
+        }
+    }
+
+    fn by_fill(input: &[u8], capacity: usize) -> Vec<Vec<Vec<u8>>> {
+        let mut r = BufReader::with_capacity(capacity, input);
+        let mut batches = Vec::new();
+        let mut b = Batch::default();
+        loop {
+            b.fill(&mut r);
+            assert!(b.error.is_none());
+            batches.push((0..b.len()).map(|i| b.line(i).to_vec()).collect());
+            if !b.is_full() {
+                return batches;
+            }
+        }
+    }
+
+    #[test]
+    fn batches_hold_the_lines_read_until_gives_whatever_the_chunks() {
+        let mut long = Vec::new();
+        for i in 0..9_000 {
+            long.extend_from_slice(format!("line {i}").as_bytes());
+            long.extend_from_slice(if i % 3 == 0 { b"\r\n" } else { b"\n" });
+        }
+        let exact: Vec<u8> = b"x\n".repeat(Batch::LINES);
+        for input in [
+            &b""[..],
+            b"\n",
+            b"a",
+            b"a\r",
+            b"a\n\nb\r\n\r\nc",
+            b"{\"id\":1}\r\n{\"id\":2}\n\n",
+            &long,
+            &exact,
+        ] {
+            for capacity in [1, 2, 3, 7, 64, 1 << 20] {
+                assert_eq!(by_fill(input, capacity), by_read_until(input), "{capacity}");
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::core::Core;
 use super::customer::Customer;
-use super::sched::{Input, Item, Scheduler, What};
+use super::sched::{Input, Item, Scheduler, Target, What};
 use super::slab::{KeyTimes, Slab};
 use super::snapshot::ShardLog;
 use super::ticket::{text_key, ticket_key, Contribution, Ticket};
@@ -311,6 +311,13 @@ impl Shard {
     /// Fires the scheduler items strictly before `w`, in order (SPEC §2).
     pub fn fire_before(&mut self, core: &mut Core, w: Millis) {
         while let Some(item) = self.sched.pop_before(w) {
+            // The next item's state is fetched while this one is handled (issue 10: an SLA
+            // due reads a ticket last touched hours of event time ago).
+            match self.sched.peek_target() {
+                Some(Target::Ticket(h)) => self.tickets.prefetch_handle(h),
+                Some(Target::Customer(h)) => self.customers.prefetch_handle(h),
+                None => {}
+            }
             self.handle(core, item);
         }
     }

@@ -67,6 +67,15 @@ pub const INPUT: u8 = 0;
 /// Timers come after held inputs at equal times.
 pub const TIMER: u8 = 1;
 
+/// The state a scheduled item reads when it fires (see [`Scheduler::peek_target`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A ticket's slab handle.
+    Ticket(u32),
+    /// A customer's slab handle.
+    Customer(u32),
+}
+
 /// One scheduled item.
 #[derive(Debug)]
 pub struct Item {
@@ -292,6 +301,22 @@ impl Scheduler {
     /// The next item with time strictly before `watermark`.
     pub fn pop_before(&mut self, watermark: Millis) -> Option<Item> {
         self.pop_if(|time, _| time < watermark)
+    }
+
+    /// What the next item (in order, if it is already among the near ones) will read: a
+    /// ticket's or a customer's slab handle. For a prefetch: it may not be due yet.
+    pub fn peek_target(&self) -> Option<Target> {
+        let Reverse((_, _, slot)) = *self.near.peek()?;
+        if slot & SLA != 0 {
+            return Some(Target::Ticket(slot & !SLA));
+        }
+        match self.slab.get(slot as usize)?.as_ref()? {
+            What::Sla { ticket } => Some(Target::Ticket(*ticket)),
+            What::Input { customer, .. }
+            | What::RecoveryDue { customer, .. }
+            | What::RiskExpiry { customer, .. }
+            | What::CohortExpiry { customer, .. } => Some(Target::Customer(*customer)),
+        }
     }
 
     /// The next held input at exactly `time` (end of a replay: inputs at the final watermark

@@ -112,6 +112,13 @@ impl<T> Slab<T> {
         }
     }
 
+    /// Asks the CPU for the slot of handle `i`, without waiting.
+    pub fn prefetch_handle(&self, i: u32) {
+        if let Some(slot) = self.slots.get(i as usize) {
+            prefetch(slot);
+        }
+    }
+
     /// The value stored under `key`.
     pub fn by_key_mut(&mut self, key: u128) -> Option<&mut T> {
         let i = self.find(key)?;

@@ -207,8 +207,6 @@ impl Partition {
 }
 
 impl Shard {
-    /// The slot of `customer`'s ticket `id` if it exists and has not expired; expired state
-    /// is evicted here (lazily, with the rule the sweep uses).
     /// See [`super::Engine::prefetch_index`].
     pub fn prefetch_index(&self, k: &StateKeys) {
         self.dedup.prefetch(k.id);
@@ -226,6 +224,8 @@ impl Shard {
         }
     }
 
+    /// The slot of `customer`'s ticket `id` if it exists and has not expired; expired state
+    /// is evicted here (lazily, with the rule the sweep uses).
     pub fn live_ticket(&mut self, core: &mut Core, customer: &str, id: &str) -> Option<u32> {
         let key = ticket_key(customer, id);
         let idx = self.tickets.find(key)?;

@@ -192,6 +192,10 @@ struct FirstBucket(std::cell::Cell<usize>);
 impl FirstBucket {
     /// The address of the control bytes of `t`, if it has any entry.
     fn ctrl<T>(&self, t: &HashTable<T>) -> Option<*const u8> {
+        if t.is_empty() {
+            // Nothing to find, and no search of an emptied table's control bytes.
+            return None;
+        }
         let i = match t.get_bucket(self.0.get()) {
             Some(_) => self.0.get(),
             None => {

@@ -1,10 +1,11 @@
 //! The fast path of [`super::decode()`] (issue 10): a plain event object read without serde.
 //!
 //! Events as producers write them are flat objects of strings without escapes, integers,
-//! decimals, booleans and `null`. [`plain_raw`] reads exactly such an object into the same
-//! [`Raw`] that serde_json would give, and gives up (`None`) on anything else — an escape or a
-//! control character in a string, a nested value, a number outside the numeric fields, a
-//! repeated field, bad syntax — so that serde_json reads it and reports what is wrong in its
+//! decimals, booleans and `null` (and sometimes a small array or object in a field nobody
+//! reads). [`plain_raw`] reads exactly such an object into the same [`Raw`] that serde_json
+//! would give, and gives up (`false`) on anything else — an escape or a control character in
+//! a string, a number outside the numeric fields, a repeated field, nesting deeper than
+//! [`MAX_DEPTH`], bad syntax — so that serde_json reads it and reports what is wrong in its
 //! own words. What is accepted is therefore a subset of what serde_json accepts, read the same
 //! way: the dead letters and events of a replay do not depend on which path read a line
 //! (tested against serde_json on generated and mutated lines).

@@ -132,11 +132,14 @@ impl Batch {
                 }
             };
             if chunk.is_empty() {
-                // The end: a last line without its line end.
-                if self.buf.len() > start {
-                    self.lines.push(trimmed(&self.buf, start, self.buf.len()));
+                if self.buf.len() == start {
+                    return; // the end
                 }
-                return;
+                // A last line without its line end; read on, as `read_until` would (a
+                // terminal can give more after an end of input).
+                self.lines.push(trimmed(&self.buf, start, self.buf.len()));
+                start = self.buf.len();
+                continue;
             }
             let need = Self::LINES - self.lines.len();
             let used = memchr::memchr_iter(b'\n', chunk)
@@ -227,6 +230,34 @@ mod tests {
                 return batches;
             }
         }
+    }
+
+    /// A reader that ends, then has more (a terminal after Ctrl-D).
+    struct Resumes(Vec<&'static [u8]>);
+
+    impl std::io::Read for Resumes {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let part = self.0.remove(0);
+            out[..part.len()].copy_from_slice(part);
+            Ok(part.len())
+        }
+    }
+
+    #[test]
+    fn an_end_after_a_line_without_its_end_is_read_past_as_read_until_does() {
+        let mut b = Batch::default();
+        b.fill(&mut BufReader::new(Resumes(vec![
+            b"abc", b"", b"def\n", b"",
+        ])));
+        let lines: Vec<&[u8]> = (0..b.len()).map(|i| b.line(i)).collect();
+        assert_eq!(lines, [&b"abc"[..], b"def"]);
+        let mut r = BufReader::new(Resumes(vec![b"abc", b"", b"def\n", b""]));
+        let mut reference = Vec::new();
+        while r.read_until(b'\n', &mut reference).unwrap() > 0 {}
+        assert_eq!(reference, b"abcdef\n");
     }
 
     #[test]

@@ -266,6 +266,18 @@ impl Merge {
         let Some(log) = o.log.as_mut() else {
             return; // still locating: read again once found
         };
+        if msg.offset() > o.next {
+            if let Some(n) = self.warn.allow() {
+                tracing::warn!(
+                    suppressed = n,
+                    partition = q,
+                    expected = o.next,
+                    offset = msg.offset(),
+                    "merge step: parts-topic records skipped (deleted by retention before they \
+                     were read, or a seek not honoured): windows may be merged without them"
+                );
+            }
+        }
         o.next = msg.offset() + 1;
         match PartMsg::decode(msg.payload().unwrap_or_default(), self.fingerprint) {
             Ok(PartMsg::End(run)) => {
@@ -287,7 +299,17 @@ impl Merge {
                         "merge step: mark read"
                     );
                 }
+                let dropped = log.dropped;
                 log.apply(msg.offset(), m);
+                if log.dropped > dropped {
+                    // A repeat after a restart, or a part late for its window (which then went
+                    // out without it): the offset finds the record.
+                    tracing::debug!(
+                        partition = q,
+                        offset = msg.offset(),
+                        "merge step: a part for a window already emitted"
+                    );
+                }
             }
             Err(e) => {
                 if let Some(n) = self.warn.allow() {

@@ -106,9 +106,7 @@ impl<T> Slab<T> {
     pub fn prefetch_slot(&self, key: u128) {
         let key = Key::new(key);
         for &j in self.index.iter_hash(key.hash()) {
-            if let Some(slot) = self.slots.get(j as usize) {
-                prefetch(slot);
-            }
+            self.prefetch_handle(j);
         }
     }
 

@@ -41,38 +41,18 @@ fn read<'a>(text: &'a str, raw: &mut Raw<'a>) -> Option<()> {
     };
     let mut seen = 0u32;
     s.ws();
-    s.eat(b'{')?;
-    s.ws();
-    if s.peek() == Some(b'}') {
-        s.i += 1;
-    } else {
-        loop {
-            s.eat(b'"')?;
-            let key = s.string()?;
-            s.ws();
-            s.eat(b':')?;
-            s.ws();
-            let value = s.value(0)?;
-            if let Some(bit) = store(raw, key, value)? {
-                if seen & bit != 0 {
-                    return None;
-                }
-                seen |= bit;
-            }
-            s.ws();
-            match s.peek()? {
-                b',' => {
-                    s.i += 1;
-                    s.ws();
-                }
-                b'}' => {
-                    s.i += 1;
-                    break;
-                }
-                _ => return None,
-            }
-        }
+    if s.peek()? != b'{' {
+        return None;
     }
+    s.container(b'{', 0, |key, value| {
+        if let Some(bit) = store(raw, key?, value)? {
+            if seen & bit != 0 {
+                return None;
+            }
+            seen |= bit;
+        }
+        Some(())
+    })?;
     s.ws();
     (s.i == s.b.len()).then_some(())
 }
@@ -215,6 +195,18 @@ impl<'a> Scanner<'a> {
         if depth >= MAX_DEPTH {
             return None;
         }
+        self.container(open, depth + 1, |_, _| Some(()))
+    }
+
+    /// Reads the array or object opening at `open` (`[` or `{`, not read yet), its values
+    /// at nesting `depth`, handing each member to `member` with its key (`None` in an
+    /// array); `None` on bad syntax or when `member` gives up.
+    fn container(
+        &mut self,
+        open: u8,
+        depth: u32,
+        mut member: impl FnMut(Option<&'a str>, Value<'a>) -> Option<()>,
+    ) -> Option<()> {
         let close = if open == b'[' { b']' } else { b'}' };
         self.i += 1;
         self.ws();
@@ -223,14 +215,18 @@ impl<'a> Scanner<'a> {
             return Some(());
         }
         loop {
-            if open == b'{' {
+            let key = if open == b'{' {
                 self.eat(b'"')?;
-                self.string()?;
+                let key = self.string()?;
                 self.ws();
                 self.eat(b':')?;
                 self.ws();
-            }
-            self.value(depth + 1)?;
+                Some(key)
+            } else {
+                None
+            };
+            let value = self.value(depth)?;
+            member(key, value)?;
             self.ws();
             match self.peek()? {
                 b',' => {

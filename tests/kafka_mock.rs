@@ -548,6 +548,61 @@ fn broker_errors_and_outage_lose_nothing() {
     );
 }
 
+/// SPEC §7: a partition's watermark follows its parts in every parts-topic partition — also
+/// when a part's delivery fails (the broker down past `message.timeout.ms`) and it is sent
+/// again: the watermark is held until the part is acknowledged. A record sent without that
+/// order (`send_to`) does overtake the part here, which shows the hazard is real.
+#[test]
+fn a_watermark_never_overtakes_a_part_sent_again_after_a_failed_delivery() {
+    use cxstream::sink::kafka::{Out, Sink};
+    let mock = cluster(1, 1, &[]);
+    let bs = mock.bootstrap_servers();
+    let mut cc = rdkafka::config::ClientConfig::new();
+    cc.set("bootstrap.servers", &bs)
+        .set("message.timeout.ms", "500");
+    let mut sink = Sink::new(cc, cxstream::shutdown::Shutdown::never()).unwrap();
+    sink.set_backpressure(true);
+    let out = |key: &'static str| Out {
+        topic: "output.parts",
+        partition: Some(0),
+        key: Some(key.as_bytes()),
+        payload: Some(b"x"),
+        kind: "part",
+    };
+    sink.send_part(out("first"));
+    assert!(
+        sink.flush(Duration::from_secs(20)),
+        "the first part acknowledged"
+    );
+    mock.broker_down(1).unwrap();
+    sink.send_part(out("part"));
+    wait_for(
+        Duration::from_secs(20),
+        "the part's delivery failed",
+        || {
+            sink.serve(Duration::from_millis(50));
+            sink.failed() == 1
+        },
+    );
+    mock.broker_up(1).unwrap();
+    sink.send_after_parts(out("watermark"));
+    assert!(sink.holding(), "the watermark waits for the failed part");
+    sink.send_to(out("unordered"));
+    assert!(
+        sink.flush(Duration::from_secs(30)),
+        "everything acknowledged"
+    );
+    assert!(!sink.holding());
+    let keys: Vec<String> = read_to_end(&bs, "output.parts", Duration::from_secs(20))
+        .into_iter()
+        .map(|m| m.key)
+        .collect();
+    let at = |k: &str| keys.iter().position(|x| x == k).unwrap_or(usize::MAX);
+    assert!(at("part") < at("watermark"), "{keys:?}");
+    assert!(at("unordered") < at("part"), "{keys:?}");
+    assert!(sink.resent() >= 1, "{keys:?}");
+}
+
 /// SPEC §2 live mode and §7: once caught up and idle, a partition's watermark follows the
 /// wall clock, so an SLA breach is reported on a quiet stream; the advance is recorded in
 /// the state topic before its effects are published, and after a SIGKILL a restart replays it

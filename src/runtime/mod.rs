@@ -111,7 +111,8 @@ type Consumer = BaseConsumer<SourceContext<Pipeline>>;
 const MAX_BATCH: usize = 4096;
 /// How long a poll waits for the first message of a batch.
 const POLL_WAIT: Duration = Duration::from_millis(100);
-/// The same while a checkpoint's records are being handed to the producer in slices.
+/// The same while a checkpoint's records are being handed to the producer in slices, or
+/// while the sink holds watermarks for their parts' acknowledgements.
 const FEED_WAIT: Duration = Duration::from_millis(5);
 /// Budget for the checkpoint of a revoked partition.
 const FLUSH_REVOKE_BUDGET: Duration = Duration::from_secs(20);
@@ -340,7 +341,7 @@ pub fn run_pipeline_with(
             let p = lock(&pipe);
             if !p.throttled.is_empty() {
                 Duration::ZERO
-            } else if p.feeding() {
+            } else if p.feeding() || p.sink.holding() {
                 FEED_WAIT
             } else {
                 POLL_WAIT

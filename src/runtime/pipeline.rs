@@ -548,13 +548,19 @@ impl Pipeline {
 pub(super) fn send_part(sink: &mut Sink, topic: &str, q: i32, msg: &PartMsg, fingerprint: u64) {
     let key = msg.key();
     let value = msg.encode(fingerprint);
-    sink.send_to(Out {
+    let out = Out {
         topic,
         partition: Some(q),
         key: Some(key.as_bytes()),
         payload: Some(&value),
         kind: "part",
-    });
+    };
+    // A watermark or an end marker says the parts before it are all out: it never overtakes
+    // one, even one whose delivery failed and is sent again (SPEC §7).
+    match msg {
+        PartMsg::Part(_) => sink.send_part(out),
+        _ => sink.send_after_parts(out),
+    };
 }
 
 pub(super) fn tpl_of(p: i32, topics: impl Iterator<Item = String>) -> TopicPartitionList {

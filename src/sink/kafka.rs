@@ -10,6 +10,10 @@
 //!   again by [`Sink::resend_failed`] (so it may land after records produced later).
 //! - A fatal producer error (idempotence state lost) replaces the producer; the records the old
 //!   one still held come back through their (purged) delivery reports and are sent again.
+//! - Order where it matters survives both: a record sent with [`Sink::send_after_parts`] (a
+//!   watermark) is held until every record sent before it with [`Sink::send_part`] to the
+//!   same topic partition is acknowledged ([`super::lanes`]). Parts-topic records go through
+//!   a producer of their own ([`super::producers`]).
 //! - Only a record the broker can never take (larger than the topic allows, or refused as
 //!   invalid) is dropped: counted by record type and reason ([`Sink::errors`], exported as
 //!   `cxstream_output_errors_total{type,reason}`) and logged with its key (for a dead letter,
@@ -23,23 +27,23 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, PurgeConfig};
+use rdkafka::producer::BaseRecord;
 
-use crate::config::CreateClient as _;
 use crate::shutdown::Shutdown;
 
 use super::delivery::{opaque, record_bytes, Occupancy, Shared};
 pub use super::delivery::{Room, SinkContext, QUEUE_KBYTES};
 pub use super::kinds::KINDS;
 use super::kinds::{classify, kind_index, reason, Action, Owned};
+use super::lanes::Lanes;
+use super::producers::{Producers, Which};
 
 /// The output producer with retry-until-acknowledged semantics.
 pub struct Sink {
-    producer: BaseProducer<SinkContext>,
-    config: ClientConfig,
+    producers: Producers,
     /// The producer queue's capacity, read from `config` once: records
     /// (`queue.buffering.max.messages`) and key + value bytes (`.max.kbytes`).
     cap: (usize, u64),
@@ -64,6 +68,8 @@ pub struct Sink {
     shutdown: Shutdown,
     /// The last sequence number handed out.
     seq: u64,
+    /// Records held until the parts before them in their topic partition are acknowledged.
+    lanes: Lanes,
 }
 
 /// A record to send: where, and what.
@@ -107,10 +113,8 @@ impl Sink {
             get("queue.buffering.max.kbytes", QUEUE_KBYTES).max(2) * 1024,
         );
         let shared = Arc::new(Shared::default());
-        let producer = Self::create(&config, &shared)?;
         Ok(Sink {
-            producer,
-            config,
+            producers: Producers::new(config, Arc::clone(&shared))?,
             cap,
             shared,
             resent: 0,
@@ -123,15 +127,8 @@ impl Sink {
             unsent: 0,
             shutdown,
             seq: 0,
+            lanes: Lanes::default(),
         })
-    }
-
-    fn create(config: &ClientConfig, shared: &Arc<Shared>) -> Result<BaseProducer<SinkContext>> {
-        config
-            .create_masked_with(SinkContext {
-                shared: Arc::clone(shared),
-            })
-            .context("cannot create the Kafka producer (check kafka.librdkafka settings)")
     }
 
     /// Records acknowledged by the broker so far.
@@ -149,6 +146,11 @@ impl Sink {
         self.dropped
     }
 
+    /// Records whose delivery failed, waiting to be sent again by [`Sink::resend_failed`].
+    pub fn failed(&self) -> usize {
+        self.shared.failed.lock().map_or(0, |v| v.len())
+    }
+
     /// Records not sent because shutdown came while the producer's queue stayed full.
     pub fn unsent(&self) -> u64 {
         self.unsent
@@ -157,9 +159,16 @@ impl Sink {
     /// Records not acknowledged yet (in librdkafka's queues, or failed and waiting to be sent
     /// again).
     pub fn pending(&self) -> usize {
-        self.producer.in_flight_count().max(0) as usize
+        self.producers.in_flight()
             + self.shared.failed.lock().map_or(0, |v| v.len())
             + self.waiting.len()
+            + self.lanes.held()
+    }
+
+    /// Records are held until the parts before them are acknowledged ([`Sink::pump`] sends
+    /// them then): come back soon.
+    pub fn holding(&self) -> bool {
+        self.lanes.held() > 0
     }
 
     /// Why a state-topic record was refused, if one was: checkpoints cannot complete.
@@ -199,7 +208,7 @@ impl Sink {
         let d = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         Occupancy {
             cap: self.cap.0,
-            used: self.producer.in_flight_count().max(0) as usize,
+            used: self.producers.in_flight(),
             state: d(&self.shared.state_in_flight) as usize,
             cap_bytes: self.cap.1,
             bytes: d(&self.shared.bytes_in_flight),
@@ -223,7 +232,7 @@ impl Sink {
 
     /// Records in the producer's queue (handed over, no delivery report yet).
     pub fn queued_records(&self) -> usize {
-        self.producer.in_flight_count().max(0) as usize
+        self.producers.in_flight()
     }
 
     /// Key + value bytes of the records in the producer's queue (the memory it holds for
@@ -249,14 +258,22 @@ impl Sink {
             if left.is_zero() {
                 return false;
             }
-            self.producer.poll(left.min(Duration::from_millis(5)));
+            self.producers.poll(left.min(Duration::from_millis(5)));
         }
     }
 
     /// Hands waiting records to the producer, in order, as long as it takes them; serves
-    /// delivery reports first. `true` when none is left waiting.
+    /// delivery reports first, then sends the held records whose parts are all acknowledged
+    /// now. `true` when none is left waiting (held records are not waiting for room).
     pub fn pump(&mut self) -> bool {
-        self.producer.poll(Duration::ZERO);
+        self.producers.poll(Duration::ZERO);
+        let released = match self.shared.outstanding.lock() {
+            Ok(o) => self.lanes.release(&|s| !o.contains(&s)),
+            Err(_) => Vec::new(),
+        };
+        for rec in released {
+            self.send_inner(rec.seq, rec.out());
+        }
         while let Some(rec) = self.waiting.pop_front() {
             if !self.try_send(rec.seq, rec.out()) {
                 self.waiting.push_front(rec);
@@ -268,12 +285,12 @@ impl Sink {
 
     /// Serves delivery reports for up to `d` (frees room in the producer's queue).
     pub fn serve(&self, d: Duration) {
-        self.producer.poll(d);
+        self.producers.poll(d);
     }
 
     /// Serves delivery reports without blocking.
     pub fn poll(&self) {
-        self.producer.poll(Duration::ZERO);
+        self.producers.poll(Duration::ZERO);
     }
 
     /// Hands one record of kind `kind` ([`KINDS`]) to the producer — waiting (with backoff)
@@ -304,6 +321,35 @@ impl Sink {
             o.insert(seq);
         }
         self.send_inner(seq, out);
+        seq
+    }
+
+    /// [`Sink::send_to`] of a part: a record that those sent later with
+    /// [`Sink::send_after_parts`] to the same topic partition wait for. `out.partition` must be
+    /// explicit.
+    pub fn send_part(&mut self, out: Out<'_>) -> u64 {
+        let seq = self.send_to(out);
+        self.lanes.part(out.topic, out.partition.unwrap_or(-1), seq);
+        seq
+    }
+
+    /// [`Sink::send_to`] of a record that must land after every part sent before it to the
+    /// same topic partition, even one whose delivery failed and is sent again: handed to the
+    /// producer at once if they are all acknowledged, else held (it has its sequence number
+    /// already, so [`Sink::acked_through`] stays below it) and sent by [`Sink::pump`].
+    pub fn send_after_parts(&mut self, out: Out<'_>) -> u64 {
+        self.seq += 1;
+        let seq = self.seq;
+        let ready = match self.shared.outstanding.lock() {
+            Ok(mut o) => {
+                o.insert(seq);
+                self.lanes.after(Owned::of(seq, out), &|s| !o.contains(&s))
+            }
+            Err(_) => Some(Owned::of(seq, out)),
+        };
+        if let Some(rec) = ready {
+            self.send_inner(seq, rec.out());
+        }
         seq
     }
 
@@ -353,7 +399,7 @@ impl Sink {
                 }
             }
             // Serves delivery reports (freeing queue space) while waiting.
-            self.producer.poll(backoff);
+            self.producers.poll(backoff);
             backoff = (backoff * 2).min(Duration::from_millis(500));
         }
     }
@@ -373,7 +419,8 @@ impl Sink {
             if let Some(p) = out.partition {
                 rec = rec.partition(p);
             }
-            let err = match self.producer.send(rec) {
+            let which = Which::of(out.kind);
+            let err = match self.producers.get(which).send(rec) {
                 Ok(()) => {
                     self.shared
                         .handed(kind_index(out.kind), record_bytes(out.key, out.payload));
@@ -386,7 +433,7 @@ impl Sink {
                     self.give_up(seq, &out, &err, "cannot take it");
                     return true;
                 }
-                Action::Replace => self.replace(&err),
+                Action::Replace => self.producers.replace(which, &err, &self.shutdown),
                 Action::Backoff => {
                     if let Some(n) = self.shared.warn.allow() {
                         tracing::warn!(
@@ -429,37 +476,6 @@ impl Sink {
         );
     }
 
-    /// Replaces a producer that hit a fatal error. Its unacknowledged records come back as
-    /// failed deliveries (purged) and are sent again by [`Sink::resend_failed`].
-    fn replace(&mut self, err: &KafkaError) {
-        let reason = self
-            .producer
-            .client()
-            .fatal_error()
-            .map_or_else(|| err.to_string(), |(c, s)| format!("{c}: {s}"));
-        tracing::error!("kafka producer: fatal error ({reason}); replacing the producer");
-        self.producer
-            .purge(PurgeConfig::default().queue().inflight());
-        let _ = self.producer.flush(Duration::from_secs(1));
-        loop {
-            match Self::create(&self.config, &self.shared) {
-                Ok(p) => {
-                    // The old producer's drop serves what is left of its delivery reports.
-                    self.producer = p;
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!("kafka producer: cannot create a new producer: {e:#}");
-                    if self.shutdown.sleep(Duration::from_secs(1)) {
-                        // Keep the failed producer: nothing more is acknowledged, so nothing
-                        // more is committed; the next run takes over.
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
     /// Sends again every record whose delivery failed. Returns how many.
     pub fn resend_failed(&mut self) -> usize {
         let failed = match self.shared.failed.lock() {
@@ -495,22 +511,23 @@ impl Sink {
         loop {
             self.resend_failed();
             let all_handed = self.pump();
-            if self.producer.client().fatal_error().is_some() {
-                self.replace(&KafkaError::MessageProduction(RDKafkaErrorCode::Fatal));
+            if let Some(w) = self.producers.fatal() {
+                let err = KafkaError::MessageProduction(RDKafkaErrorCode::Fatal);
+                self.producers.replace(w, &err, &self.shutdown);
                 continue;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             let step = left.min(Duration::from_millis(500));
-            let flushed = self.producer.flush(step).is_ok();
+            let flushed = self.producers.flush(step);
             let failed = self.shared.failed.lock().map_or(0, |v| v.len());
-            if flushed && failed == 0 && all_handed {
+            if flushed && failed == 0 && all_handed && !self.holding() {
                 return true;
             }
             if Instant::now() >= deadline {
                 if let Some(n) = self.shared.warn.allow() {
                     tracing::warn!(
                         suppressed = n,
-                        in_flight = self.producer.in_flight_count(),
+                        in_flight = self.producers.in_flight(),
                         failed,
                         "kafka producer: outputs not acknowledged yet; offsets are not committed until they are"
                     );

@@ -6,6 +6,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use super::kafka::Out;
 
 /// A record to send again, or waiting for room in the producer's queue.
+#[derive(Debug)]
 pub(super) struct Owned {
     /// Its sequence number (kept across resends).
     pub(super) seq: u64,

@@ -6,6 +6,8 @@
 //! kafka.rs  the idempotent Kafka producer (`run`, `demo`, `generate --kafka`)
 //! delivery.rs  its delivery callbacks: acknowledgements, failures, what its queue holds
 //! kinds.rs  its record types (error counter labels) and how a send error is handled
+//! lanes.rs  order across failed deliveries: a watermark waits for the parts sent before it
+//! producers.rs  its librdkafka producers: one for all, one for the parts topic
 //! lines.rs  producing lines of text at a rate (`generate --kafka`, the demo)
 //! ```
 
@@ -13,7 +15,9 @@ mod delivery;
 pub mod file;
 pub mod kafka;
 mod kinds;
+mod lanes;
 pub mod lines;
+mod producers;
 
 use crate::output::Record;
 

@@ -1,0 +1,156 @@
+//! The sink's librdkafka producers: one for every record, and — created on the first parts-topic
+//! record — one of their own for the parts topic (parts, watermarks, end markers).
+//!
+//! Why two: a watermark waits for the parts before it to be acknowledged ([`super::lanes`]),
+//! then goes out. On the one producer it was queued behind whatever else was in flight on
+//! that broker connection — batches of alerts, checkpoint slices of a few MB — and windows
+//! completed about 60 ms later at the median (live run at 20k events/s). On a connection of
+//! their own, parts and watermarks are small requests answered at once.
+//!
+//! Both share the delivery callbacks' [`Shared`] (sequence numbers, failures, queue
+//! occupancy), so the sink's acknowledgement and resend logic sees one stream of records.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseProducer, Producer, PurgeConfig};
+
+use super::delivery::{Shared, SinkContext};
+use crate::config::CreateClient as _;
+use crate::shutdown::Shutdown;
+
+/// Which producer a record goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Which {
+    /// Everything but parts-topic records.
+    Main,
+    /// Parts-topic records (kind `part`).
+    Parts,
+}
+
+impl Which {
+    /// The producer of a record of `kind` ([`super::kinds::KINDS`]).
+    pub(super) fn of(kind: &str) -> Which {
+        if kind == "part" {
+            Which::Parts
+        } else {
+            Which::Main
+        }
+    }
+}
+
+/// The producers of one sink.
+pub(super) struct Producers {
+    main: BaseProducer<SinkContext>,
+    parts: Option<BaseProducer<SinkContext>>,
+    config: ClientConfig,
+    shared: Arc<Shared>,
+}
+
+impl Producers {
+    /// The main producer (the parts producer comes with the first parts-topic record).
+    pub(super) fn new(config: ClientConfig, shared: Arc<Shared>) -> Result<Producers> {
+        Ok(Producers {
+            main: create(&config, &shared)?,
+            parts: None,
+            config,
+            shared,
+        })
+    }
+
+    /// The producer for `w`. If the parts producer cannot be created, the main one serves
+    /// (order is kept either way; only latency differs).
+    pub(super) fn get(&mut self, w: Which) -> &BaseProducer<SinkContext> {
+        if w == Which::Parts && self.parts.is_none() {
+            match create(&self.config, &self.shared) {
+                Ok(p) => self.parts = Some(p),
+                Err(e) => {
+                    tracing::warn!("{e:#}; parts-topic records share the output producer");
+                    return &self.main;
+                }
+            }
+        }
+        match (w, &self.parts) {
+            (Which::Parts, Some(p)) => p,
+            _ => &self.main,
+        }
+    }
+
+    /// Serves delivery reports: the parts producer's without waiting, the main one's for up
+    /// to `d`.
+    pub(super) fn poll(&self, d: Duration) {
+        if let Some(p) = &self.parts {
+            p.poll(Duration::ZERO);
+        }
+        self.main.poll(d);
+    }
+
+    /// Records handed over and not reported yet, in both producers.
+    pub(super) fn in_flight(&self) -> usize {
+        let n = |p: &BaseProducer<SinkContext>| p.in_flight_count().max(0) as usize;
+        n(&self.main) + self.parts.as_ref().map_or(0, n)
+    }
+
+    /// Flushes both, each for up to `step`: `true` when both are empty.
+    pub(super) fn flush(&self, step: Duration) -> bool {
+        let main = self.main.flush(step).is_ok();
+        let parts = self.parts.as_ref().is_none_or(|p| p.flush(step).is_ok());
+        main && parts
+    }
+
+    /// A producer that hit a fatal error, if one did.
+    pub(super) fn fatal(&self) -> Option<Which> {
+        if self.main.client().fatal_error().is_some() {
+            return Some(Which::Main);
+        }
+        let p = self.parts.as_ref()?;
+        p.client().fatal_error().is_some().then_some(Which::Parts)
+    }
+
+    /// Replaces producer `w` after a fatal error. Its unacknowledged records come back as
+    /// failed deliveries (purged) and are sent again by the sink.
+    pub(super) fn replace(&mut self, w: Which, err: &KafkaError, shutdown: &Shutdown) {
+        let old = match (w, &self.parts) {
+            (Which::Parts, Some(p)) => p,
+            _ => &self.main,
+        };
+        let reason = old
+            .client()
+            .fatal_error()
+            .map_or_else(|| err.to_string(), |(c, s)| format!("{c}: {s}"));
+        tracing::error!("kafka producer: fatal error ({reason}); replacing the producer");
+        old.purge(PurgeConfig::default().queue().inflight());
+        let _ = old.flush(Duration::from_secs(1));
+        loop {
+            match create(&self.config, &self.shared) {
+                Ok(p) => {
+                    // The old producer's drop serves what is left of its delivery reports.
+                    match w {
+                        Which::Parts if self.parts.is_some() => self.parts = Some(p),
+                        _ => self.main = p,
+                    }
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!("kafka producer: cannot create a new producer: {e:#}");
+                    if shutdown.sleep(Duration::from_secs(1)) {
+                        // Keep the failed producer: nothing more is acknowledged, so nothing
+                        // more is committed; the next run takes over.
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn create(config: &ClientConfig, shared: &Arc<Shared>) -> Result<BaseProducer<SinkContext>> {
+    config
+        .create_masked_with(SinkContext {
+            shared: Arc::clone(shared),
+        })
+        .context("cannot create the Kafka producer (check kafka.librdkafka settings)")
+}

@@ -5,9 +5,11 @@
 //! window, group and input partition, routed to a parts-topic partition by window size and
 //! group) and, after them, the partition's watermark ([`PartMsg::Watermark`], to every
 //! parts-topic partition) whenever it passes a window end. A partition's watermark follows
-//! its parts in every parts-topic partition (one idempotent producer, in order), so once the
-//! watermark of *every* input partition (their number from topic metadata) has passed a
-//! window's end, the parts-topic partition routed that window holds all of its parts.
+//! its parts in every parts-topic partition: the sink hands a watermark to the producer only
+//! once the parts sent before it are acknowledged, so even a part sent again after a failed
+//! delivery lands before it. So once the watermark of *every* input partition (their number
+//! from topic metadata) has passed a window's end, the parts-topic partition routed that
+//! window holds all of its parts.
 //!
 //! [`PartsLog`] is the merge step for one parts-topic partition: a deterministic fold over its
 //! log. It keeps the highest watermark per input partition (never back), the pending parts

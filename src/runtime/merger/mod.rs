@@ -187,6 +187,12 @@ struct Owned {
     inflight: Option<(u64, i64)>,
     /// End markers read (bounded runs).
     ended: BTreeSet<String>,
+    /// Seeks left to try again while the first record read after locating is past the offset
+    /// sought: librdkafka may revert a seek made right after an assignment to the committed
+    /// offset (confluentinc/librdkafka#2256), and the parts between them would be missed.
+    seek_checks: u8,
+    /// A seek to `next` is due ([`Merge::locate`]); records are ignored until it is made.
+    reseek: bool,
     /// Parts dropped already added to the metric.
     dropped_reported: u64,
 }
@@ -266,6 +272,23 @@ impl Merge {
         let Some(log) = o.log.as_mut() else {
             return; // still locating: read again once found
         };
+        if o.reseek || msg.offset() < o.next {
+            // A seek is due, or a record folded already (fetched before a seek).
+            return;
+        }
+        if msg.offset() > o.next && o.seek_checks > 0 {
+            o.seek_checks -= 1;
+            o.reseek = true;
+            tracing::warn!(
+                partition = q,
+                expected = o.next,
+                offset = msg.offset(),
+                "merge step: the first parts-topic record after locating is past the offset                  sought (a seek reverted by the consumer); seeking again"
+            );
+            return;
+        }
+        // Reading from where it was sought: later gaps are the log's own.
+        o.seek_checks = 0;
         if msg.offset() > o.next {
             if let Some(n) = self.warn.allow() {
                 tracing::warn!(
@@ -328,8 +351,20 @@ impl Merge {
         }
     }
 
-    /// Finds where newly assigned partitions start (their latest mark) and resumes them.
+    /// Finds where newly assigned partitions start (their latest mark) and resumes them; makes
+    /// the seeks that are due again.
     fn locate(&mut self, consumer: &Consumer) {
+        for (q, o) in self.owned.iter_mut().filter(|(_, o)| o.reseek) {
+            match consumer.seek(
+                &self.topic,
+                *q,
+                Offset::Offset(o.next),
+                Duration::from_secs(10),
+            ) {
+                Ok(()) => o.reseek = false,
+                Err(e) => tracing::warn!(partition = q, "merge step: cannot seek again: {e}"),
+            }
+        }
         let todo: Vec<i32> = self
             .owned
             .iter()
@@ -384,6 +419,8 @@ impl Merge {
                 o.marked = start;
                 o.next = start.max(0);
                 o.log = Some(log);
+                // From the beginning, the log may start past 0 (retention).
+                o.seek_checks = if start < 0 { 0 } else { 3 };
             }
         }
     }
@@ -512,6 +549,8 @@ impl Rebalance for Merge {
                 inflight: None,
                 ended: BTreeSet::new(),
                 dropped_reported: 0,
+                seek_checks: 0,
+                reseek: false,
             });
         }
         tracing::info!(

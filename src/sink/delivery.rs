@@ -22,13 +22,16 @@ pub(super) struct Failed {
     pub(super) error: KafkaError,
 }
 
-/// The delivery opaque: the sequence number, and the record's kind in the top byte.
-pub(super) fn opaque(seq: u64, kind: u8) -> usize {
-    ((u64::from(kind) << 56) | (seq & ((1 << 56) - 1))) as usize
+/// The delivery opaque: the sequence number, and in the top byte the record's kind and
+/// whether it was sent after its parts (bit 7).
+pub(super) fn opaque(seq: u64, kind: u8, after: bool) -> usize {
+    let top = u64::from(kind) | if after { 0x80 } else { 0 };
+    ((top << 56) | (seq & ((1 << 56) - 1))) as usize
 }
 
-fn split_opaque(o: usize) -> (u64, u8) {
-    (o as u64 & ((1 << 56) - 1), (o as u64 >> 56) as u8)
+fn split_opaque(o: usize) -> (u64, u8, bool) {
+    let top = (o as u64 >> 56) as u8;
+    (o as u64 & ((1 << 56) - 1), top & 0x7f, top & 0x80 != 0)
 }
 
 /// The bytes a record takes in the producer's queue, as counted here: key + value.
@@ -175,7 +178,7 @@ impl ProducerContext for SinkContext {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: usize) {
-        let (seq, kind) = split_opaque(opaque);
+        let (seq, kind, after) = split_opaque(opaque);
         // Acknowledged or failed, the record has left the producer's queue.
         let msg = match result {
             Ok(m) => m,
@@ -200,6 +203,7 @@ impl ProducerContext for SinkContext {
                         partition: (msg.partition() >= 0).then_some(msg.partition()),
                         key: msg.key().map(<[u8]>::to_vec),
                         payload: msg.payload().map(<[u8]>::to_vec),
+                        after,
                     },
                     error: error.clone(),
                 };

@@ -12,8 +12,8 @@
 //!   one still held come back through their (purged) delivery reports and are sent again.
 //! - Order where it matters survives both: a record sent with [`Sink::send_after_parts`] (a
 //!   watermark) is held until every record sent before it with [`Sink::send_part`] to the
-//!   same topic partition is acknowledged ([`super::lanes`]). Parts-topic records go through
-//!   a producer of their own ([`super::producers`]).
+//!   same topic partition is acknowledged ([`super::lanes`]), then goes through a producer of
+//!   its own ([`super::producers`]).
 //! - Only a record the broker can never take (larger than the topic allows, or refused as
 //!   invalid) is dropped: counted by record type and reason ([`Sink::errors`], exported as
 //!   `cxstream_output_errors_total{type,reason}`) and logged with its key (for a dead letter,
@@ -272,10 +272,10 @@ impl Sink {
             Err(_) => Vec::new(),
         };
         for rec in released {
-            self.send_inner(rec.seq, rec.out());
+            self.send_inner(rec.seq, rec.out(), true);
         }
         while let Some(rec) = self.waiting.pop_front() {
-            if !self.try_send(rec.seq, rec.out()) {
+            if !self.try_send(rec.seq, rec.out(), rec.after) {
                 self.waiting.push_front(rec);
                 return false;
             }
@@ -320,7 +320,7 @@ impl Sink {
         if let Ok(mut o) = self.shared.outstanding.lock() {
             o.insert(seq);
         }
-        self.send_inner(seq, out);
+        self.send_inner(seq, out, false);
         seq
     }
 
@@ -340,15 +340,17 @@ impl Sink {
     pub fn send_after_parts(&mut self, out: Out<'_>) -> u64 {
         self.seq += 1;
         let seq = self.seq;
+        let mut rec = Owned::of(seq, out);
+        rec.after = true;
         let ready = match self.shared.outstanding.lock() {
             Ok(mut o) => {
                 o.insert(seq);
-                self.lanes.after(Owned::of(seq, out), &|s| !o.contains(&s))
+                self.lanes.after(rec, &|s| !o.contains(&s))
             }
-            Err(_) => Some(Owned::of(seq, out)),
+            Err(_) => Some(rec),
         };
         if let Some(rec) = ready {
-            self.send_inner(seq, rec.out());
+            self.send_inner(seq, rec.out(), true);
         }
         seq
     }
@@ -372,18 +374,20 @@ impl Sink {
         }
     }
 
-    fn send_inner(&mut self, seq: u64, out: Out<'_>) {
+    fn send_inner(&mut self, seq: u64, out: Out<'_>, after: bool) {
         if self.backpressure {
             // In order: behind the records already waiting.
-            if !self.waiting.is_empty() || !self.try_send(seq, out) {
+            if !self.waiting.is_empty() || !self.try_send(seq, out, after) {
                 *self.waited.entry(out.kind).or_default() += 1;
-                self.waiting.push_back(Owned::of(seq, out));
+                let mut rec = Owned::of(seq, out);
+                rec.after = after;
+                self.waiting.push_back(rec);
             }
             return;
         }
         let mut backoff = Duration::from_millis(5);
         let mut given_up_at = None;
-        while !self.try_send(seq, out) {
+        while !self.try_send(seq, out, after) {
             if self.shutdown.is_triggered() {
                 // Shutting down: wait a bounded time, then leave the record to the next run
                 // (its input offsets are not committed without it).
@@ -406,10 +410,11 @@ impl Sink {
 
     /// One attempt to hand a record to the producer: `true` when it is handed over (or given
     /// up on: the broker can never take it), `false` when the queue has no room now.
-    fn try_send(&mut self, seq: u64, out: Out<'_>) -> bool {
+    /// `after`: a record sent after its parts, through the parts producer.
+    fn try_send(&mut self, seq: u64, out: Out<'_>, after: bool) -> bool {
         loop {
             let mut rec: BaseRecord<'_, [u8], [u8], usize> =
-                BaseRecord::with_opaque_to(out.topic, opaque(seq, kind_index(out.kind)));
+                BaseRecord::with_opaque_to(out.topic, opaque(seq, kind_index(out.kind), after));
             if let Some(p) = out.payload {
                 rec = rec.payload(p);
             }
@@ -419,7 +424,7 @@ impl Sink {
             if let Some(p) = out.partition {
                 rec = rec.partition(p);
             }
-            let which = Which::of(out.kind);
+            let which = if after { Which::Parts } else { Which::Main };
             let err = match self.producers.get(which).send(rec) {
                 Ok(()) => {
                     self.shared
@@ -499,7 +504,7 @@ impl Sink {
                 continue;
             }
             self.resent += 1;
-            self.send_inner(f.rec.seq, f.rec.out());
+            self.send_inner(f.rec.seq, f.rec.out(), f.rec.after);
         }
         n
     }

@@ -17,6 +17,8 @@ pub(super) struct Owned {
     pub(super) key: Option<Vec<u8>>,
     /// `None`: a tombstone.
     pub(super) payload: Option<Vec<u8>>,
+    /// Sent after the parts before it ([`super::lanes`]), through the parts producer.
+    pub(super) after: bool,
 }
 
 impl Owned {
@@ -28,6 +30,7 @@ impl Owned {
             partition: out.partition,
             key: out.key.map(<[u8]>::to_vec),
             payload: out.payload.map(<[u8]>::to_vec),
+            after: false,
         }
     }
 

@@ -20,8 +20,9 @@
 //! polled from one thread; each message goes through the decode path with its
 //! `SourcePos::Kafka` position and its timestamp as the reference clock of SPEC §1. Records
 //! go to `kafka.output_topic` (dead letters to `kafka.deadletter_topic`) through an
-//! idempotent producer (`acks=all`), which also writes the state topic (parts-topic records
-//! have a producer of their own, [`crate::sink::kafka`]). The engine state of a
+//! idempotent producer (`acks=all`), which also writes the state topic (parts-topic
+//! watermarks, once released, go through a second one: [`crate::sink::kafka`]). The engine
+//! state of a
 //! message is its partition number: several input topics must be co-partitioned by customer
 //! (and their interleaving within a partition is then not deterministic across restarts;
 //! one input topic gives the guarantees below exactly).

@@ -159,10 +159,7 @@ impl Sink {
     /// Records not acknowledged yet (in librdkafka's queues, or failed and waiting to be sent
     /// again).
     pub fn pending(&self) -> usize {
-        self.producers.in_flight()
-            + self.shared.failed.lock().map_or(0, |v| v.len())
-            + self.waiting.len()
-            + self.lanes.held()
+        self.producers.in_flight() + self.failed() + self.waiting.len() + self.lanes.held()
     }
 
     /// Records are held until the parts before them are acknowledged ([`Sink::pump`] sends
@@ -272,7 +269,7 @@ impl Sink {
             Err(_) => Vec::new(),
         };
         for rec in released {
-            self.send_inner(rec.seq, rec.out(), true);
+            self.send_inner(rec.seq, rec.out(), rec.after);
         }
         while let Some(rec) = self.waiting.pop_front() {
             if !self.try_send(rec.seq, rec.out(), rec.after) {
@@ -340,8 +337,7 @@ impl Sink {
     pub fn send_after_parts(&mut self, out: Out<'_>) -> u64 {
         self.seq += 1;
         let seq = self.seq;
-        let mut rec = Owned::of(seq, out);
-        rec.after = true;
+        let rec = Owned::of(seq, out, true);
         let ready = match self.shared.outstanding.lock() {
             Ok(mut o) => {
                 o.insert(seq);
@@ -379,9 +375,7 @@ impl Sink {
             // In order: behind the records already waiting.
             if !self.waiting.is_empty() || !self.try_send(seq, out, after) {
                 *self.waited.entry(out.kind).or_default() += 1;
-                let mut rec = Owned::of(seq, out);
-                rec.after = after;
-                self.waiting.push_back(rec);
+                self.waiting.push_back(Owned::of(seq, out, after));
             }
             return;
         }
@@ -410,7 +404,7 @@ impl Sink {
 
     /// One attempt to hand a record to the producer: `true` when it is handed over (or given
     /// up on: the broker can never take it), `false` when the queue has no room now.
-    /// `after`: a record sent after its parts, through the parts producer.
+    /// `after`: a record sent after its parts, through the second producer.
     fn try_send(&mut self, seq: u64, out: Out<'_>, after: bool) -> bool {
         loop {
             let mut rec: BaseRecord<'_, [u8], [u8], usize> =
@@ -424,7 +418,7 @@ impl Sink {
             if let Some(p) = out.partition {
                 rec = rec.partition(p);
             }
-            let which = if after { Which::Parts } else { Which::Main };
+            let which = if after { Which::After } else { Which::Main };
             let err = match self.producers.get(which).send(rec) {
                 Ok(()) => {
                     self.shared
@@ -524,7 +518,7 @@ impl Sink {
             let left = deadline.saturating_duration_since(Instant::now());
             let step = left.min(Duration::from_millis(500));
             let flushed = self.producers.flush(step);
-            let failed = self.shared.failed.lock().map_or(0, |v| v.len());
+            let failed = self.failed();
             if flushed && failed == 0 && all_handed && !self.holding() {
                 return true;
             }

@@ -17,12 +17,13 @@ pub(super) struct Owned {
     pub(super) key: Option<Vec<u8>>,
     /// `None`: a tombstone.
     pub(super) payload: Option<Vec<u8>>,
-    /// Sent after the parts before it ([`super::lanes`]), through the parts producer.
+    /// Sent after the parts before it ([`super::lanes`]), through the second producer.
     pub(super) after: bool,
 }
 
 impl Owned {
-    pub(super) fn of(seq: u64, out: Out<'_>) -> Owned {
+    /// `after`: a record sent after its parts ([`super::lanes`]).
+    pub(super) fn of(seq: u64, out: Out<'_>, after: bool) -> Owned {
         Owned {
             seq,
             kind: kind_index(out.kind),
@@ -30,7 +31,7 @@ impl Owned {
             partition: out.partition,
             key: out.key.map(<[u8]>::to_vec),
             payload: out.payload.map(<[u8]>::to_vec),
-            after: false,
+            after,
         }
     }
 

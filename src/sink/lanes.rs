@@ -51,18 +51,11 @@ pub(super) struct Lanes {
 impl Lanes {
     /// A part `seq` was handed to the producer (or parked in order) for `topic` partition `q`.
     pub(super) fn part(&mut self, topic: &str, q: i32, seq: u64) {
-        match self.lanes.get_mut(&(topic.to_string(), q)) {
-            Some(l) => l.parts.push_back(seq),
-            None => {
-                self.lanes.insert(
-                    (topic.to_string(), q),
-                    Lane {
-                        parts: VecDeque::from([seq]),
-                        held: VecDeque::new(),
-                    },
-                );
-            }
-        }
+        self.lanes
+            .entry((topic.to_string(), q))
+            .or_default()
+            .parts
+            .push_back(seq);
     }
 
     /// A record that must follow the parts sent before it to `rec`'s topic partition: `Some`
@@ -122,6 +115,7 @@ mod tests {
                 payload: Some(b"x"),
                 kind: "part",
             },
+            true,
         )
     }
 

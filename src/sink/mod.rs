@@ -7,7 +7,7 @@
 //! delivery.rs  its delivery callbacks: acknowledgements, failures, what its queue holds
 //! kinds.rs  its record types (error counter labels) and how a send error is handled
 //! lanes.rs  order across failed deliveries: a watermark waits for the parts sent before it
-//! producers.rs  its librdkafka producers: one for all, one for the parts topic
+//! producers.rs  its librdkafka producers: one for all, one for records sent after their parts
 //! lines.rs  producing lines of text at a rate (`generate --kafka`, the demo)
 //! ```
 

@@ -32,13 +32,13 @@ pub(super) enum Which {
     /// Every record but those below.
     Main,
     /// Records sent after their parts: parts-topic watermarks and end markers.
-    Parts,
+    After,
 }
 
 /// The producers of one sink.
 pub(super) struct Producers {
     main: BaseProducer<SinkContext>,
-    parts: Option<BaseProducer<SinkContext>>,
+    after: Option<BaseProducer<SinkContext>>,
     config: ClientConfig,
     shared: Arc<Shared>,
 }
@@ -48,7 +48,7 @@ impl Producers {
     pub(super) fn new(config: ClientConfig, shared: Arc<Shared>) -> Result<Producers> {
         Ok(Producers {
             main: create(&config, &shared)?,
-            parts: None,
+            after: None,
             config,
             shared,
         })
@@ -57,25 +57,34 @@ impl Producers {
     /// The producer for `w`. If the second producer cannot be created, the main one serves
     /// (order is kept either way; only latency differs).
     pub(super) fn get(&mut self, w: Which) -> &BaseProducer<SinkContext> {
-        if w == Which::Parts && self.parts.is_none() {
+        if w == Which::After && self.after.is_none() {
             match create(&self.config, &self.shared) {
-                Ok(p) => self.parts = Some(p),
+                Ok(p) => self.after = Some(p),
                 Err(e) => {
-                    tracing::warn!("{e:#}; watermarks share the output producer");
-                    return &self.main;
+                    if let Some(n) = self.shared.warn.allow() {
+                        tracing::warn!(
+                            suppressed = n,
+                            "{e:#}; watermarks share the output producer"
+                        );
+                    }
                 }
             }
         }
-        match (w, &self.parts) {
-            (Which::Parts, Some(p)) => p,
+        self.of(w)
+    }
+
+    /// The producer serving `w` now (the main one while there is no second).
+    fn of(&self, w: Which) -> &BaseProducer<SinkContext> {
+        match (w, &self.after) {
+            (Which::After, Some(p)) => p,
             _ => &self.main,
         }
     }
 
-    /// Serves delivery reports: the parts producer's without waiting, the main one's for up
+    /// Serves delivery reports: the second producer's without waiting, the main one's for up
     /// to `d`.
     pub(super) fn poll(&self, d: Duration) {
-        if let Some(p) = &self.parts {
+        if let Some(p) = &self.after {
             p.poll(Duration::ZERO);
         }
         self.main.poll(d);
@@ -84,14 +93,14 @@ impl Producers {
     /// Records handed over and not reported yet, in both producers.
     pub(super) fn in_flight(&self) -> usize {
         let n = |p: &BaseProducer<SinkContext>| p.in_flight_count().max(0) as usize;
-        n(&self.main) + self.parts.as_ref().map_or(0, n)
+        n(&self.main) + self.after.as_ref().map_or(0, n)
     }
 
     /// Flushes both, each for up to `step`: `true` when both are empty.
     pub(super) fn flush(&self, step: Duration) -> bool {
         let main = self.main.flush(step).is_ok();
-        let parts = self.parts.as_ref().is_none_or(|p| p.flush(step).is_ok());
-        main && parts
+        let after = self.after.as_ref().is_none_or(|p| p.flush(step).is_ok());
+        main && after
     }
 
     /// A producer that hit a fatal error, if one did.
@@ -99,17 +108,14 @@ impl Producers {
         if self.main.client().fatal_error().is_some() {
             return Some(Which::Main);
         }
-        let p = self.parts.as_ref()?;
-        p.client().fatal_error().is_some().then_some(Which::Parts)
+        let p = self.after.as_ref()?;
+        p.client().fatal_error().is_some().then_some(Which::After)
     }
 
     /// Replaces producer `w` after a fatal error. Its unacknowledged records come back as
     /// failed deliveries (purged) and are sent again by the sink.
     pub(super) fn replace(&mut self, w: Which, err: &KafkaError, shutdown: &Shutdown) {
-        let old = match (w, &self.parts) {
-            (Which::Parts, Some(p)) => p,
-            _ => &self.main,
-        };
+        let old = self.of(w);
         let reason = old
             .client()
             .fatal_error()
@@ -122,7 +128,7 @@ impl Producers {
                 Ok(p) => {
                     // The old producer's drop serves what is left of its delivery reports.
                     match w {
-                        Which::Parts if self.parts.is_some() => self.parts = Some(p),
+                        Which::After if self.after.is_some() => self.after = Some(p),
                         _ => self.main = p,
                     }
                     return;

@@ -283,7 +283,8 @@ impl Merge {
                 partition = q,
                 expected = o.next,
                 offset = msg.offset(),
-                "merge step: the first parts-topic record after locating is past the offset                  sought (a seek reverted by the consumer); seeking again"
+                "merge step: the first parts-topic record after locating is past the offset \
+                 sought (a seek reverted by the consumer); seeking again"
             );
             return;
         }

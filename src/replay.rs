@@ -5,6 +5,8 @@
 //! byte-identical output. The wall clock is only used to pace progress messages on stderr.
 
 use std::io::{self, BufRead};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering as AtomicOrdering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::engine::{Disposition, Engine, StateKeys, Stats};
@@ -128,12 +130,14 @@ pub fn replay_routed(
     // another thread writes the records the batch before produced, then decodes the next
     // batch (read just before, on this thread). What the engine sees, in which order, and
     // the output bytes, are what one line after the other gives.
+    let pool = other_thread()?;
     let (mut a, mut b) = (Batch::default(), Batch::default());
     a.fill(&mut input);
     let mut pa = prepare(&a, route, &adm);
     loop {
         refill(&mut b, a.is_full(), &mut input);
         let pb = overlapped(
+            &pool,
             &mut run,
             &a,
             pa,
@@ -151,6 +155,7 @@ pub fn replay_routed(
         }
         refill(&mut a, b.is_full(), &mut input);
         pa = overlapped(
+            &pool,
             &mut run,
             &b,
             pb,
@@ -183,34 +188,101 @@ pub fn replay_routed(
 }
 
 /// The work of the other thread while a batch is processed: the records of the batch before
-/// are written, then the next batch (read just before) is decoded.
+/// are written, then the next batch (read just before) is decoded, in chunks that the engine
+/// thread takes too once its batch is done.
 struct Ahead<'n, 'x, 's> {
     next: &'n Batch,
     sink: &'x mut FileSink<'s>,
     route: Route,
 }
 
-impl<'n> Ahead<'n, '_, '_> {
-    fn run(self, records: Vec<Record>, adm: &Admission) -> (io::Result<()>, Decoded<'n>) {
-        let written = self.sink.write_records(records);
-        (written, prepare(self.next, self.route, adm))
+/// How many lines a chunk of decoding holds (a power of two).
+const CHUNK_BITS: u32 = 8;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// A batch being decoded by whichever thread is free: each takes the next chunk of lines
+/// not taken yet. Decoding depends on the line alone, so who decodes a chunk, and when,
+/// changes nothing in what the engine sees.
+struct Chunks<'n> {
+    batch: &'n Batch,
+    route: Route,
+    adm: Admission,
+    next: AtomicUsize,
+    done: Vec<OnceLock<Chunk<'n>>>,
+}
+
+/// A chunk's lines as the engine will take them, and the state keys of its events (for the
+/// engine's prefetch).
+type Chunk<'n> = (Vec<Prepared<'n>>, Vec<Option<(i32, StateKeys)>>);
+
+impl<'n> Chunks<'n> {
+    fn new(batch: &'n Batch, route: Route, adm: Admission) -> Self {
+        Chunks {
+            batch,
+            route,
+            adm,
+            next: AtomicUsize::new(0),
+            done: (0..batch.len().div_ceil(CHUNK))
+                .map(|_| OnceLock::new())
+                .collect(),
+        }
+    }
+
+    /// Decodes chunks until none is left to take.
+    fn work(&self) {
+        loop {
+            let c = self.next.fetch_add(1, AtomicOrdering::Relaxed);
+            let Some(slot) = self.done.get(c) else {
+                return;
+            };
+            let lines = c * CHUNK..((c + 1) * CHUNK).min(self.batch.len());
+            let prepared = self.batch.prepare(lines, self.route, &self.adm);
+            let keys = prepared
+                .iter()
+                .map(|p| match p {
+                    Prepared::Event(ev, part) => Some((*part, StateKeys::of(ev))),
+                    _ => None,
+                })
+                .collect();
+            // Each chunk is taken once, so the slot is empty.
+            let _ = slot.set((prepared, keys));
+        }
+    }
+
+    /// The decoded batch, once every chunk is done (after [`Self::work`] returned on a thread
+    /// and the other thread that worked on it was joined).
+    fn finish(self) -> Decoded<'n> {
+        Decoded(
+            self.done
+                .into_iter()
+                .map(|c| c.into_inner().unwrap_or_default())
+                .collect(),
+        )
     }
 }
 
-/// A batch's lines as the engine will take them, and the state keys of its events.
-type Decoded<'n> = (Vec<Prepared<'n>>, Vec<Option<(i32, StateKeys)>>);
+/// A batch's lines as the engine will take them, chunk by chunk.
+struct Decoded<'n>(Vec<Chunk<'n>>);
 
-/// Decodes `batch` and computes its events' state keys (for the engine's prefetch).
+impl<'n> Decoded<'n> {
+    fn get(&self, i: usize) -> Option<&Prepared<'n>> {
+        self.0.get(i >> CHUNK_BITS)?.0.get(i & (CHUNK - 1))
+    }
+
+    fn keys(&self, i: usize) -> Option<&(i32, StateKeys)> {
+        self.0
+            .get(i >> CHUNK_BITS)?
+            .1
+            .get(i & (CHUNK - 1))?
+            .as_ref()
+    }
+}
+
+/// Decodes `batch` on this thread.
 fn prepare<'n>(batch: &'n Batch, route: Route, adm: &Admission) -> Decoded<'n> {
-    let prepared = batch.prepare(route, adm);
-    let keys = prepared
-        .iter()
-        .map(|p| match p {
-            Prepared::Event(ev, part) => Some((*part, StateKeys::of(ev))),
-            _ => None,
-        })
-        .collect();
-    (prepared, keys)
+    let chunks = Chunks::new(batch, route, *adm);
+    chunks.work();
+    chunks.finish()
 }
 
 /// Reads the next batch into `batch` if the input may go on, else empties it.
@@ -222,29 +294,50 @@ fn refill(batch: &mut Batch, more: bool, input: &mut impl BufRead) {
     }
 }
 
-/// Processes `cur` (its lines prepared as `prepared`) while another thread does `ahead`.
+/// Processes `cur` (its lines prepared as `prepared`) while the pool's thread does `ahead`;
+/// then helps decode the next batch.
 fn overlapped<'n, P: FnMut(u64, &Engine)>(
+    pool: &rayon_core::ThreadPool,
     run: &mut Run<'_, '_, P>,
     cur: &Batch,
     prepared: Decoded<'_>,
     ahead: Ahead<'n, '_, '_>,
 ) -> io::Result<Decoded<'n>> {
-    let adm = run.adm;
     let records = std::mem::take(&mut run.out);
-    std::thread::scope(|s| {
-        let ahead = s.spawn(move || ahead.run(records, &adm));
+    let chunks = Chunks::new(ahead.next, ahead.route, run.adm);
+    let sink = ahead.sink;
+    let written = OnceLock::new();
+    let done = AtomicBool::new(false);
+    pool.in_place_scope(|s| {
+        s.spawn(|_| {
+            let _ = written.set(sink.write_records(records));
+            chunks.work();
+            done.store(true, AtomicOrdering::Release);
+        });
         run.process(cur, prepared);
+        chunks.work();
         // A short wait for the other thread spins rather than sleeps: a thread that sleeps
         // and wakes is often moved to the other core, behind the thread it waited for.
         let spin = Instant::now();
-        while !ahead.is_finished() && spin.elapsed() < SPIN {
+        while !done.load(AtomicOrdering::Acquire) && spin.elapsed() < SPIN {
             std::hint::spin_loop();
         }
-        let (written, next) = ahead
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        written.map(|()| next)
-    })
+    });
+    written
+        .into_inner()
+        .unwrap_or(Ok(()))
+        .map(|()| chunks.finish())
+}
+
+/// The thread that writes and decodes beside the engine's, for the whole replay: one thread
+/// kept, not one a batch (each new thread cost jemalloc a zeroed thread cache and a purge at
+/// its exit, with TLB shootdowns that stopped the engine's core too: issue 10).
+fn other_thread() -> io::Result<rayon_core::ThreadPool> {
+    rayon_core::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .thread_name(|_| "cxstream-replay".into())
+        .build()
+        .map_err(|e| io::Error::other(format!("cannot start replay's second thread: {e}")))
 }
 
 /// A replay in progress: what was counted so far, and the records not yet written.
@@ -261,15 +354,18 @@ struct Run<'e, 'f, P> {
 
 impl<P: FnMut(u64, &Engine)> Run<'_, '_, P> {
     /// Feeds the lines of `batch` to the engine in order, keeping what it produces.
-    fn process(&mut self, batch: &Batch, (prepared, keys): Decoded<'_>) {
-        for (i, p) in prepared.iter().enumerate() {
+    fn process(&mut self, batch: &Batch, prepared: Decoded<'_>) {
+        for i in 0..batch.len() {
+            let Some(p) = prepared.get(i) else {
+                break;
+            };
             // The waits for memory of the lookups of an event are spent while the events
             // before it are processed (issue 10): its index entries are asked for
             // PREFETCH_INDEX events ahead, its ticket and customer PREFETCH_STATE ahead.
-            if let Some(Some((part, k))) = keys.get(i + PREFETCH_INDEX) {
+            if let Some((part, k)) = prepared.keys(i + PREFETCH_INDEX) {
                 self.engine.prefetch_index(*part, k);
             }
-            if let Some(Some((part, k))) = keys.get(i + PREFETCH_STATE) {
+            if let Some((part, k)) = prepared.keys(i + PREFETCH_STATE) {
                 self.engine.prefetch_state(*part, k);
             }
             let line = batch.line(i);
@@ -322,4 +418,63 @@ pub fn replay_to_string(engine: &mut Engine, input: &[u8]) -> String {
         |_, _| {},
     );
     String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::generate::{write_jsonl, GenerateOptions};
+    use crate::source::feed_routed;
+    use std::sync::Arc;
+
+    /// Replay's two threads, its batches and its chunks of decoding (split between whichever
+    /// thread is free) give what one line after the other through the engine gives: the same
+    /// bytes, dead letters included. The line count is neither a multiple of a batch nor of a
+    /// chunk, and a tenth of the lines are invalid.
+    #[test]
+    fn replay_equals_one_line_after_the_other() {
+        let opts = GenerateOptions {
+            events: 3 * Batch::LINES as u64 + 5 * CHUNK as u64 + 77,
+            invalid_ratio: 0.1,
+            ..GenerateOptions::default()
+        };
+        let mut input = Vec::new();
+        write_jsonl(opts, &mut input).unwrap();
+        let cfg = Arc::new(Config::default());
+
+        let replayed = replay_to_string(&mut Engine::new(cfg.clone()), &input);
+
+        let mut engine = Engine::new(cfg.clone());
+        let mut out = Vec::new();
+        let mut sink = FileSink {
+            output: &mut out,
+            deadletter: None,
+        };
+        let adm = Admission::new(&cfg, None);
+        engine.assign(0);
+        let lines = input.strip_suffix(b"\n").unwrap_or(&input);
+        for (n, line) in lines.split(|b| *b == b'\n').enumerate() {
+            let pos = || SourcePos::File {
+                file: "input".into(),
+                line: n as u64 + 1,
+            };
+            feed_routed(&mut engine, Route::Fixed(0), line, pos, &adm);
+            sink.write_records(engine.drain()).unwrap();
+        }
+        engine.finish();
+        sink.drain(&mut engine).unwrap();
+        sink.flush().unwrap();
+        let one_by_one = String::from_utf8(out).unwrap();
+
+        assert!(
+            one_by_one.contains("\"type\":\"deadletter\""),
+            "dead letters in the output"
+        );
+        assert!(
+            one_by_one.contains("\"type\":\"kpi.window\""),
+            "window records too"
+        );
+        assert_eq!(replayed, one_by_one);
+    }
 }

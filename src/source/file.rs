@@ -179,11 +179,15 @@ impl Batch {
             .unwrap_or_default()
     }
 
-    /// Each line [`prepare`]d: decoded and judged, ready for the engine.
-    pub fn prepare(&self, route: Route, adm: &Admission) -> Vec<Prepared<'_>> {
-        (0..self.len())
-            .map(|i| prepare(route, self.line(i), adm))
-            .collect()
+    /// The lines in `range` (indices into the batch), each [`prepare`]d: decoded and judged,
+    /// ready for the engine.
+    pub fn prepare(
+        &self,
+        range: std::ops::Range<usize>,
+        route: Route,
+        adm: &Admission,
+    ) -> Vec<Prepared<'_>> {
+        range.map(|i| prepare(route, self.line(i), adm)).collect()
     }
 }
 

@@ -502,9 +502,10 @@ fn cmd_replay(
 ) -> Result<()> {
     cxstream::alloc::set_decay_ms(cxstream::alloc::BATCH_DECAY_MS);
     let mut engine = Engine::new(cfg);
-    let (reader, name): (Box<dyn io::BufRead>, String) = if input == "-" {
+    let (reader, name): (Box<dyn io::BufRead + Send>, String) = if input == "-" {
         (
-            Box::new(BufReader::with_capacity(1 << 20, io::stdin().lock())),
+            // `Stdin`, not its lock: the input is read on replay's second thread.
+            Box::new(BufReader::with_capacity(1 << 20, io::stdin())),
             "<stdin>".into(),
         )
     } else {

@@ -81,7 +81,7 @@ impl Summary {
 /// called about every two seconds with the number of lines read.
 pub fn replay(
     engine: &mut Engine,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     file: &str,
     sink: &mut FileSink<'_>,
     progress: impl FnMut(u64, &Engine),
@@ -103,7 +103,7 @@ pub fn wall_clock_ms() -> Millis {
 /// give byte-identical output.
 pub fn replay_routed(
     engine: &mut Engine,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     file: &str,
     route: Route,
     adm: Admission,
@@ -126,49 +126,45 @@ pub fn replay_routed(
         progress,
         next_progress: started + Duration::from_secs(2),
     };
-    // Two batches in turn. While the lines of one are processed in order on this thread,
-    // another thread writes the records the batch before produced, then decodes the next
-    // batch (read just before, on this thread). What the engine sees, in which order, and
-    // the output bytes, are what one line after the other gives.
+    // Three batches in turn. While the lines of one are processed in order on this thread,
+    // another thread writes the records the batch before produced, reads the batch after the
+    // next one, then decodes the next one, in chunks this thread takes too once its own
+    // batch is done. What the engine sees, in which order, and the output bytes, are what
+    // one line after the other gives.
     let pool = other_thread()?;
-    let (mut a, mut b) = (Batch::default(), Batch::default());
+    let (mut a, mut b, mut c) = (Batch::default(), Batch::default(), Batch::default());
     a.fill(&mut input);
     let mut pa = prepare(&a, route, &adm);
+    refill(&mut b, a.is_full(), &mut input);
     loop {
-        refill(&mut b, a.is_full(), &mut input);
         let pb = overlapped(
             &pool,
             &mut run,
             &a,
             pa,
-            Ahead {
-                next: &b,
-                sink,
-                route,
-            },
+            Ahead::new(&b, &mut c, &mut input, sink, route),
         )?;
-        if let Some(e) = a.error.take() {
-            return Err(e);
-        }
-        if b.is_empty() && b.error.is_none() {
+        if ended(&mut a, &b)? {
             break;
         }
-        refill(&mut a, b.is_full(), &mut input);
-        pa = overlapped(
+        let pc = overlapped(
             &pool,
             &mut run,
             &b,
             pb,
-            Ahead {
-                next: &a,
-                sink,
-                route,
-            },
+            Ahead::new(&c, &mut a, &mut input, sink, route),
         )?;
-        if let Some(e) = b.error.take() {
-            return Err(e);
+        if ended(&mut b, &c)? {
+            break;
         }
-        if a.is_empty() && a.error.is_none() {
+        pa = overlapped(
+            &pool,
+            &mut run,
+            &c,
+            pc,
+            Ahead::new(&a, &mut b, &mut input, sink, route),
+        )?;
+        if ended(&mut c, &a)? {
             break;
         }
     }
@@ -188,12 +184,49 @@ pub fn replay_routed(
 }
 
 /// The work of the other thread while a batch is processed: the records of the batch before
-/// are written, then the next batch (read just before) is decoded, in chunks that the engine
-/// thread takes too once its batch is done.
-struct Ahead<'n, 'x, 's> {
+/// are written, the batch after `next` is read into `spare` (if `next` says the input goes
+/// on), then `next` is decoded, in chunks that the engine thread takes too once its batch is
+/// done.
+struct Ahead<'n, 'x, 's, R> {
     next: &'n Batch,
+    spare: &'x mut Batch,
+    input: &'x mut R,
     sink: &'x mut FileSink<'s>,
     route: Route,
+}
+
+impl<'n, 'x, 's, R: BufRead> Ahead<'n, 'x, 's, R> {
+    fn new(
+        next: &'n Batch,
+        spare: &'x mut Batch,
+        input: &'x mut R,
+        sink: &'x mut FileSink<'s>,
+        route: Route,
+    ) -> Self {
+        Ahead {
+            next,
+            spare,
+            input,
+            sink,
+            route,
+        }
+    }
+
+    /// What cannot be shared with the engine thread: writing `records`, and reading.
+    fn write_and_read(self, records: Vec<Record>) -> io::Result<()> {
+        let written = self.sink.write_records(records);
+        refill(self.spare, self.next.is_full(), self.input);
+        written
+    }
+}
+
+/// After a batch was processed: its read error if it had one, else whether the input ended
+/// (the next batch is empty, and not for an error).
+fn ended(done: &mut Batch, next: &Batch) -> io::Result<bool> {
+    match done.error.take() {
+        Some(e) => Err(e),
+        None => Ok(next.is_empty() && next.error.is_none()),
+    }
 }
 
 /// How many lines a chunk of decoding holds (a power of two).
@@ -296,21 +329,20 @@ fn refill(batch: &mut Batch, more: bool, input: &mut impl BufRead) {
 
 /// Processes `cur` (its lines prepared as `prepared`) while the pool's thread does `ahead`;
 /// then helps decode the next batch.
-fn overlapped<'n, P: FnMut(u64, &Engine)>(
+fn overlapped<'n, P: FnMut(u64, &Engine), R: BufRead + Send>(
     pool: &rayon_core::ThreadPool,
     run: &mut Run<'_, '_, P>,
     cur: &Batch,
     prepared: Decoded<'_>,
-    ahead: Ahead<'n, '_, '_>,
+    ahead: Ahead<'n, '_, '_, R>,
 ) -> io::Result<Decoded<'n>> {
     let records = std::mem::take(&mut run.out);
     let chunks = Chunks::new(ahead.next, ahead.route, run.adm);
-    let sink = ahead.sink;
     let written = OnceLock::new();
     let done = AtomicBool::new(false);
     pool.in_place_scope(|s| {
         s.spawn(|_| {
-            let _ = written.set(sink.write_records(records));
+            let _ = written.set(ahead.write_and_read(records));
             chunks.work();
             done.store(true, AtomicOrdering::Release);
         });

@@ -193,7 +193,8 @@ mod tests {
             assert_eq!(decay_ms(), Some((0, 0)));
         }
         let before = usage().expect("jemalloc statistics");
-        let block = vec![7u8; 64 << 20];
+        // black_box: an allocation whose bytes are never read may be optimised away.
+        let block = std::hint::black_box(vec![7u8; 64 << 20]);
         let during = usage().expect("jemalloc statistics");
         assert!(during.allocated >= before.allocated + (64 << 20) - (1 << 20));
         assert!(during.resident >= during.allocated);
@@ -213,7 +214,7 @@ mod tests {
         if std::env::var_os("MALLOC_CONF").is_some() {
             return;
         }
-        drop(vec![0u8; 1 << 20]);
+        drop(std::hint::black_box(vec![0u8; 1 << 20]));
         assert_eq!(current_decay_ms(), Some(0));
         set_decay_ms(BATCH_DECAY_MS);
         assert_eq!(current_decay_ms(), Some(BATCH_DECAY_MS));
@@ -228,7 +229,7 @@ mod tests {
         if std::env::var_os("MALLOC_CONF").is_some() {
             return;
         }
-        drop(vec![0u8; 1 << 20]);
+        drop(std::hint::black_box(vec![0u8; 1 << 20]));
         let mut d = DecayByLoad::default();
         assert!(!d.observe(false));
         assert_eq!(current_decay_ms(), Some(0));

@@ -244,9 +244,8 @@ struct Chunks<'n> {
     done: Vec<OnceLock<Chunk<'n>>>,
 }
 
-/// A chunk's lines as the engine will take them, and the state keys of its events (for the
-/// engine's prefetch).
-type Chunk<'n> = (Vec<Prepared<'n>>, Vec<Option<(i32, StateKeys)>>);
+/// A chunk's lines as the engine will take them.
+type Chunk<'n> = Vec<Prepared<'n>>;
 
 impl<'n> Chunks<'n> {
     fn new(batch: &'n Batch, route: Route, adm: Admission) -> Self {
@@ -269,16 +268,8 @@ impl<'n> Chunks<'n> {
                 return;
             };
             let lines = c * CHUNK..((c + 1) * CHUNK).min(self.batch.len());
-            let prepared = self.batch.prepare(lines, self.route, &self.adm);
-            let keys = prepared
-                .iter()
-                .map(|p| match p {
-                    Prepared::Event(ev, part) => Some((*part, StateKeys::of(ev))),
-                    _ => None,
-                })
-                .collect();
             // Each chunk is taken once, so the slot is empty.
-            let _ = slot.set((prepared, keys));
+            let _ = slot.set(self.batch.prepare(lines, self.route, &self.adm));
         }
     }
 
@@ -299,15 +290,15 @@ struct Decoded<'n>(Vec<Chunk<'n>>);
 
 impl<'n> Decoded<'n> {
     fn get(&self, i: usize) -> Option<&Prepared<'n>> {
-        self.0.get(i >> CHUNK_BITS)?.0.get(i & (CHUNK - 1))
+        self.0.get(i >> CHUNK_BITS)?.get(i & (CHUNK - 1))
     }
 
-    fn keys(&self, i: usize) -> Option<&(i32, StateKeys)> {
-        self.0
-            .get(i >> CHUNK_BITS)?
-            .1
-            .get(i & (CHUNK - 1))?
-            .as_ref()
+    /// The partition and state keys of line `i`, if it is a valid event.
+    fn keys(&self, i: usize) -> Option<(i32, &StateKeys)> {
+        match self.get(i)? {
+            Prepared::Event(_, part, keys) => Some((*part, keys)),
+            _ => None,
+        }
     }
 }
 
@@ -395,10 +386,10 @@ impl<P: FnMut(u64, &Engine)> Run<'_, '_, P> {
             // before it are processed (issue 10): its index entries are asked for
             // PREFETCH_INDEX events ahead, its ticket and customer PREFETCH_STATE ahead.
             if let Some((part, k)) = prepared.keys(i + PREFETCH_INDEX) {
-                self.engine.prefetch_index(*part, k);
+                self.engine.prefetch_index(part, k);
             }
             if let Some((part, k)) = prepared.keys(i + PREFETCH_STATE) {
-                self.engine.prefetch_state(*part, k);
+                self.engine.prefetch_state(part, k);
             }
             let line = batch.line(i);
             self.lines += 1;

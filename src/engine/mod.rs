@@ -26,6 +26,7 @@
 mod core;
 mod customer;
 mod intern;
+mod keys;
 mod merge;
 mod observer;
 mod partition;
@@ -41,9 +42,9 @@ mod watermark;
 
 pub use customer::RiskScore;
 pub use intern::Interner;
+pub use keys::StateKeys;
 pub use merge::Completion;
 pub use observer::Observer;
-pub use partition::StateKeys;
 pub use snapshot::{Checkpoint, CheckpointMeta};
 pub use stats::{Disposition, Stats};
 
@@ -360,13 +361,15 @@ impl Engine {
 
     /// Processes a decoded event from `partition` (SPEC §1–§2); `dead_letter` supplies payload
     /// and position if it must be dead-lettered.
+    /// `keys` are the event's ([`StateKeys::of`], computed ahead).
     pub fn process_event(
         &mut self,
         partition: i32,
         ev: &Event<'_>,
+        keys: &StateKeys,
         dead_letter: impl FnOnce() -> (Vec<u8>, SourcePos),
     ) -> Disposition {
-        let d = self.partition(partition).process(ev, dead_letter);
+        let d = self.partition(partition).process(ev, keys, dead_letter);
         self.after_step(partition);
         d
     }

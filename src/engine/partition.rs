@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use super::core::Core;
 use super::customer::Customer;
+use super::keys::StateKeys;
 use super::sched::{Input, Item, Scheduler, Target, What};
 use super::slab::{KeyTimes, Slab};
 use super::snapshot::ShardLog;
-use super::ticket::{text_key, ticket_key, Contribution, Ticket};
+use super::ticket::{text_key, Contribution, Ticket};
 use super::watermark::PartitionClock;
 use super::{Disposition, Observer};
 use crate::config::Config;
@@ -24,26 +25,6 @@ use crate::event::{Body, Event};
 use crate::kpi::{Dims, Kpi};
 use crate::output::Rejection;
 use crate::ts::{Millis, HOUR, SECOND};
-
-/// The state keys an event's lookups use: its id's, its customer's and its ticket's (if it
-/// names one). Computed ahead, off the engine's thread, for [`super::Engine::prefetch_index`].
-#[derive(Debug, Clone, Copy)]
-pub struct StateKeys {
-    id: u128,
-    customer: u128,
-    ticket: Option<u128>,
-}
-
-impl StateKeys {
-    /// The keys of `ev`.
-    pub fn of(ev: &Event<'_>) -> StateKeys {
-        StateKeys {
-            id: text_key(&ev.id),
-            customer: text_key(&ev.customer),
-            ticket: ev.body.ticket().map(|t| ticket_key(&ev.customer, t)),
-        }
-    }
-}
 
 /// Tickets, customers, dedup memory, clock and scheduler of one partition.
 pub(super) struct Shard {
@@ -64,6 +45,9 @@ pub(super) struct Shard {
     pub since_sweep: u64,
     /// What changed since the last checkpoint (when checkpoints are taken).
     pub log: ShardLog,
+    /// The state keys of the event being applied ([`Shard::ev_customer`],
+    /// [`Shard::ev_ticket`]): computed once, ahead.
+    pub ev: StateKeys,
 }
 
 /// One input partition: its context and its state.
@@ -88,20 +72,27 @@ impl Partition {
                 next_sweep: Millis::MIN,
                 since_sweep: 0,
                 log: ShardLog::default(),
+                ev: StateKeys::default(),
             },
         }
     }
 
     /// Processes one decoded event of this partition (SPEC §1–§2); `dead_letter` supplies
     /// payload and position if it must be dead-lettered.
+    /// `keys` are the event's ([`StateKeys::of`]).
     pub fn process(
         &mut self,
         ev: &Event<'_>,
+        keys: &StateKeys,
         dead_letter: impl FnOnce() -> (Vec<u8>, crate::event::SourcePos),
     ) -> Disposition {
         let (core, shard) = (&mut self.core, &mut self.shard);
         let w = core.watermark.get();
-        let id = text_key(&ev.id);
+        shard.ev = *keys;
+        if cfg!(test) {
+            assert_eq!(*keys, StateKeys::of(ev), "the keys are the event's");
+        }
+        let id = keys.id;
         // SPEC §1: a duplicate id within the horizon changes nothing.
         let horizon = core.cfg.engine.dedup_horizon.0;
         if shard
@@ -207,27 +198,9 @@ impl Partition {
 }
 
 impl Shard {
-    /// See [`super::Engine::prefetch_index`].
-    pub fn prefetch_index(&self, k: &StateKeys) {
-        self.dedup.prefetch(k.id);
-        self.customers.prefetch_index(k.customer);
-        if let Some(t) = k.ticket {
-            self.tickets.prefetch_index(t);
-        }
-    }
-
-    /// See [`super::Engine::prefetch_state`].
-    pub fn prefetch_state(&self, k: &StateKeys) {
-        self.customers.prefetch_slot(k.customer);
-        if let Some(t) = k.ticket {
-            self.tickets.prefetch_slot(t);
-        }
-    }
-
-    /// The slot of `customer`'s ticket `id` if it exists and has not expired; expired state
-    /// is evicted here (lazily, with the rule the sweep uses).
-    pub fn live_ticket(&mut self, core: &mut Core, customer: &str, id: &str) -> Option<u32> {
-        let key = ticket_key(customer, id);
+    /// The slot of the ticket with `key` if it exists and has not expired; expired state is
+    /// evicted here (lazily, with the rule the sweep uses).
+    pub fn live_ticket_keyed(&mut self, core: &mut Core, key: u128) -> Option<u32> {
         let idx = self.tickets.find(key)?;
         let e = &core.cfg.engine;
         let t = self.tickets.get(idx)?;
@@ -254,16 +227,22 @@ impl Shard {
         }
     }
 
-    /// The customer's slot, created if needed; idle state past retention starts afresh.
-    pub fn customer(&mut self, core: &mut Core, key: &str, t: Millis) -> u32 {
-        self.customer_at(core, key, t, true)
-    }
-
-    /// [`Self::customer`]; `touch` says whether `t` counts as the customer's latest event
+    /// [`Self::ev_customer`] of any customer; `touch` says whether `t` counts as the customer's latest event
     /// (an event of the customer) or not (an SLA breach found by a timer).
     pub fn customer_at(&mut self, core: &mut Core, key: &str, t: Millis, touch: bool) -> u32 {
+        self.customer_keyed(core, key, text_key(key), t, touch)
+    }
+
+    /// [`Self::customer_at`] with `key`'s [`text_key`] `k`.
+    pub fn customer_keyed(
+        &mut self,
+        core: &mut Core,
+        key: &str,
+        k: u128,
+        t: Millis,
+        touch: bool,
+    ) -> u32 {
         let retention = core.cfg.engine.customer_retention.0;
-        let k = text_key(key);
         if let Some(idx) = self.customers.find(k) {
             if let Some(c) = self.customers.get_mut(idx) {
                 if c.evictable(core.watermark.get(), retention) {
@@ -382,7 +361,7 @@ impl Shard {
                 ticket,
                 ..
             } => {
-                self.customer(core, &ev.customer, t);
+                self.ev_customer(core, &ev.customer, t);
                 // Its own channel; its other dimensions from a known ticket of its customer.
                 let mut dims = Dims {
                     channel: Some(*channel),
@@ -390,7 +369,7 @@ impl Shard {
                 };
                 let known = ticket
                     .as_deref()
-                    .and_then(|id| self.live_ticket(core, &ev.customer, id));
+                    .and_then(|id| self.ev_ticket(core, &ev.customer, id));
                 if let Some(tk) = known.and_then(|idx| self.tickets.get(idx)) {
                     dims = Dims {
                         channel: Some(*channel),
@@ -401,10 +380,10 @@ impl Shard {
                 None
             }
             Body::CustomerContacted { .. } => {
-                Some((self.customer(core, &ev.customer, t), Input::Contact))
+                Some((self.ev_customer(core, &ev.customer, t), Input::Contact))
             }
             Body::SurveyCsat { score, ticket } => {
-                let cust = self.customer(core, &ev.customer, t);
+                let cust = self.ev_customer(core, &ev.customer, t);
                 let dims = self.survey_dims(core, ticket.as_deref(), &ev.customer);
                 core.measure(t, dims.unwrap_or(Dims::NONE), Kpi::Csat(*score));
                 let input = Input::Csat {
@@ -415,33 +394,33 @@ impl Shard {
                 Some((cust, input))
             }
             Body::SurveyNps { score } => {
-                let cust = self.customer(core, &ev.customer, t);
+                let cust = self.ev_customer(core, &ev.customer, t);
                 core.measure(t, Dims::NONE, Kpi::Nps(*score));
                 Some((cust, Input::Nps(*score)))
             }
             Body::SurveyCes { score, ticket } => {
-                let cust = self.customer(core, &ev.customer, t);
+                let cust = self.ev_customer(core, &ev.customer, t);
                 let dims = self.survey_dims(core, ticket.as_deref(), &ev.customer);
                 core.measure(t, dims.unwrap_or(Dims::NONE), Kpi::Ces(*score));
                 Some((cust, Input::Ces(*score)))
             }
             Body::OrderPlaced { amount, .. } => {
-                let cust = self.customer(core, &ev.customer, t);
+                let cust = self.ev_customer(core, &ev.customer, t);
                 core.measure(t, Dims::NONE, Kpi::OrderPlaced(*amount));
                 Some((cust, Input::Order))
             }
             Body::OrderReturned { .. } => {
-                let cust = self.customer(core, &ev.customer, t);
+                let cust = self.ev_customer(core, &ev.customer, t);
                 core.measure(t, Dims::NONE, Kpi::Returned);
                 Some((cust, Input::Return))
             }
             Body::WarrantyClaimed { .. } => {
-                let cust = self.customer(core, &ev.customer, t);
+                let cust = self.ev_customer(core, &ev.customer, t);
                 core.measure(t, Dims::NONE, Kpi::WarrantyClaim);
                 Some((cust, Input::WarrantyClaim))
             }
             Body::CustomerChurned { .. } => {
-                let cust = self.customer(core, &ev.customer, t);
+                let cust = self.ev_customer(core, &ev.customer, t);
                 core.measure(t, Dims::NONE, Kpi::Churned);
                 if late {
                     // Still counted in cxstream_customers_churned_total (every valid event).
@@ -471,7 +450,7 @@ impl Shard {
         ticket: Option<&str>,
         customer: &str,
     ) -> Option<Dims> {
-        let idx = self.live_ticket(core, customer, ticket?)?;
+        let idx = self.ev_ticket(core, customer, ticket?)?;
         self.tickets.get(idx).map(|tk| tk.dims)
     }
 

@@ -31,10 +31,10 @@ impl Shard {
         team: Option<&str>,
     ) -> Result<Held, Rejection> {
         let t = ev.time;
-        if self.live_ticket(core, &ev.customer, ticket).is_some() {
+        if self.ev_ticket(core, &ev.customer, ticket).is_some() {
             return Err(Rejection::TicketExists);
         }
-        let cust = self.customer(core, &ev.customer, t);
+        let cust = self.ev_customer(core, &ev.customer, t);
         let team = core.teams.intern(team.unwrap_or(DEFAULT_TEAM));
         let dims = Dims {
             team: Some(team),
@@ -69,7 +69,7 @@ impl Shard {
             ck: Default::default(),
         };
         core.gauges((Contribution::default(), dims), (tk.contribution(), dims));
-        let key = ticket_key(&ev.customer, ticket);
+        let key = self.ev_ticket_key(&ev.customer, ticket);
         let dues = SlaKind::ALL.map(|kind| tk.clock(kind).due);
         let idx = self.tickets.insert(key, tk);
         let seqs = dues.map(|due| self.timer(due, What::Sla { ticket: idx }));
@@ -93,10 +93,11 @@ impl Shard {
         change: impl FnOnce(&mut Ticket, &mut Core) -> R,
     ) -> Result<(R, u32), Rejection> {
         let t = ev.time;
+        let key = self.ev_ticket_key(&ev.customer, id);
         let idx = self
-            .live_ticket(core, &ev.customer, id)
+            .live_ticket_keyed(core, key)
             .ok_or(Rejection::UnknownTicket)?;
-        let cust = self.customer(core, &ev.customer, t);
+        let cust = self.ev_customer(core, &ev.customer, t);
         let tk = self.tickets.get_mut(idx).ok_or(Rejection::UnknownTicket)?;
         tk.last_event = tk.last_event.max(t);
         let before = (tk.contribution(), tk.dims);
@@ -105,7 +106,7 @@ impl Shard {
         if before != after {
             core.gauges(before, after);
         }
-        self.log.touch_ticket(ticket_key(&ev.customer, id), tk);
+        self.log.touch_ticket(key, tk);
         Ok((r, cust))
     }
 
@@ -247,7 +248,7 @@ impl Shard {
                     team: Some(clock.team_at_due),
                     ..dims
                 };
-                let cust = self.customer(core, &ev.customer, t);
+                let cust = self.ev_customer(core, &ev.customer, t);
                 self.breach(core, &ev.customer, ticket, dims, kind, clock, cust, false);
             }
         }

@@ -15,7 +15,7 @@ pub mod kafka;
 pub mod partitioner;
 
 use crate::config::Config;
-use crate::engine::{Disposition, Engine};
+use crate::engine::{Disposition, Engine, StateKeys};
 use crate::event::{decode, DecodeError, Event, InvalidReason, SourcePos};
 use crate::ts::{self, Millis};
 
@@ -114,8 +114,8 @@ pub fn feed_routed(
 pub enum Prepared<'a> {
     /// Larger than `input.max_event_bytes`.
     Oversized(i32),
-    /// A valid event, and its partition.
-    Event(Event<'a>, i32),
+    /// A valid event, its partition, and its state keys.
+    Event(Event<'a>, i32, StateKeys),
     /// An invalid input, and the partition it is counted in.
     Invalid(DecodeError, i32),
 }
@@ -147,7 +147,8 @@ pub fn prepare<'a>(route: Route, payload: &'a [u8], adm: &Admission) -> Prepared
                 Route::Fixed(p) => p,
                 Route::ByCustomer(how, n) => how.partition(ev.customer.as_bytes(), n),
             };
-            Prepared::Event(ev, partition)
+            let keys = StateKeys::of(&ev);
+            Prepared::Event(ev, partition, keys)
         }
         Err(e) => Prepared::Invalid(e, fallback),
     }
@@ -166,8 +167,8 @@ pub fn feed_prepared(
             disposition: engine.oversized(p, payload, adm.max_event_bytes, pos()),
             time: None,
         },
-        Prepared::Event(ev, p) => Fed {
-            disposition: engine.process_event(*p, ev, || (payload.to_vec(), pos())),
+        Prepared::Event(ev, p, keys) => Fed {
+            disposition: engine.process_event(*p, ev, keys, || (payload.to_vec(), pos())),
             time: Some(ev.time),
         },
         Prepared::Invalid(e, p) => Fed {

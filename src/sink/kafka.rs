@@ -524,9 +524,13 @@ impl Sink {
             }
             if Instant::now() >= deadline {
                 if let Some(n) = self.shared.warn.allow() {
+                    let (main, after) = self.producers.in_flight_each();
                     tracing::warn!(
                         suppressed = n,
-                        in_flight = self.producers.in_flight(),
+                        in_flight = main + after,
+                        in_flight_main = main,
+                        in_flight_watermarks = after,
+                        holding = self.holding(),
                         failed,
                         "kafka producer: outputs not acknowledged yet; offsets are not committed until they are"
                     );

@@ -92,8 +92,15 @@ impl Producers {
 
     /// Records handed over and not reported yet, in both producers.
     pub(super) fn in_flight(&self) -> usize {
+        let (main, after) = self.in_flight_each();
+        main + after
+    }
+
+    /// Records in flight in each: the main producer's, the second one's (for the warning
+    /// that names which one a stop waited for).
+    pub(super) fn in_flight_each(&self) -> (usize, usize) {
         let n = |p: &BaseProducer<SinkContext>| p.in_flight_count().max(0) as usize;
-        n(&self.main) + self.after.as_ref().map_or(0, n)
+        (n(&self.main), self.after.as_ref().map_or(0, n))
     }
 
     /// Flushes both, each for up to `step`: `true` when both are empty.

@@ -9,6 +9,7 @@
 mod decode;
 mod number;
 mod scan;
+pub(crate) use scan::special;
 
 pub use decode::decode;
 pub use number::{MAX_AMOUNT, MAX_HANDLE_SECONDS};

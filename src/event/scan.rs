@@ -106,8 +106,9 @@ fn store<'a>(raw: &mut Raw<'a>, key: &str, value: Value<'a>) -> Option<Option<u3
 }
 
 /// Whether a byte of `w` is `"`, `\\` or below 0x20 (may also say so of a byte after the
-/// first that is: the byte loop after it decides).
-fn special(w: u64) -> bool {
+/// first that is: the byte loop after it decides). The bytes JSON strings escape: the
+/// decoder's and the output writer's ([`crate::output::jsonw::string`]) fast path.
+pub(crate) fn special(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;

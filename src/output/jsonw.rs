@@ -12,8 +12,20 @@
 pub fn string(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    let (mut start, mut i) = (0, 0);
+    loop {
+        // Eight bytes at a time while none needs escaping (long ones: `hdr`, payloads).
+        while let Some(w) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            if crate::event::special(u64::from_le_bytes(word)) {
+                break;
+            }
+            i += 8;
+        }
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         let esc: &[u8] = match b {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -33,14 +45,19 @@ pub fn string(out: &mut Vec<u8>, s: &str) {
                     HEX[(b >> 4) as usize],
                     HEX[(b & 0xf) as usize],
                 ]);
-                start = i + 1;
+                i += 1;
+                start = i;
                 continue;
             }
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.extend_from_slice(&bytes[start..i]);
         out.extend_from_slice(esc);
-        start = i + 1;
+        i += 1;
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
@@ -188,5 +205,31 @@ mod tests {
         let mut out = Vec::new();
         int(&mut out, -42i64);
         assert_eq!(out, b"-42");
+    }
+
+    /// The eight-bytes-at-a-time path: every character that is escaped, and some that are
+    /// not (multi-byte ones, DEL, bytes just above the control range), at every position of
+    /// strings of 0 to 40 bytes, alone and in pairs.
+    #[test]
+    fn strings_escape_every_special_byte_at_every_position() {
+        let specials = [
+            '"', '\\', '\n', '\r', '\t', '\u{8}', '\u{c}', '\u{0}', '\u{1f}', ' ', '\u{7f}', 'é',
+            '😀',
+        ];
+        for len in 0..40 {
+            for (a, &x) in specials.iter().enumerate() {
+                for at in 0..=len {
+                    for &y in &specials[a..] {
+                        let mut s: String =
+                            "abcdefghijklmnopqrstuvwxyz0123456789ABCD"[..len].into();
+                        s.insert(at, x);
+                        s.push(y);
+                        let mut out = Vec::new();
+                        string(&mut out, &s);
+                        assert_eq!(out, serde_json::to_vec(&s).unwrap(), "{s:?}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -125,7 +125,17 @@ impl PartMsg {
 
     /// The record's value, stamped with the configuration's fingerprint.
     pub fn encode(&self, fingerprint: u64) -> Vec<u8> {
-        let mut w = Writer::new();
+        let mut buf = Vec::new();
+        self.encode_into(fingerprint, &mut buf);
+        buf
+    }
+
+    /// [`PartMsg::encode`] into `buf` (cleared first), whose capacity serves again.
+    pub fn encode_into(&self, fingerprint: u64, buf: &mut Vec<u8>) {
+        buf.clear();
+        let mut w = Writer {
+            buf: std::mem::take(buf),
+        };
         w.u8(VERSION);
         w.u64(fingerprint);
         match self {
@@ -170,7 +180,7 @@ impl PartMsg {
             }
             PartMsg::Reset => w.u8(4),
         }
-        w.buf
+        *buf = w.buf;
     }
 
     /// Decodes a value written by [`PartMsg::encode`]; a record of another configuration
@@ -295,14 +305,20 @@ struct Packed {
 }
 
 impl Packed {
-    fn of(c: ClosedWindow) -> Packed {
-        let mut w = Writer::new();
+    /// `c` packed, its aggregate encoded in `scratch` (kept for the next) and copied out at
+    /// its exact size.
+    fn of(c: ClosedWindow, scratch: &mut Vec<u8>) -> Packed {
+        scratch.clear();
+        let mut w = Writer {
+            buf: std::mem::take(scratch),
+        };
         c.agg.encode(&mut w);
+        *scratch = w.buf;
         Packed {
             key: c.key,
             size: c.size,
             partial: c.partial,
-            agg: w.buf,
+            agg: scratch.clone(),
         }
     }
 
@@ -338,6 +354,8 @@ pub struct PartsLog {
     pub dropped: u64,
     /// Parts dropped because the same window, group and partition was already pending.
     pub repeated: u64,
+    /// Where a pending part's aggregate is encoded before it is copied out (no growth).
+    scratch: Vec<u8>,
 }
 
 impl PartsLog {
@@ -353,6 +371,7 @@ impl PartsLog {
             read_to: i64::MIN,
             dropped: 0,
             repeated: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -418,7 +437,7 @@ impl PartsLog {
         match slot.entry(p.partition) {
             std::collections::btree_map::Entry::Occupied(_) => self.repeated += 1,
             std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert((offset, Packed::of(p.window)));
+                v.insert((offset, Packed::of(p.window, &mut self.scratch)));
             }
         }
     }

@@ -413,8 +413,6 @@ impl Pipeline {
             if let Some(m) = metrics {
                 m.record(&r);
             }
-            let line = r.to_line();
-            let key = r.key();
             let topic = match (&r, Destination::of(&r)) {
                 (_, Destination::DeadLetter) => {
                     progress.deadletters.fetch_add(1, Ordering::Relaxed);
@@ -433,18 +431,18 @@ impl Pipeline {
                     &cfg.kafka.output_topic
                 }
             };
-            sink.send(topic, Some(key.as_bytes()), line.as_bytes(), r.type_name());
+            sink.send_record(topic, &r);
         }
         // Window parts, then the watermarks that say they are all out (SPEC §7).
-        let parts = engine.take_parts();
+        let mut parts = engine.take_parts();
         let watermarks = engine.watermark_updates();
         if *finished {
             // The end of a bounded run: never part of the merge state.
-            finals.extend(parts);
+            finals.append(&mut parts);
         } else {
             let fp = *fingerprint;
             let n = *parts_partitions;
-            for p in parts {
+            for p in parts.drain(..) {
                 let q = p.route(n);
                 let msg = PartMsg::Part(p);
                 send_part(sink, parts_topic, q, &msg, fp);
@@ -459,6 +457,7 @@ impl Pipeline {
                 }
             }
         }
+        engine.give_back_parts(parts);
         sink.poll();
         sink.resend_failed();
         progress.acked.store(sink.acked(), Ordering::Relaxed);
@@ -547,20 +546,22 @@ impl Pipeline {
 /// Sends one parts-topic record to partition `q`.
 pub(super) fn send_part(sink: &mut Sink, topic: &str, q: i32, msg: &PartMsg, fingerprint: u64) {
     let key = msg.key();
-    let value = msg.encode(fingerprint);
-    let out = Out {
-        topic,
-        partition: Some(q),
-        key: Some(key.as_bytes()),
-        payload: Some(&value),
-        kind: "part",
-    };
-    // A watermark or an end marker says the parts before it are all out: it never overtakes
-    // one, even one whose delivery failed and is sent again (SPEC §7).
-    match msg {
-        PartMsg::Part(_) => sink.send_part(out),
-        _ => sink.send_after_parts(out),
-    };
+    sink.with_scratch(|sink, value| {
+        msg.encode_into(fingerprint, value);
+        let out = Out {
+            topic,
+            partition: Some(q),
+            key: Some(key.as_bytes()),
+            payload: Some(value),
+            kind: "part",
+        };
+        // A watermark or an end marker says the parts before it are all out: it never
+        // overtakes one, even one whose delivery failed and is sent again (SPEC §7).
+        match msg {
+            PartMsg::Part(_) => sink.send_part(out),
+            _ => sink.send_after_parts(out),
+        }
+    });
 }
 
 pub(super) fn tpl_of(p: i32, topics: impl Iterator<Item = String>) -> TopicPartitionList {

@@ -68,6 +68,9 @@ pub struct Sink {
     shutdown: Shutdown,
     /// The last sequence number handed out.
     seq: u64,
+    /// Where [`Sink::with_scratch`] encodes a value: kept, so that no record allocates and
+    /// grows a buffer of its own (issue 10: 12 % of the merge step's CPU was that growth).
+    scratch: Vec<u8>,
     /// Records held until the parts before them in their topic partition are acknowledged.
     lanes: Lanes,
 }
@@ -127,6 +130,7 @@ impl Sink {
             unsent: 0,
             shutdown,
             seq: 0,
+            scratch: Vec::new(),
             lanes: Lanes::default(),
         })
     }
@@ -306,6 +310,24 @@ impl Sink {
             key,
             payload: Some(payload),
             kind,
+        })
+    }
+
+    /// Calls `f` with the sink and an empty buffer to encode a value into and send (the
+    /// producer copies it); the buffer is kept for the next call.
+    pub fn with_scratch<R>(&mut self, f: impl FnOnce(&mut Sink, &mut Vec<u8>) -> R) -> R {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        let r = f(self, &mut buf);
+        self.scratch = buf;
+        r
+    }
+
+    /// [`Sink::send`] of an output record to `topic`: its key, its JSON line, its type.
+    pub fn send_record(&mut self, topic: &str, r: &crate::output::Record) -> u64 {
+        self.with_scratch(|sink, line| {
+            r.write_line(line);
+            sink.send(topic, Some(r.key().as_bytes()), line, r.type_name())
         })
     }
 

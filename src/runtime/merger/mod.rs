@@ -458,13 +458,7 @@ impl Merge {
             if let Some(m) = &self.metrics {
                 m.record(&r);
             }
-            let key = r.key();
-            self.sink.send(
-                &self.cfg.kafka.output_topic,
-                Some(key.as_bytes()),
-                r.to_line().as_bytes(),
-                r.type_name(),
-            );
+            self.sink.send_record(&self.cfg.kafka.output_topic, &r);
         }
         self.sink.last_seq()
     }

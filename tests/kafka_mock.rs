@@ -451,6 +451,43 @@ fn rebalances(group: &str, strategy: Option<&str>) {
 
 /// Injected Produce and OffsetCommit errors, produce timeouts, and the broker down then up:
 /// no crash, nothing lost, nothing else than replay's records; commits recover.
+/// A commit the coordinator refuses while the input is idle is made again at the next
+/// checkpoint interval: the group's offsets reach the end without new input bringing a new
+/// checkpoint (until 2026-12-02 they stayed behind until the next event: README known issue).
+#[test]
+fn a_refused_commit_on_an_idle_stream_is_made_again() {
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    use std::sync::atomic::Ordering;
+    let group = "g-idle-commit";
+    let mock = cluster(1, 1, &[group]);
+    let bs = mock.bootstrap_servers();
+    let cfg = live_config(&bs, group);
+    let lines = future_lines(300, 5, 1);
+    produce(&bs, "input", &lines);
+    // Every commit fails for a while (the merge step's too, which share the errors): those
+    // of the checkpoints that cover the whole input among them.
+    mock.request_errors(
+        RDKafkaApiKey::OffsetCommit,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT; 30],
+    );
+    let run = Running::start(cfg, live());
+    wait_for(Duration::from_secs(40), "the input processed", || {
+        run.progress.events.load(Ordering::Relaxed) >= lines.len() as u64
+    });
+    // No input from here on.
+    wait_for(
+        Duration::from_secs(40),
+        "the group's offset at the end",
+        || committed_sum(&bs, group, 1) == lines.len() as i64,
+    );
+    assert!(
+        run.progress.commits.load(Ordering::Relaxed) >= 2,
+        "the refused commit was made again"
+    );
+    let summary = run.stop();
+    assert_eq!(summary.events, lines.len() as u64, "nothing new was read");
+}
+
 #[test]
 fn broker_errors_and_outage_lose_nothing() {
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};

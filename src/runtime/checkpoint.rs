@@ -148,10 +148,11 @@ impl Pipeline {
     /// 20,000 events/s soak it saved no measurable memory (the bookkeeping kept until a
     /// manifest is acknowledged is small) while a checkpoint took ~1.2 s to complete, so a
     /// round over many partitions would outlast the interval.
-    pub(super) fn maybe_checkpoint(&mut self) {
+    pub(super) fn maybe_checkpoint(&mut self, consumer: &Consumer) {
         let every = Duration::from_millis(self.cfg.kafka.checkpoint_interval.0.max(1) as u64);
         if self.last_checkpoint.elapsed() >= every {
             self.last_checkpoint = Instant::now();
+            let mut idle = Vec::new();
             for (p, part) in self.parts.iter_mut() {
                 if !checkpointable(&self.pending, &self.tombs, *p, part) {
                     continue;
@@ -161,8 +162,10 @@ impl Pipeline {
                 } else {
                     // Nothing new: the latest checkpoint still holds the whole state.
                     part.checkpointed_at = Some(Instant::now());
+                    idle.push(*p);
                 }
             }
+            self.commit_again(consumer, &idle);
         }
         if self.image_unsent() {
             return;
@@ -282,14 +285,34 @@ impl Pipeline {
         if let Some(m) = &self.metrics {
             m.observe_checkpoint(pend.started.elapsed().as_secs_f64(), bytes);
         }
-        // Group offsets follow checkpoints (SPEC §7): for monitoring and tools; a restore
-        // starts from the checkpoint's own position. So the commit is never waited for (also
-        // on revoke and at shutdown): a coordinator that holds it during a rebalance cannot
-        // stall the loop; one that fails is made good by the next checkpoint's.
+        self.commit_positions(consumer, p, &pend.positions);
+    }
+
+    /// Commits `positions` of partition `p` as the group's offsets (see
+    /// [`Pipeline::commit_offsets`]).
+    pub(super) fn commit_positions(
+        &mut self,
+        consumer: &Consumer,
+        p: i32,
+        positions: &[(String, i64)],
+    ) {
+        let offsets: Vec<(String, i32, i64)> =
+            positions.iter().map(|(t, o)| (t.clone(), p, *o)).collect();
+        self.commit_offsets(consumer, &offsets);
+    }
+
+    /// Commits `(topic, partition, next offset)` as the group's offsets, in one request.
+    /// Group offsets follow checkpoints (SPEC §7): for monitoring and tools; a restore starts
+    /// from the checkpoint's own position. So the commit is never waited for (also on revoke
+    /// and at shutdown): a coordinator that holds it during a rebalance cannot stall the loop;
+    /// one that fails is made good by the next checkpoint's or, on an idle partition, at the
+    /// next interval ([`Pipeline::commit_again`]); a restore commits the checkpoint it
+    /// restored.
+    fn commit_offsets(&mut self, consumer: &Consumer, offsets: &[(String, i32, i64)]) {
         let mut tpl = TopicPartitionList::new();
-        for (t, o) in &pend.positions {
+        for (t, p, o) in offsets {
             if *o >= 0 {
-                let _ = tpl.add_partition_offset(t, p, Offset::Offset(*o));
+                let _ = tpl.add_partition_offset(t, *p, Offset::Offset(*o));
             }
         }
         if tpl.count() == 0 {
@@ -299,9 +322,9 @@ impl Pipeline {
             Ok(()) => {
                 self.commits += 1;
                 self.progress.commits.store(self.commits, Ordering::Relaxed);
-                for (t, o) in &pend.positions {
+                for (t, p, o) in offsets {
                     if *o >= 0 {
-                        self.committed.insert((t.clone(), p), *o);
+                        self.committed.insert((t.clone(), *p), *o);
                     }
                 }
             }
@@ -309,11 +332,26 @@ impl Pipeline {
                 if let Some(n) = self.warn.allow() {
                     tracing::warn!(
                         suppressed = n,
-                        "offset commit failed ({e}); the next checkpoint commits again"
+                        "offset commit failed ({e}); committing again at the next checkpoint interval"
                     );
                 }
             }
         }
+    }
+
+    /// Commits the positions last committed for the idle partitions `ps` again, once per
+    /// checkpoint interval: a commit the coordinator refused (an outage, a coordinator
+    /// moving; librdkafka does not report it back) is made good even when no new input brings
+    /// a checkpoint, so the group's offsets and the lag read from them catch up. One
+    /// asynchronous OffsetCommit request per interval, as librdkafka's auto-commit would send.
+    fn commit_again(&mut self, consumer: &Consumer, ps: &[i32]) {
+        let offsets: Vec<(String, i32, i64)> = self
+            .committed
+            .iter()
+            .filter(|((_, p), _)| ps.contains(p))
+            .map(|((t, p), o)| (t.clone(), *p, *o))
+            .collect();
+        self.commit_offsets(consumer, &offsets);
     }
 
     /// A checkpoint of `p` now, waiting (at most `budget`) until it is complete: on revoke,

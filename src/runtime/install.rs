@@ -40,6 +40,12 @@ impl Pipeline {
                     part.next_advance = restored.max_advance + 1;
                     part.replay = decode_advances(&restored.advances);
                     part.checkpointed_at = Some(Instant::now());
+                    // The group's offsets follow the checkpoint restored: its commit may
+                    // have been lost with the partition (an outage), and an idle input
+                    // brings no new checkpoint to commit.
+                    let positions = m.positions.clone();
+                    self.commit_positions(consumer, p, &positions);
+                    let m = &restored.manifest;
                     tracing::info!(
                         partition = p,
                         generation = m.gen,

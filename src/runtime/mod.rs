@@ -395,7 +395,7 @@ pub fn run_pipeline_with(
         p.drain();
         p.backpressure(&consumer);
         p.report_output_errors();
-        p.maybe_checkpoint();
+        p.maybe_checkpoint(&consumer);
         p.feed_checkpoints(checkpoint::CHECKPOINT_SLICE);
         p.progress_checkpoints(&consumer);
         if metadata_at.elapsed() >= Duration::from_secs(30) {

@@ -95,8 +95,11 @@ impl<H: Rebalance> ClientContext for SourceContext<H> {
 }
 
 impl<H: Rebalance> ConsumerContext for SourceContext<H> {
-    /// The answer to an offset commit (they are never waited for): a failure is logged; the
-    /// next checkpoint commits again.
+    /// The answer to an offset commit. librdkafka answers only commits made with a callback
+    /// or a reply queue; cxstream's are asynchronous without either (never waited for), so a
+    /// failed one shows as librdkafka's own `COMMITFAIL` warning instead, and is made good by
+    /// the next checkpoint interval, which commits idle partitions again
+    /// (`Pipeline::maybe_checkpoint`).
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
         match result {
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}

@@ -125,17 +125,17 @@ impl PartMsg {
 
     /// The record's value, stamped with the configuration's fingerprint.
     pub fn encode(&self, fingerprint: u64) -> Vec<u8> {
-        let mut buf = Vec::new();
-        self.encode_into(fingerprint, &mut buf);
-        buf
+        let mut w = Writer::new();
+        self.write(fingerprint, &mut w);
+        w.buf
     }
 
     /// [`PartMsg::encode`] into `buf` (cleared first), whose capacity serves again.
     pub fn encode_into(&self, fingerprint: u64, buf: &mut Vec<u8>) {
-        buf.clear();
-        let mut w = Writer {
-            buf: std::mem::take(buf),
-        };
+        Writer::reusing(buf, |w| self.write(fingerprint, w));
+    }
+
+    fn write(&self, fingerprint: u64, w: &mut Writer) {
         w.u8(VERSION);
         w.u64(fingerprint);
         match self {
@@ -153,7 +153,7 @@ impl PartMsg {
                 w.i64(c.key.start);
                 w.u8(c.key.group_idx);
                 w.bool(c.partial);
-                c.agg.encode(&mut w);
+                c.agg.encode(w);
             }
             PartMsg::Watermark {
                 partition,
@@ -180,7 +180,6 @@ impl PartMsg {
             }
             PartMsg::Reset => w.u8(4),
         }
-        *buf = w.buf;
     }
 
     /// Decodes a value written by [`PartMsg::encode`]; a record of another configuration
@@ -308,12 +307,7 @@ impl Packed {
     /// `c` packed, its aggregate encoded in `scratch` (kept for the next) and copied out at
     /// its exact size.
     fn of(c: ClosedWindow, scratch: &mut Vec<u8>) -> Packed {
-        scratch.clear();
-        let mut w = Writer {
-            buf: std::mem::take(scratch),
-        };
-        c.agg.encode(&mut w);
-        *scratch = w.buf;
+        Writer::reusing(scratch, |w| c.agg.encode(w));
         Packed {
             key: c.key,
             size: c.size,

@@ -43,9 +43,7 @@ impl Pipeline {
                     // The group's offsets follow the checkpoint restored: its commit may
                     // have been lost with the partition (an outage), and an idle input
                     // brings no new checkpoint to commit.
-                    let positions = m.positions.clone();
-                    self.commit_positions(consumer, p, &positions);
-                    let m = &restored.manifest;
+                    self.commit_positions(consumer, p, &m.positions);
                     tracing::info!(
                         partition = p,
                         generation = m.gen,

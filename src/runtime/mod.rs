@@ -167,7 +167,9 @@ pub struct RunSummary {
     pub records_waited: BTreeMap<&'static str, u64>,
     /// The most state records one checkpoint had.
     pub largest_checkpoint: u64,
-    /// Offset commits sent (one with each completed checkpoint; answers are not waited for).
+    /// Offset commits sent (one with each completed checkpoint, one after each restore from a
+    /// checkpoint, and one per checkpoint interval for idle partitions; answers are not
+    /// waited for).
     pub commits: u64,
     /// Complete checkpoints.
     pub checkpoints: u64,
@@ -201,7 +203,9 @@ pub struct Progress {
     pub deadletters: AtomicU64,
     /// Records acknowledged by the broker.
     pub acked: AtomicU64,
-    /// Offset commits sent (one with each completed checkpoint; answers are not waited for).
+    /// Offset commits sent (one with each completed checkpoint, one after each restore from a
+    /// checkpoint, and one per checkpoint interval for idle partitions; answers are not
+    /// waited for).
     pub commits: AtomicU64,
     /// Assignment callbacks served (one per rebalance that reaches this member).
     pub rebalances: AtomicU64,

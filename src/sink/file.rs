@@ -23,14 +23,17 @@ impl FileSink<'_> {
 
     /// Writes `records`, in order.
     pub fn write_records(&mut self, records: impl IntoIterator<Item = Record>) -> io::Result<()> {
+        // One line buffer for all: no allocation and growth per record.
+        let mut line = Vec::with_capacity(512);
         for r in records {
-            let line = r.to_line();
+            line.clear();
+            r.write_line(&mut line);
+            line.push(b'\n');
             let w: &mut dyn Write = match (&mut self.deadletter, Destination::of(&r)) {
                 (Some(d), Destination::DeadLetter) => &mut **d,
                 _ => &mut *self.output,
             };
-            w.write_all(line.as_bytes())?;
-            w.write_all(b"\n")?;
+            w.write_all(&line)?;
         }
         Ok(())
     }

@@ -23,6 +23,17 @@ impl Writer {
         Writer::default()
     }
 
+    /// Runs `f` on a writer over `buf`, cleared first: a buffer kept between records keeps
+    /// its capacity instead of growing a new one each time; `buf` then holds what `f` wrote.
+    pub fn reusing(buf: &mut Vec<u8>, f: impl FnOnce(&mut Writer)) {
+        buf.clear();
+        let mut w = Writer {
+            buf: std::mem::take(buf),
+        };
+        f(&mut w);
+        *buf = w.buf;
+    }
+
     /// One byte.
     pub fn u8(&mut self, v: u8) {
         self.buf.push(v);

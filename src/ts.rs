@@ -232,12 +232,22 @@ pub fn parse_duration(s: &str) -> Option<Millis> {
 /// The canonical short text of a duration (`1m`, `1h`, `90s`, `7d`): the largest unit that
 /// divides it exactly. Used for window labels and keys.
 pub fn duration_label(ms: Millis) -> String {
+    let mut b = Vec::with_capacity(8);
+    push_duration_label(&mut b, ms);
+    String::from_utf8(b).unwrap_or_default()
+}
+
+/// [`duration_label`] appended to a byte buffer (record and parts-topic keys).
+pub fn push_duration_label(out: &mut Vec<u8>, ms: Millis) {
     for (unit, m) in [("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", SECOND)] {
         if ms > 0 && ms % m == 0 {
-            return format!("{}{unit}", ms / m);
+            out.extend_from_slice(itoa::Buffer::new().format(ms / m).as_bytes());
+            out.extend_from_slice(unit.as_bytes());
+            return;
         }
     }
-    format!("{ms}ms")
+    out.extend_from_slice(itoa::Buffer::new().format(ms).as_bytes());
+    out.extend_from_slice(b"ms");
 }
 
 #[cfg(test)]

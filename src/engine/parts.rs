@@ -44,12 +44,6 @@ pub struct PartOut {
 }
 
 impl PartOut {
-    /// The parts-topic key: `<size>|<start>|<group>|<partition>`.
-    pub fn key(&self) -> String {
-        let w = &self.window;
-        crate::output::window_key(w.size, w.key.start, &self.group, &[self.partition])
-    }
-
     /// Which of `n` parts-topic partitions merges this window × group: CRC-32 of
     /// `<size>|<group>` modulo `n`, so that one KPI series is always merged in one place.
     pub fn route(&self, n: i32) -> i32 {
@@ -69,6 +63,30 @@ pub fn route(size: Millis, group: &[(Dim, String)], n: i32) -> i32 {
         k.push('|');
     }
     crate::source::partitioner::Partitioner::Crc32.partition(k.as_bytes(), n)
+}
+
+/// A sealed part as the merge step reads it from the parts topic: its aggregate kept in the
+/// bytes it came in, checked for form ([`Aggregate::skip`]) but not decoded. A dense duration
+/// summary decodes to a ~100 kB histogram; the merge step decodes it once, when its window
+/// is emitted.
+#[derive(Debug, Clone)]
+pub struct PackedPart {
+    /// The input partition.
+    pub partition: i32,
+    /// `(dimension, value)` in the group's configured order.
+    pub group: Vec<(Dim, String)>,
+    window: Packed,
+}
+
+impl PackedPart {
+    /// `p` with its aggregate encoded in `scratch` (kept for the next) and copied out.
+    pub fn of(p: PartOut, scratch: &mut Vec<u8>) -> PackedPart {
+        PackedPart {
+            partition: p.partition,
+            group: p.group,
+            window: Packed::of(p.window, scratch),
+        }
+    }
 }
 
 /// A merge step's restart point (see the module docs).
@@ -91,6 +109,9 @@ pub struct Mark {
 pub enum PartMsg {
     /// A sealed part.
     Part(PartOut),
+    /// A sealed part as [`PartMsg::decode`] reads it: the same record, its aggregate still
+    /// encoded.
+    Packed(PackedPart),
     /// An input partition's watermark: its parts of windows ending at or before it are sent.
     Watermark {
         /// The input partition.
@@ -115,12 +136,28 @@ impl PartMsg {
     /// The record's key.
     pub fn key(&self) -> String {
         match self {
-            PartMsg::Part(p) => p.key(),
+            PartMsg::Part(_) | PartMsg::Packed(_) => {
+                let mut k = Vec::with_capacity(64);
+                self.push_key(&mut k);
+                // Written from strings and ASCII only.
+                String::from_utf8(k).unwrap_or_default()
+            }
             PartMsg::Watermark { partition, .. } => format!("watermark|{partition}"),
             PartMsg::Mark(_) => "mark".to_string(),
             PartMsg::End(id) => format!("end|{id}"),
             PartMsg::Reset => "reset".to_string(),
         }
+    }
+
+    /// [`Self::key`] appended to `out`; a part's, `<size>|<start>|<group>|<partition>`,
+    /// without an intermediate string.
+    pub fn push_key(&self, out: &mut Vec<u8>) {
+        let (partition, group, key, size) = match self {
+            PartMsg::Part(p) => (p.partition, &p.group, &p.window.key, p.window.size),
+            PartMsg::Packed(p) => (p.partition, &p.group, &p.window.key, p.window.size),
+            _ => return out.extend_from_slice(self.key().as_bytes()),
+        };
+        crate::output::push_window_key(out, size, key.start, group, &[partition]);
     }
 
     /// The record's value, stamped with the configuration's fingerprint.
@@ -140,20 +177,14 @@ impl PartMsg {
         w.u64(fingerprint);
         match self {
             PartMsg::Part(p) => {
-                w.u8(0);
-                w.i64(i64::from(p.partition));
-                w.len(p.group.len());
-                for (d, v) in &p.group {
-                    w.u8(dim_code(*d));
-                    w.str(v);
-                }
                 let c = &p.window;
-                w.i64(c.size);
-                w.u8(c.key.size_idx);
-                w.i64(c.key.start);
-                w.u8(c.key.group_idx);
-                w.bool(c.partial);
+                write_part_head(w, p.partition, &p.group, &c.key, c.size, c.partial);
                 c.agg.encode(w);
+            }
+            PartMsg::Packed(p) => {
+                let c = &p.window;
+                write_part_head(w, p.partition, &p.group, &c.key, c.size, c.partial);
+                w.buf.extend_from_slice(&c.agg);
             }
             PartMsg::Watermark {
                 partition,
@@ -215,11 +246,13 @@ impl PartMsg {
                 let start = r.i64()?;
                 let group_idx = r.u8()?;
                 let partial = r.bool()?;
-                let agg = Aggregate::decode(&mut r)?;
-                PartMsg::Part(PartOut {
+                let from = r.remaining();
+                Aggregate::skip(&mut r)?;
+                let agg = from[..from.len() - r.remaining().len()].to_vec();
+                PartMsg::Packed(PackedPart {
                     partition: p,
                     group,
-                    window: ClosedWindow {
+                    window: Packed {
                         key: WindowKey {
                             size_idx,
                             start,
@@ -227,8 +260,8 @@ impl PartMsg {
                             values: [0; 4],
                         },
                         size,
-                        agg,
                         partial,
+                        agg,
                     },
                 })
             }
@@ -263,6 +296,29 @@ impl PartMsg {
     }
 }
 
+/// A part's fields before its aggregate (the aggregate is the record's last field).
+fn write_part_head(
+    w: &mut Writer,
+    partition: i32,
+    group: &[(Dim, String)],
+    key: &WindowKey,
+    size: Millis,
+    partial: bool,
+) {
+    w.u8(0);
+    w.i64(i64::from(partition));
+    w.len(group.len());
+    for (d, v) in group {
+        w.u8(dim_code(*d));
+        w.str(v);
+    }
+    w.i64(size);
+    w.u8(key.size_idx);
+    w.i64(key.start);
+    w.u8(key.group_idx);
+    w.bool(partial);
+}
+
 fn dim_code(d: Dim) -> u8 {
     match d {
         Dim::Team => 0,
@@ -283,7 +339,7 @@ fn dim_of(c: u8) -> Result<Dim, CodecError> {
 }
 
 /// The window a part belongs to, in closing order.
-fn window_id(c: &ClosedWindow) -> WindowId {
+fn window_id(c: &Packed) -> WindowId {
     (c.key.start + c.size, c.key.size_idx, c.key.start)
 }
 
@@ -293,8 +349,8 @@ type Groups = BTreeMap<(u8, Vec<(Dim, String)>), BTreeMap<i32, (i64, Packed)>>;
 
 /// A pending part with its aggregate kept encoded: a decoded duration summary past 128
 /// values is a dense HDR histogram of ~100 kB, its encoding a few hundred bytes, and the
-/// merge step holds every part of every window still waiting for a partition. Decoded again
-/// when its window is emitted (the codec is lossless: the same record bytes).
+/// merge step holds every part of every window still waiting for a partition. Decoded when
+/// its window is emitted (the codec is lossless: the same record bytes).
 #[derive(Debug, Clone)]
 struct Packed {
     key: WindowKey,
@@ -382,7 +438,11 @@ impl PartsLog {
     pub fn apply(&mut self, offset: i64, msg: PartMsg) {
         self.read_to = self.read_to.max(offset.saturating_add(1));
         match msg {
-            PartMsg::Part(p) => self.part(offset, p),
+            PartMsg::Part(p) => {
+                let p = PackedPart::of(p, &mut self.scratch);
+                self.part(offset, p)
+            }
+            PartMsg::Packed(p) => self.part(offset, p),
             PartMsg::Watermark {
                 partition,
                 watermark,
@@ -414,7 +474,7 @@ impl PartsLog {
         }
     }
 
-    fn part(&mut self, offset: i64, p: PartOut) {
+    fn part(&mut self, offset: i64, p: PackedPart) {
         let id = window_id(&p.window);
         if id.0 <= self.merged_through {
             if offset >= self.replayed_before {
@@ -431,7 +491,7 @@ impl PartsLog {
         match slot.entry(p.partition) {
             std::collections::btree_map::Entry::Occupied(_) => self.repeated += 1,
             std::collections::btree_map::Entry::Vacant(v) => {
-                v.insert((offset, Packed::of(p.window, &mut self.scratch)));
+                v.insert((offset, p.window));
             }
         }
     }
@@ -481,6 +541,7 @@ impl PartsLog {
         let mut all = self.clone();
         all.replayed_before = i64::MAX;
         for p in finals {
+            let p = PackedPart::of(p, &mut all.scratch);
             all.part(i64::MAX, p);
         }
         for groups in all.pending.into_values() {
@@ -532,7 +593,9 @@ fn emit_groups(groups: Groups, out: &mut Vec<Record>) {
         for (p, (offset, w)) in by_partition {
             match w.unpack() {
                 Ok(w) => parts.push((gi, group.clone(), w)),
-                // Encoded by `Packed::of` from a decoded aggregate: cannot fail.
+                // Its form was checked when it was read (`Aggregate::skip`), not a histogram's
+                // counts: corrupt counts behind a sound header are found here, and the window
+                // goes out without the part, as it would had the record been refused when read.
                 Err(e) => tracing::error!(partition = p, offset, "pending part unreadable: {e}"),
             }
         }

@@ -232,19 +232,32 @@ impl Record {
     /// customer.
     pub fn key(&self) -> String {
         match self {
-            Record::Window(w) => {
-                let parts: &[i32] = if w.part {
-                    &w.window.agg.partitions
-                } else {
-                    &[]
-                };
-                window_key(w.window.size, w.window.key.start, &w.group, parts)
+            Record::Window(_) => {
+                let mut k = Vec::with_capacity(64);
+                self.push_key(&mut k);
+                // Written from strings and ASCII only.
+                String::from_utf8(k).unwrap_or_default()
             }
             Record::SlaBreached { customer, .. }
             | Record::ChurnRisk { customer, .. }
             | Record::RecoveryNeeded { customer, .. }
             | Record::RecoveryOverdue { customer, .. } => customer.clone(),
             Record::DeadLetter(d) => position(&d.source),
+        }
+    }
+
+    /// [`Self::key`] appended to `out` (window keys without an intermediate string).
+    pub fn push_key(&self, out: &mut Vec<u8>) {
+        match self {
+            Record::Window(w) => {
+                let parts: &[i32] = if w.part {
+                    &w.window.agg.partitions
+                } else {
+                    &[]
+                };
+                push_window_key(out, w.window.size, w.window.key.start, &w.group, parts);
+            }
+            _ => out.extend_from_slice(self.key().as_bytes()),
         }
     }
 
@@ -543,19 +556,30 @@ fn position(source: &SourcePos) -> String {
     }
 }
 
-/// The key of a `kpi.window` record, `<size>|<start>|<group as JSON>`, and of a window part
-/// (the parts topic), which adds `|<partition>` for each partition it holds.
-pub fn window_key(size: Millis, start: Millis, group: &[(Dim, String)], parts: &[i32]) -> String {
-    let mut k = ts::duration_label(size);
-    k.push('|');
-    ts::write_ms(&mut k, start);
-    k.push('|');
-    k.push_str(&group_json(group).to_string());
-    for p in parts {
-        k.push('|');
-        k.push_str(&p.to_string());
+/// Appends the key of a `kpi.window` record, `<size>|<start>|<group as JSON>`, or of a window
+/// part (the parts topic), which adds `|<partition>` for each partition it holds: the group
+/// written as `serde_json` writes it (compact, in the group's order, strings escaped alike),
+/// without building a `Value`.
+pub fn push_window_key(
+    out: &mut Vec<u8>,
+    size: Millis,
+    start: Millis,
+    group: &[(Dim, String)],
+    parts: &[i32],
+) {
+    ts::push_duration_label(out, size);
+    out.push(b'|');
+    ts::push_ms(out, start);
+    out.push(b'|');
+    let mut o = Obj::new(out);
+    for (d, v) in group {
+        o.str(d.as_str(), v);
     }
-    k
+    o.end();
+    for p in parts {
+        out.push(b'|');
+        jsonw::int(out, *p);
+    }
 }
 
 fn group_json(group: &[(Dim, String)]) -> Value {

@@ -85,3 +85,62 @@ fn written_lines_are_the_values_lines() {
         },
     ));
 }
+
+/// Window and part keys are written straight to bytes: the same text as building them from
+/// the duration label, the start's RFC 3339 text and the group's `serde_json` form, for
+/// groups with characters that need escaping, every partition list and years outside
+/// 0000–9999 (derived times).
+#[test]
+fn window_keys_written_to_bytes_are_the_serde_json_keys() {
+    let reference = |size: Millis, start: Millis, group: &[(Dim, String)], parts: &[i32]| {
+        let mut k = ts::duration_label(size);
+        k.push('|');
+        ts::write_ms(&mut k, start);
+        k.push('|');
+        k.push_str(&group_json(group).to_string());
+        for p in parts {
+            k.push('|');
+            k.push_str(&p.to_string());
+        }
+        k
+    };
+    let values = [
+        "billing",
+        "",
+        "a\"b\\c",
+        "tab\there\nnl",
+        "é ü 日本",
+        "\u{1}\u{1f}",
+    ];
+    let starts = [
+        0,
+        1_764_000_000_000,
+        1_764_000_000_123,
+        -62_167_219_200_001,
+        253_402_300_800_000,
+    ];
+    let sizes = [60_000, 3_600_000, 86_400_000, 90_000, 1_500, -5];
+    for (i, v) in values.iter().enumerate() {
+        let groups: [Vec<(Dim, String)>; 3] = [
+            vec![],
+            vec![(Dim::Team, v.to_string())],
+            vec![
+                (Dim::Channel, "email".into()),
+                (Dim::Category, v.to_string()),
+                (Dim::Priority, "p1".into()),
+            ],
+        ];
+        for g in &groups {
+            for (j, parts) in [&[][..], &[0], &[2, 0, 17]].iter().enumerate() {
+                let (size, start) = (
+                    sizes[(i + j) % sizes.len()],
+                    starts[(i + 2 * j) % starts.len()],
+                );
+                let want = reference(size, start, g, parts);
+                let mut b = b"kept".to_vec();
+                push_window_key(&mut b, size, start, g, parts);
+                assert_eq!(&b[4..], want.as_bytes());
+            }
+        }
+    }
+}

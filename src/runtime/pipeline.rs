@@ -545,20 +545,22 @@ impl Pipeline {
 
 /// Sends one parts-topic record to partition `q`.
 pub(super) fn send_part(sink: &mut Sink, topic: &str, q: i32, msg: &PartMsg, fingerprint: u64) {
-    let key = msg.key();
-    sink.with_scratch(|sink, value| {
-        msg.encode_into(fingerprint, value);
+    sink.with_scratch(|sink, buf| {
+        msg.encode_into(fingerprint, buf);
+        let n = buf.len();
+        msg.push_key(buf);
+        let (value, key) = buf.split_at(n);
         let out = Out {
             topic,
             partition: Some(q),
-            key: Some(key.as_bytes()),
+            key: Some(key),
             payload: Some(value),
             kind: "part",
         };
         // A watermark or an end marker says the parts before it are all out: it never
         // overtakes one, even one whose delivery failed and is sent again (SPEC §7).
         match msg {
-            PartMsg::Part(_) => sink.send_part(out),
+            PartMsg::Part(_) | PartMsg::Packed(_) => sink.send_part(out),
             _ => sink.send_after_parts(out),
         }
     });

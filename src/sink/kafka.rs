@@ -325,9 +325,12 @@ impl Sink {
 
     /// [`Sink::send`] of an output record to `topic`: its key, its JSON line, its type.
     pub fn send_record(&mut self, topic: &str, r: &crate::output::Record) -> u64 {
-        self.with_scratch(|sink, line| {
-            r.write_line(line);
-            sink.send(topic, Some(r.key().as_bytes()), line, r.type_name())
+        self.with_scratch(|sink, buf| {
+            r.write_line(buf);
+            let n = buf.len();
+            r.push_key(buf);
+            let (line, key) = buf.split_at(n);
+            sink.send(topic, Some(key), line, r.type_name())
         })
     }
 

@@ -163,6 +163,13 @@ impl<'a> Reader<'a> {
 
     /// An unsigned LEB128 integer.
     pub fn u64(&mut self) -> Result<u64, CodecError> {
+        // Most counters fit one byte.
+        if let Some((&b, rest)) = self.rest.split_first() {
+            if b & 0x80 == 0 {
+                self.rest = rest;
+                return Ok(u64::from(b));
+            }
+        }
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let b = self.u8()?;
@@ -172,6 +179,34 @@ impl<'a> Reader<'a> {
             }
         }
         self.fail("varint too long")
+    }
+
+    /// Reads past `n` unsigned LEB128 integers: what `n` calls of [`Self::u64`] read, or
+    /// the same error, without their values.
+    pub fn skip_u64s(&mut self, n: usize) -> Result<(), CodecError> {
+        let (mut left, mut run) = (n, 0);
+        for (i, &b) in self.rest.iter().enumerate() {
+            if left == 0 {
+                self.rest = &self.rest[i..];
+                return Ok(());
+            }
+            if b & 0x80 == 0 {
+                left -= 1;
+                run = 0;
+            } else {
+                run += 1;
+                if run == 10 {
+                    self.rest = &self.rest[i + 1..];
+                    return self.fail("varint too long");
+                }
+            }
+        }
+        self.rest = &[];
+        if left == 0 {
+            Ok(())
+        } else {
+            self.fail("truncated byte")
+        }
     }
 
     /// A zig-zag signed integer.
@@ -246,6 +281,62 @@ impl<'a> Reader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `skip_u64s(n)` accepts what `n` calls of `u64` accept, leaves the same rest, and
+    /// refuses what they refuse (truncated, or a varint of more than ten bytes), over every
+    /// short string of bytes that matter and longer random ones.
+    #[test]
+    fn skipping_varints_is_reading_them() {
+        let alphabet = [0x00, 0x01, 0x7f, 0x80, 0xff];
+        let mut inputs: Vec<Vec<u8>> = vec![vec![]];
+        for len in 1..=5 {
+            for code in 0..alphabet.len().pow(len) {
+                let mut c = code;
+                inputs.push(
+                    (0..len)
+                        .map(|_| {
+                            let b = alphabet[c % alphabet.len()];
+                            c /= alphabet.len();
+                            b
+                        })
+                        .collect(),
+                );
+            }
+        }
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2_000 {
+            let len = (x % 40) as usize;
+            inputs.push(
+                (0..len)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        // Mostly continuation bytes, so that long varints occur.
+                        if x.is_multiple_of(5) {
+                            x as u8 & 0x7f
+                        } else {
+                            x as u8 | 0x80
+                        }
+                    })
+                    .collect(),
+            );
+        }
+        inputs.push([0x80; 10].to_vec());
+        inputs.push([[0x80; 9].as_slice(), &[0x01, 0x05]].concat());
+        for b in &inputs {
+            for n in 0..4 {
+                let mut read = Reader::new(b);
+                let by_u64 = (0..n).try_for_each(|_| read.u64().map(drop));
+                let mut skip = Reader::new(b);
+                let skipped = skip.skip_u64s(n);
+                assert_eq!(by_u64.is_ok(), skipped.is_ok(), "{b:02x?} n={n}");
+                if by_u64.is_ok() {
+                    assert_eq!(read.remaining(), skip.remaining(), "{b:02x?} n={n}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn values_round_trip() {

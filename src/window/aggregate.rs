@@ -294,6 +294,23 @@ impl Aggregate {
 
     /// Reads what [`Self::encode`] wrote.
     pub fn decode(r: &mut Reader<'_>) -> Result<Aggregate, CodecError> {
+        Self::read(r, true)
+    }
+
+    /// Reads past what [`Self::encode`] wrote, checking its form without building the
+    /// duration summaries' histograms ([`DurationAgg::skip`]).
+    pub fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
+        Self::read(r, false).map(drop)
+    }
+
+    fn read(r: &mut Reader<'_>, build: bool) -> Result<Aggregate, CodecError> {
+        let duration = |r: &mut Reader<'_>| {
+            if build {
+                DurationAgg::decode(r)
+            } else {
+                DurationAgg::skip(r).map(|()| DurationAgg::default())
+            }
+        };
         let mut a = Aggregate::default();
         let t = &mut a.tickets;
         for v in [
@@ -306,9 +323,9 @@ impl Aggregate {
         ] {
             *v = r.u64()?;
         }
-        a.first_response = DurationAgg::decode(r)?;
-        a.resolution = DurationAgg::decode(r)?;
-        a.handle = DurationAgg::decode(r)?;
+        a.first_response = duration(r)?;
+        a.resolution = duration(r)?;
+        a.handle = duration(r)?;
         for v in [
             &mut a.csat_responses,
             &mut a.csat_satisfied,
@@ -347,7 +364,7 @@ impl Aggregate {
         ] {
             *v = r.u64()?;
         }
-        a.recovery_answer = DurationAgg::decode(r)?;
+        a.recovery_answer = duration(r)?;
         for o in &mut a.repurchase {
             o.converted = r.u64()?;
             o.expired = r.u64()?;

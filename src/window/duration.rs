@@ -161,6 +161,16 @@ impl DurationAgg {
 
     /// Reads what [`Self::encode`] wrote.
     pub fn decode(r: &mut Reader<'_>) -> Result<DurationAgg, CodecError> {
+        Self::read(r, true)
+    }
+
+    /// Reads past what [`Self::encode`] wrote, checking its form: a histogram's bytes only
+    /// for their V2 header (cookie, payload length), without building its counts.
+    pub fn skip(r: &mut Reader<'_>) -> Result<(), CodecError> {
+        Self::read(r, false).map(drop)
+    }
+
+    fn read(r: &mut Reader<'_>, build: bool) -> Result<DurationAgg, CodecError> {
         let mut d = DurationAgg {
             count: r.u64()?,
             sum: r.f64()?,
@@ -171,11 +181,16 @@ impl DurationAgg {
         match r.u8()? {
             0 => {
                 let n = r.len()?;
+                if !build {
+                    r.skip_u64s(n)?;
+                    return Ok(d);
+                }
                 d.small.reserve(n);
                 for _ in 0..n {
                     d.small.push(r.u64()?);
                 }
             }
+            1 if !build => check_v2_header(r.bytes()?)?,
             1 => {
                 let b = r.bytes()?;
                 let mut h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
@@ -238,6 +253,29 @@ impl DurationAgg {
     }
 }
 
+/// The uncompressed V2 encoding's cookie (`hdrhistogram`'s `V2_COOKIE`: the base 0x1c849303
+/// with the word size 0x10), and its header: cookie, payload length, normalizing offset,
+/// significant digits (4 bytes each), lowest and highest trackable value and
+/// integer-to-double ratio (8 bytes each), all big-endian.
+const V2_COOKIE: u32 = 0x1c84_9313;
+const V2_HEADER: usize = 40;
+
+/// Whether `b` has the form of an HDR histogram's V2 encoding: its cookie, and as many bytes
+/// after the header as the header says.
+fn check_v2_header(b: &[u8]) -> Result<(), CodecError> {
+    let word = |i: usize| {
+        b.get(i..i + 4)
+            .and_then(|w| w.try_into().ok())
+            .map(u32::from_be_bytes)
+    };
+    match (word(0), word(4)) {
+        (Some(V2_COOKIE), Some(n)) if b.len() == V2_HEADER + n as usize => Ok(()),
+        _ => Err(CodecError(
+            "histogram: not a V2 encoding of its length".into(),
+        )),
+    }
+}
+
 fn new_histogram() -> Histogram<u64> {
     // 3 significant digits, auto-resizing: values are ms from 0 up.
     Histogram::new(SIGFIG).expect("3 significant digits is a valid HDR configuration")
@@ -247,6 +285,42 @@ fn new_histogram() -> Histogram<u64> {
 mod tests {
     use super::*;
     use crate::window::hdr::decode_hdr;
+
+    /// `skip` reads past exactly what `decode` reads, small summaries and histograms alike,
+    /// and refuses a histogram's bytes that are not a V2 encoding of their length.
+    #[test]
+    fn skip_reads_past_what_decode_reads_and_checks_the_histogram_header() {
+        let mut small = DurationAgg::default();
+        small.record_ms(1_500);
+        let mut dense = DurationAgg::default();
+        for i in 0..(3 * SMALL as i64) {
+            dense.record_ms(i * 7_919 % 5_000_000);
+        }
+        assert!(dense.is_dense());
+        for d in [&DurationAgg::default(), &small, &dense] {
+            let mut w = Writer::new();
+            d.encode(&mut w);
+            w.u8(42);
+            let (mut a, mut b) = (Reader::new(&w.buf), Reader::new(&w.buf));
+            DurationAgg::decode(&mut a).unwrap();
+            DurationAgg::skip(&mut b).unwrap();
+            assert_eq!(a.remaining(), [42]);
+            assert_eq!(b.remaining(), [42]);
+        }
+        let mut w = Writer::new();
+        dense.encode(&mut w);
+        let at = (0..w.buf.len())
+            .find(|&i| w.buf[i..].starts_with(&V2_COOKIE.to_be_bytes()))
+            .unwrap();
+        let mut bad = w.buf.clone();
+        bad[at] ^= 1;
+        assert!(DurationAgg::skip(&mut Reader::new(&bad)).is_err());
+        assert!(DurationAgg::decode(&mut Reader::new(&bad)).is_err());
+        let mut short = w.buf.clone();
+        short[at + 7] = short[at + 7].wrapping_add(1);
+        assert!(DurationAgg::skip(&mut Reader::new(&short)).is_err());
+        assert!(DurationAgg::skip(&mut Reader::new(&w.buf[..w.buf.len() - 1])).is_err());
+    }
 
     #[test]
     fn percentiles_are_nearest_rank() {

@@ -122,6 +122,9 @@ pub(super) fn merge(
         for p in partitions.values_mut() {
             let sealed = p.core.windows.take_sealed(id);
             contributors += !sealed.is_empty() as usize;
+            // Parts are large (four duration summaries inline): grown one at a time, the
+            // vector of an hourly window's hundreds of groups was copied over and over.
+            parts.reserve(sealed.len());
             for part in sealed {
                 let group = p
                     .core

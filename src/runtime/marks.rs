@@ -38,12 +38,12 @@ pub(super) fn find_mark(
     from: i64,
     fingerprint: u64,
 ) -> Result<Option<Mark>> {
-    let consumer: BaseConsumer = cfg
-        .kafka
-        .client_config()
-        .set("group.id", cfg.kafka.merge_group_id())
+    let mut cc = cfg.kafka.client_config();
+    cc.set("group.id", cfg.kafka.merge_group_id())
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
+        .set("enable.partition.eof", "true");
+    crate::source::kafka::short_fetch_wait(&mut cc);
+    let consumer: BaseConsumer = cc
         .create_masked()
         .context("cannot create a consumer to find the merge step's mark")?;
     let mut tpl = TopicPartitionList::new();

@@ -167,6 +167,21 @@ impl<H: Rebalance> ConsumerContext for SourceContext<H> {
 /// `fetch.wait.max.ms` of cxstream's consumers unless `kafka.librdkafka` sets it.
 pub const FETCH_WAIT_MAX_MS: &str = "20";
 
+/// Sets `fetch.wait.max.ms` to [`FETCH_WAIT_MAX_MS`] unless `kafka.librdkafka` sets it: every
+/// consumer of cxstream's (input, merge step, restore, marks).
+///
+/// Latency (issue 10): a broker that does not answer a fetch as soon as data arrives
+/// (librdkafka's mock cluster, Tansu) holds a fetch for the whole fetch.wait.max.ms
+/// (librdkafka's default 500 ms: p50 291 ms, max 501 ms from produce to consume on the mock
+/// cluster; 11 / 21 ms at 20 ms; a restore of an empty state partition on Tansu took 0.6 s,
+/// 0.5 s of it one fetch of its sentinel). Kafka answers early anyway, so a short wait only
+/// costs idle fetch requests.
+pub fn short_fetch_wait(cc: &mut rdkafka::ClientConfig) {
+    if cc.get("fetch.wait.max.ms").is_none() {
+        cc.set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS);
+    }
+}
+
 /// Creates the consumer (see the module docs for the properties it gets) and subscribes it to
 /// the input topics; assignments go to `handler`.
 pub fn consumer<H: Rebalance>(
@@ -195,14 +210,7 @@ pub fn consumer_of<H: Rebalance>(
     if cc.get("auto.offset.reset").is_none() {
         cc.set("auto.offset.reset", "earliest");
     }
-    // Latency (issue 10): a broker that does not answer a fetch as soon as data arrives
-    // (librdkafka's mock cluster, Tansu) holds each fetch that found nothing new for the whole
-    // fetch.wait.max.ms (librdkafka's default 500 ms: p50 291 ms, max 501 ms from produce to
-    // consume on the mock cluster; 11 / 21 ms at 20 ms). Kafka answers early anyway, so a
-    // short wait only costs idle fetch requests.
-    if cc.get("fetch.wait.max.ms").is_none() {
-        cc.set("fetch.wait.max.ms", FETCH_WAIT_MAX_MS);
-    }
+    short_fetch_wait(&mut cc);
     if metrics.is_some() && cc.get("statistics.interval.ms").is_none() {
         cc.set("statistics.interval.ms", "5000");
     }

@@ -203,7 +203,8 @@ fn scenario(python: &Path, tansu: &Path, name: &str, lines: Vec<Line>) {
     let until = until.join(",");
     let args = ["run", "--until-offsets", until.as_str()];
     let mut kills = 0;
-    let mut last = committed_sum(&broker.bootstrap, &group, PARTITIONS);
+    let mut committed = committed_sums(&broker.bootstrap, &group, PARTITIONS);
+    let mut last = committed();
     for round in 0..12 {
         let log = dir.path().join(format!("run{round}.log"));
         let mut p = Proc::start(&cfg_file, &args, &log);
@@ -214,7 +215,7 @@ fn scenario(python: &Path, tansu: &Path, name: &str, lines: Vec<Line>) {
                 if let Ok(Some(_)) = p.child.try_wait() {
                     break;
                 }
-                let c = committed_sum(&broker.bootstrap, &group, PARTITIONS);
+                let c = committed();
                 if c > last {
                     last = c;
                     std::thread::sleep(Duration::from_millis(100 + 173 * round as u64 % 500));

@@ -263,7 +263,7 @@ fn write_sentinel(cfg: &Config, topic: &str, p: i32, key: &[u8]) -> Result<()> {
             std::thread::sleep(Duration::from_millis(500));
             continue;
         }
-        let _ = producer.flush(Duration::from_secs(60));
+        crate::sink::wait_acknowledged(&[&producer], Duration::from_secs(60));
         let reports = std::mem::take(
             &mut *producer
                 .context()

@@ -18,6 +18,7 @@ mod kinds;
 mod lanes;
 pub mod lines;
 mod producers;
+pub use producers::wait_acknowledged;
 
 use crate::output::Record;
 

@@ -694,11 +694,22 @@ pub fn merged_counts(msgs: &[Msg]) -> BTreeMap<String, BTreeMap<String, u64>> {
 /// The group's committed offsets of `input` summed over its `n` partitions (−1 when they
 /// cannot be read).
 pub fn committed_sum(bootstrap: &str, group: &str, n: i32) -> i64 {
+    committed_sums(bootstrap, group, n)()
+}
+
+/// [`committed_sum`] asked again and again through one client: a new client per question
+/// takes long enough (its group coordinator found again each time) for a fast run to commit
+/// its whole input between two questions.
+pub fn committed_sums(bootstrap: &str, group: &str, n: i32) -> impl FnMut() -> i64 {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
         .create()
         .unwrap();
+    move || committed_sum_of(&c, n)
+}
+
+fn committed_sum_of(c: &BaseConsumer, n: i32) -> i64 {
     let mut tpl = TopicPartitionList::new();
     for p in 0..n {
         tpl.add_partition("input", p);

@@ -218,7 +218,11 @@ fn scenario(python: &Path, tansu: &Path, name: &str, lines: Vec<Line>) {
                 let c = committed();
                 if c > last {
                     last = c;
-                    std::thread::sleep(Duration::from_millis(100 + 173 * round as u64 % 500));
+                    // A short, varying delay: a run gets through the rest of this input
+                    // in a few hundred ms once restored, and a kill after it would find
+                    // everything committed (the delay was 100–600 ms until the stop and
+                    // restore stopped waiting in 100 and 500 ms steps).
+                    std::thread::sleep(Duration::from_millis(17 * round as u64 % 60));
                     p.kill();
                     killed = true;
                     break;

@@ -457,8 +457,6 @@ fn rebalances(group: &str, strategy: Option<&str>) {
     );
 }
 
-/// Injected Produce and OffsetCommit errors, produce timeouts, and the broker down then up:
-/// no crash, nothing lost, nothing else than replay's records; commits recover.
 /// A commit the coordinator refuses while the input is idle is made again at the next
 /// checkpoint interval: the group's offsets reach the end without new input bringing a new
 /// checkpoint (until 2026-12-02 they stayed behind until the next event: README known issue).
@@ -496,6 +494,8 @@ fn a_refused_commit_on_an_idle_stream_is_made_again() {
     assert_eq!(summary.events, lines.len() as u64, "nothing new was read");
 }
 
+/// Injected Produce and OffsetCommit errors, produce timeouts, and the broker down then up:
+/// no crash, nothing lost, nothing else than replay's records; commits recover.
 #[test]
 fn broker_errors_and_outage_lose_nothing() {
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use super::restore::read_partition;
@@ -168,9 +168,9 @@ pub fn reset(cfg: &Config) -> Result<String> {
                 Some(&value),
             )?;
         }
-        producer
-            .flush(Duration::from_secs(60))
-            .context("the parts topic did not acknowledge the reset within 60 s")?;
+        if !crate::sink::wait_acknowledged(&[&producer], Duration::from_secs(60)) {
+            bail!("the parts topic did not acknowledge the reset within 60 s");
+        }
         let _ = writeln!(
             out,
             "parts topic {parts}: reset marker written to {n} partition(s) (the merge step starts afresh)"
@@ -204,9 +204,9 @@ pub fn reset(cfg: &Config) -> Result<String> {
             keys.len()
         );
     }
-    producer
-        .flush(Duration::from_secs(60))
-        .context("the state topic did not acknowledge the reset within 60 s")?;
+    if !crate::sink::wait_acknowledged(&[&producer], Duration::from_secs(60)) {
+        bail!("the state topic did not acknowledge the reset within 60 s");
+    }
     Ok(out)
 }
 

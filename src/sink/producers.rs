@@ -25,7 +25,8 @@ const FLUSH_POLL: Duration = Duration::from_millis(2);
 /// waiting): `true` when they are all empty. Not rust-rdkafka's `flush`: that one waits in
 /// polls of 100 ms, and its `poll` returns at its deadline, not at the first report, so an
 /// acknowledgement that came 5 ms in was seen 100 ms in (a restore's one-record write took
-/// 100 ms on Tansu, 5 ms with short polls).
+/// 100 ms on Tansu, 5 ms with short polls). Every wait of cxstream's for its producers goes
+/// through here: the sink's, the restore's sentinel, `state reset`, a replaced producer.
 pub fn wait_acknowledged<C: ProducerContext>(
     producers: &[&BaseProducer<C>],
     budget: Duration,
@@ -163,7 +164,7 @@ impl Producers {
             .map_or_else(|| err.to_string(), |(c, s)| format!("{c}: {s}"));
         tracing::error!("kafka producer: fatal error ({reason}); replacing the producer");
         old.purge(PurgeConfig::default().queue().inflight());
-        let _ = old.flush(Duration::from_secs(1));
+        wait_acknowledged(&[old], Duration::from_secs(1));
         loop {
             match create(&self.config, &self.shared) {
                 Ok(p) => {

@@ -196,49 +196,16 @@ fn sigkilled_process_restarts_from_its_checkpoints() {
     }
     let cfg_file = dir.path().join("cxstream.toml");
     write_config(&cfg, &cfg_file);
-    let mut kills = 0;
-    // One client for the many questions below: since the sink stopped waiting for
+    // One client for the many questions: since the sink stopped waiting for
     // acknowledgements in 100 ms steps, a run processed these 40,000 events in 0.7 s, and
     // a new client per question saw only the commit of all of them (2 of 3 tries).
-    let mut committed = committed_sums(&bs, group, n);
-    let mut last = committed();
-    for round in 0..10 {
-        let mut p = Proc::start(
-            &cfg_file,
-            &["run", "--until-end"],
-            &dir.path().join(format!("run{round}.log")),
-        );
-        if kills < 3 {
-            // Kill it once it has committed a new checkpoint (and a little later).
-            let deadline = Instant::now() + Duration::from_secs(60);
-            let mut killed = false;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = p.child.try_wait() {
-                    break; // finished before we could kill it
-                }
-                let c = committed();
-                if c > last {
-                    last = c;
-                    // Short and varying: a run gets through this input in under a second.
-                    std::thread::sleep(Duration::from_millis(13 * round as u64 % 40));
-                    p.kill();
-                    killed = true;
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            if killed {
-                kills += 1;
-                eprintln!("round {round}: SIGKILL after commit (offsets sum {last})");
-                continue;
-            }
-        }
-        let (ok, log) = p.wait(Duration::from_secs(120));
-        assert!(ok, "the final run failed:\n{log}");
-        break;
-    }
-    // A fast machine can finish the input before the third kill: two are the minimum.
-    assert!(kills >= 2, "at least two kills mid-run, got {kills}");
+    let committed = committed_sums(&bs, group, n);
+    let start = |round: usize| {
+        let log = dir.path().join(format!("run{round}.log"));
+        Proc::start(&cfg_file, &["run", "--until-end"], &log)
+    };
+    let kills = runs_with_kills("sigkill", start, committed, 3, Duration::from_secs(120));
+    assert!(kills >= 3, "at least three kills mid-run, got {kills}");
     let (out, dl) = read_all(&bs, &want, Duration::from_secs(60));
     check_against(&want, &out, &dl);
 }

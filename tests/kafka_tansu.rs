@@ -202,46 +202,13 @@ fn scenario(python: &Path, tansu: &Path, name: &str, lines: Vec<Line>) {
     let until: Vec<String> = ends.iter().map(|(p, o)| format!("input:{p}={o}")).collect();
     let until = until.join(",");
     let args = ["run", "--until-offsets", until.as_str()];
-    let mut kills = 0;
-    let mut committed = committed_sums(&broker.bootstrap, &group, PARTITIONS);
-    let mut last = committed();
-    for round in 0..12 {
+    let start = |round: usize| {
         let log = dir.path().join(format!("run{round}.log"));
-        let mut p = Proc::start(&cfg_file, &args, &log);
-        if kills < 3 {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            let mut killed = false;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = p.child.try_wait() {
-                    break;
-                }
-                let c = committed();
-                if c > last {
-                    last = c;
-                    // A short, varying delay: a run gets through the rest of this input
-                    // in a few hundred ms once restored, and a kill after it would find
-                    // everything committed (the delay was 100–600 ms until the stop and
-                    // restore stopped waiting in 100 and 500 ms steps).
-                    std::thread::sleep(Duration::from_millis(17 * round as u64 % 60));
-                    p.kill();
-                    killed = true;
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if killed {
-                kills += 1;
-                eprintln!(
-                    "{name}: round {round}: SIGKILL after a commit (offsets sum {last}, {:?})",
-                    t0.elapsed()
-                );
-                continue;
-            }
-        }
-        let (ok, text) = p.wait(Duration::from_secs(300));
-        assert!(ok, "{name}: the final run failed:\n{text}");
-        break;
-    }
+        Proc::start(&cfg_file, &args, &log)
+    };
+    let committed = committed_sums(&broker.bootstrap, &group, PARTITIONS);
+    let kills = runs_with_kills(name, start, committed, 3, Duration::from_secs(300));
+    eprintln!("{name}: {kills} kills ({:?})", t0.elapsed());
     assert!(
         kills >= 3,
         "{name}: at least three kills mid-run, got {kills}"

@@ -697,6 +697,126 @@ pub fn committed_sum(bootstrap: &str, group: &str, n: i32) -> i64 {
     committed_sums(bootstrap, group, n)()
 }
 
+/// Slows a process down from outside, whatever it does and whichever broker it talks to: a
+/// thread stops it (SIGSTOP) for [`Throttle::OFF`] out of every [`Throttle::ON`] +
+/// [`Throttle::OFF`], so it runs a tenth of the time, like a process on a much slower machine.
+/// Dropping the throttle lets the process run on (SIGCONT). Drop it before killing or reaping
+/// the process (and check for an exit with [`exited`], which does not reap), so that no
+/// signal can reach a recycled pid.
+pub struct Throttle {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Throttle {
+    pub const ON: Duration = Duration::from_millis(5);
+    pub const OFF: Duration = Duration::from_millis(45);
+
+    pub fn start(pid: u32) -> Throttle {
+        use std::sync::atomic::Ordering;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let pid = pid as libc::pid_t;
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                // SAFETY: kill(2) with a pid and a signal number; no memory is shared.
+                unsafe { libc::kill(pid, libc::SIGSTOP) };
+                std::thread::sleep(Throttle::OFF);
+                unsafe { libc::kill(pid, libc::SIGCONT) };
+                std::thread::sleep(Throttle::ON);
+            }
+        });
+        Throttle {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Throttle {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Whether the child has exited, without reaping it (`waitid` with `WNOWAIT`): its pid stays
+/// its own until [`Proc::wait`] or [`Proc::kill`], so a [`Throttle`] cannot signal another
+/// process.
+fn exited(child: &Child) -> bool {
+    // SAFETY: waitid(2) writes only into `info`, a zeroed siginfo_t owned here.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(
+            libc::P_PID,
+            child.id() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        );
+        r == 0 && info.si_pid() != 0
+    }
+}
+
+/// Starts runs (`start(round)`) until `wanted` of them were SIGKILLed mid-run, then lets the
+/// next one finish within `finish`; returns the kills, fewer than `wanted` when a run got
+/// through its input before a commit of its own was seen.
+///
+/// Each kill comes a few varying ms after the test sees the group's committed offsets
+/// (`committed`, a sum) pass everything committed before this run started — so after a
+/// checkpoint of the run's own, at a point the test does not choose. The runs to be killed
+/// are [`Throttle`]d: at full speed a restored run gets through tens of thousands of events
+/// between its start and the first commit the test can see (a CI run saw the first commit
+/// of 60,000 disordered events at 52,181 and the second at the end: two kills, not three).
+/// The last run goes at full speed.
+pub fn runs_with_kills(
+    label: &str,
+    mut start: impl FnMut(usize) -> Proc,
+    mut committed: impl FnMut() -> i64,
+    wanted: usize,
+    finish: Duration,
+) -> usize {
+    let mut kills = 0;
+    let mut last = committed();
+    for round in 0.. {
+        let mut p = start(round);
+        if kills < wanted {
+            let throttle = Throttle::start(p.child.id());
+            let deadline = Instant::now() + Duration::from_secs(120);
+            let mut seen = None;
+            while Instant::now() < deadline {
+                if exited(&p.child) {
+                    break; // finished before a commit of its own was seen
+                }
+                let c = committed();
+                if c > last {
+                    std::thread::sleep(Duration::from_millis(13 * round as u64 % 50));
+                    drop(throttle);
+                    p.kill();
+                    seen = Some(c);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if let Some(c) = seen {
+                kills += 1;
+                // What the killed run committed after the commit seen: the next run's kill
+                // must follow a commit of its own, not one of this run's.
+                last = c.max(committed());
+                eprintln!(
+                    "{label}: round {round}: SIGKILL after a commit (offsets sum {c}; {last} once killed)"
+                );
+                continue;
+            }
+        }
+        let (ok, text) = p.wait(finish);
+        assert!(ok, "{label}: the final run failed:\n{text}");
+        return kills;
+    }
+    unreachable!("the rounds never end")
+}
+
 /// [`committed_sum`] asked again and again through one client: a new client per question
 /// takes long enough (its group coordinator found again each time) for a fast run to commit
 /// its whole input between two questions.

@@ -181,6 +181,11 @@ impl DurationAgg {
         match r.u8()? {
             0 => {
                 let n = r.len()?;
+                if n > SMALL {
+                    return Err(CodecError(format!(
+                        "duration summary with {n} kept values (at most {SMALL})"
+                    )));
+                }
                 if !build {
                     r.skip_u64s(n)?;
                     return Ok(d);
@@ -227,14 +232,36 @@ impl DurationAgg {
 
     /// Several nearest-rank percentiles (ascending `ps`) in one pass over the histogram.
     pub fn percentiles<const N: usize>(&self, ps: [u64; N]) -> Option<[f64; N]> {
-        if self.hist.is_none() && !self.small.is_empty() {
+        let mut buf = [0; SMALL];
+        self.percentiles_sorted(self.sorted_small(&mut buf), ps)
+    }
+
+    /// The kept values, sorted, in `buf` (no allocation); empty once the summary holds a
+    /// histogram.
+    pub fn sorted_small<'a>(&self, buf: &'a mut [u64; SMALL]) -> &'a [u64] {
+        if self.hist.is_some() {
+            return &[];
+        }
+        // At most SMALL by construction (`record`, `merge`, and `read` refuses more).
+        let n = self.small.len().min(SMALL);
+        let v = &mut buf[..n];
+        v.copy_from_slice(&self.small[..n]);
+        v.sort_unstable();
+        v
+    }
+
+    /// [`Self::percentiles`], given what [`Self::sorted_small`] returned.
+    pub fn percentiles_sorted<const N: usize>(
+        &self,
+        sorted: &[u64],
+        ps: [u64; N],
+    ) -> Option<[f64; N]> {
+        if !sorted.is_empty() {
             // Exact nearest-rank over the kept values.
-            let mut v = self.small.clone();
-            v.sort_unstable();
-            let n = v.len() as u64;
+            let n = sorted.len() as u64;
             return Some(ps.map(|p| {
                 let rank = (p * n).div_ceil(100).max(1) as usize;
-                (v[rank - 1] as f64 / 1000.0).clamp(self.min, self.max)
+                (sorted[rank - 1] as f64 / 1000.0).clamp(self.min, self.max)
             }));
         }
         let h = self.hist.as_ref()?;
@@ -320,6 +347,33 @@ mod tests {
         short[at + 7] = short[at + 7].wrapping_add(1);
         assert!(DurationAgg::skip(&mut Reader::new(&short)).is_err());
         assert!(DurationAgg::skip(&mut Reader::new(&w.buf[..w.buf.len() - 1])).is_err());
+    }
+
+    /// A summary never keeps more than SMALL values (a histogram takes over), so a
+    /// checkpoint that says it does is refused; at most SMALL are read back.
+    #[test]
+    fn more_kept_values_than_small_are_refused() {
+        for n in [SMALL, SMALL + 1] {
+            let mut w = Writer::new();
+            w.u64(n as u64);
+            w.f64(n as f64);
+            w.f64(1.0);
+            w.f64(1.0);
+            w.u8(0);
+            w.len(n);
+            for _ in 0..n {
+                w.u64(1_000);
+            }
+            let d = DurationAgg::decode(&mut Reader::new(&w.buf));
+            let s = DurationAgg::skip(&mut Reader::new(&w.buf));
+            assert_eq!(d.is_ok(), n <= SMALL, "{n}");
+            assert_eq!(s.is_ok(), n <= SMALL, "{n}");
+            if let Ok(d) = d {
+                let mut buf = [0; SMALL];
+                assert_eq!(d.sorted_small(&mut buf), &[1_000; SMALL][..]);
+                assert_eq!(d.percentiles([50, 99]), Some([1.0, 1.0]));
+            }
+        }
     }
 
     #[test]

@@ -17,10 +17,12 @@ use super::duration::SIGFIG;
 /// What `hdrhistogram`'s `V2DeflateSerializer` writes (cookie, length, zlib of the V2
 /// encoding) but with a level-0 zlib stream, and buffers reused per thread.
 pub fn encode_hdr(h: &Histogram<u64>) -> String {
-    thread_local! {
-        static ENCODER: std::cell::RefCell<HdrEncoder> = std::cell::RefCell::new(HdrEncoder::new());
-    }
-    ENCODER.with(|e| e.borrow_mut().encode(h))
+    base64_string(|out| write_hdr(h, out))
+}
+
+/// [`encode_hdr`], appended to `out` (the base64 text, without quotes).
+pub fn write_hdr(h: &Histogram<u64>, out: &mut Vec<u8>) {
+    ENCODER.with(|e| e.borrow_mut().encode(h, out))
 }
 
 /// [`encode_hdr`] of the histogram holding `values` (ms) with lowest discernible value 1,
@@ -28,10 +30,26 @@ pub fn encode_hdr(h: &Histogram<u64>) -> String {
 /// from the sorted values: the same bytes as building that histogram and serializing it
 /// (checked by a unit test), without its dense counts array.
 pub fn encode_hdr_values(values: &[u64]) -> String {
-    thread_local! {
-        static ENCODER: std::cell::RefCell<HdrEncoder> = std::cell::RefCell::new(HdrEncoder::new());
-    }
-    ENCODER.with(|e| e.borrow_mut().encode_values(values))
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    base64_string(|out| write_hdr_sorted(&sorted, out))
+}
+
+/// [`encode_hdr_values`] of values already sorted (ascending), appended to `out`.
+pub fn write_hdr_sorted(sorted: &[u64], out: &mut Vec<u8>) {
+    ENCODER.with(|e| e.borrow_mut().encode_sorted(sorted, out))
+}
+
+thread_local! {
+    /// Buffers reused by every encoding on this thread.
+    static ENCODER: std::cell::RefCell<HdrEncoder> = std::cell::RefCell::new(HdrEncoder::new());
+}
+
+/// What `write` appended, as a String (base64 is ASCII).
+fn base64_string(write: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut out = Vec::new();
+    write(&mut out);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Counts-array index of `v` for lowest discernible value 1 and 3 significant digits:
@@ -75,17 +93,15 @@ impl HdrEncoder {
         }
     }
 
-    fn encode(&mut self, h: &Histogram<u64>) -> String {
+    fn encode(&mut self, h: &Histogram<u64>, dst: &mut Vec<u8>) {
         self.plain.clear();
         if self.v2.serialize(h, &mut self.plain).is_err() {
-            return String::new();
+            return;
         }
-        self.compress()
+        self.compress(dst)
     }
 
-    fn encode_values(&mut self, values: &[u64]) -> String {
-        let mut sorted = values.to_vec();
-        sorted.sort_unstable();
+    fn encode_sorted(&mut self, sorted: &[u64], dst: &mut Vec<u8>) {
         let highest = sorted.last().copied().unwrap_or(0).max(2);
         let p = &mut self.plain;
         p.clear();
@@ -116,7 +132,7 @@ impl HdrEncoder {
         }
         let len = (p.len() - header) as u32;
         p[4..8].copy_from_slice(&len.to_be_bytes());
-        self.compress()
+        self.compress(dst)
     }
 
     /// The V2 compressed form of `plain`: cookie, length, and `plain` as a zlib stream of
@@ -124,7 +140,7 @@ impl HdrEncoder {
     /// bytes, Adler-32). Any zlib level decodes to the same histogram (the `hdr` bytes were
     /// level 6 before issue 10: deflating took 40 % of a 1-minute-window replay, for 18 %
     /// smaller `hdr` fields).
-    fn compress(&mut self) -> String {
+    fn compress(&mut self, dst: &mut Vec<u8>) {
         let out = &mut self.out;
         out.clear();
         out.extend_from_slice(&V2_COMPRESSED_COOKIE.to_be_bytes());
@@ -144,7 +160,13 @@ impl HdrEncoder {
         out.extend_from_slice(&adler32(&self.plain).to_be_bytes());
         let len = (out.len() - 8) as u32;
         out[4..8].copy_from_slice(&len.to_be_bytes());
-        base64::engine::general_purpose::STANDARD.encode(&*out)
+        let start = dst.len();
+        let n = base64::encoded_len(out.len(), true).unwrap_or(0);
+        dst.resize(start + n, 0);
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(&*out, &mut dst[start..])
+            .unwrap_or(0);
+        dst.truncate(start + written);
     }
 }
 
@@ -218,7 +240,9 @@ mod tests {
         let mut e = HdrEncoder::new();
         for n in [0usize, 1, 5552, 65_535, 65_536, 200_003] {
             e.plain = (0..n).map(|i| (i * 7 % 251) as u8).collect();
-            let (cookie, plain) = unpack(&decoded(&e.compress()));
+            let mut out = Vec::new();
+            e.compress(&mut out);
+            let (cookie, plain) = unpack(&decoded(&String::from_utf8(out).unwrap()));
             assert_eq!(cookie, V2_COMPRESSED_COOKIE.to_be_bytes());
             assert_eq!(plain, e.plain, "{n}");
         }

@@ -5,8 +5,8 @@
 use serde_json::{json, Map, Value};
 
 use super::aggregate::{band_idx, Aggregate};
-use super::duration::DurationAgg;
-use super::hdr::{encode_hdr, encode_hdr_values};
+use super::duration::{DurationAgg, SMALL};
+use super::hdr::{encode_hdr, encode_hdr_values, write_hdr, write_hdr_sorted};
 use crate::kpi::Band;
 use crate::output::jsonw::Obj;
 
@@ -49,15 +49,25 @@ pub fn write_summary(d: &DurationAgg, out: &mut Vec<u8>) {
         o.float("min", d.min);
         o.float("max", d.max);
         o.float("mean", d.sum / d.count as f64);
-        if let Some([p50, p90, p99]) = d.percentiles([50, 90, 99]) {
+        // Small summaries: the kept values sorted once, for the percentiles and the `hdr`.
+        let mut buf = [0; SMALL];
+        let sorted = d.sorted_small(&mut buf);
+        if let Some([p50, p90, p99]) = d.percentiles_sorted(sorted, [50, 90, 99]) {
             o.float("p50", p50);
             o.float("p90", p90);
             o.float("p99", p99);
         }
+        // base64 needs no JSON escaping: written straight between the quotes.
+        let hdr = |o: &mut Obj<'_>, write: &dyn Fn(&mut Vec<u8>)| {
+            let out = o.key("hdr");
+            out.push(b'"');
+            write(out);
+            out.push(b'"');
+        };
         if let Some(h) = d.hist() {
-            o.str("hdr", &encode_hdr(h));
-        } else if !d.small().is_empty() {
-            o.str("hdr", &encode_hdr_values(d.small()));
+            hdr(&mut o, &|out| write_hdr(h, out));
+        } else if !sorted.is_empty() {
+            hdr(&mut o, &|out| write_hdr_sorted(sorted, out));
         }
     }
     o.end();

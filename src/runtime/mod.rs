@@ -304,6 +304,12 @@ pub fn run_pipeline_with(
     }
     drop(probe);
     let mut sink = Sink::new(k.client_config(), shutdown.clone())?;
+    sink.learn_topics(&[
+        k.output_topic.clone(),
+        k.deadletter_topic.clone(),
+        k.state_topic(),
+        k.parts_topic(),
+    ]);
     // Never block the poll loop on a full producer queue: pause the input instead.
     sink.set_backpressure(true);
     let pipe = Arc::new(Mutex::new(Pipeline::new(

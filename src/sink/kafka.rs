@@ -528,6 +528,12 @@ impl Sink {
         n
     }
 
+    /// Learns the metadata of the topics it will write, now and in every producer it creates
+    /// later ([`Producers::learn_topics`]).
+    pub fn learn_topics(&mut self, topics: &[String]) {
+        self.producers.learn_topics(topics);
+    }
+
     /// Waits until every record handed over so far is acknowledged, sending failed ones again,
     /// for at most `budget`. `true` when nothing is left unacknowledged.
     pub fn flush(&mut self, budget: Duration) -> bool {

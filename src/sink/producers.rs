@@ -74,24 +74,40 @@ pub(super) struct Producers {
     after: Option<BaseProducer<SinkContext>>,
     config: ClientConfig,
     shared: Arc<Shared>,
+    /// The topics it writes, whose metadata every producer fetches when it is created.
+    topics: Vec<String>,
 }
 
 impl Producers {
     /// The main producer (the other comes with the first record sent after its parts).
     pub(super) fn new(config: ClientConfig, shared: Arc<Shared>) -> Result<Producers> {
         Ok(Producers {
-            main: create(&config, &shared)?,
+            main: create(&config, &shared, &[])?,
             after: None,
             config,
             shared,
+            topics: Vec::new(),
         })
+    }
+
+    /// Fetches the metadata of `topics` (the ones the sink will write) into each producer
+    /// now, and into every producer created later: a first record to a topic then never waits
+    /// for a metadata request, which librdkafka sends to any broker — if that is the one not
+    /// answering (a group coordinator stuck in a rebalance), the first state-topic write of a
+    /// final checkpoint waited for it past `kafka.shutdown_timeout`.
+    pub(super) fn learn_topics(&mut self, topics: &[String]) {
+        self.topics = topics.to_vec();
+        learn(&self.main, &self.topics);
+        if let Some(p) = &self.after {
+            learn(p, &self.topics);
+        }
     }
 
     /// The producer for `w`. If the second producer cannot be created, the main one serves
     /// (order is kept either way; only latency differs).
     pub(super) fn get(&mut self, w: Which) -> &BaseProducer<SinkContext> {
         if w == Which::After && self.after.is_none() {
-            match create(&self.config, &self.shared) {
+            match create(&self.config, &self.shared, &self.topics) {
                 Ok(p) => self.after = Some(p),
                 Err(e) => {
                     if let Some(n) = self.shared.warn.allow() {
@@ -166,7 +182,7 @@ impl Producers {
         old.purge(PurgeConfig::default().queue().inflight());
         wait_acknowledged(&[old], Duration::from_secs(1));
         loop {
-            match create(&self.config, &self.shared) {
+            match create(&self.config, &self.shared, &self.topics) {
                 Ok(p) => {
                     // The old producer's drop serves what is left of its delivery reports.
                     match w {
@@ -188,10 +204,34 @@ impl Producers {
     }
 }
 
-fn create(config: &ClientConfig, shared: &Arc<Shared>) -> Result<BaseProducer<SinkContext>> {
-    config
+fn create(
+    config: &ClientConfig,
+    shared: &Arc<Shared>,
+    topics: &[String],
+) -> Result<BaseProducer<SinkContext>> {
+    let p = config
         .create_masked_with(SinkContext {
             shared: Arc::clone(shared),
         })
-        .context("cannot create the Kafka producer (check kafka.librdkafka settings)")
+        .context("cannot create the Kafka producer (check kafka.librdkafka settings)")?;
+    learn(&p, topics);
+    Ok(p)
+}
+
+/// How long a producer waits for its topics' metadata in all ([`Producers::learn_topics`]).
+const METADATA_WAIT: Duration = Duration::from_secs(10);
+
+/// Fetches the metadata of `topics` into producer `p`'s cache, for [`METADATA_WAIT`] at
+/// most; a failure is only a warning (the first record to that topic asks again).
+fn learn(p: &BaseProducer<SinkContext>, topics: &[String]) {
+    let deadline = Instant::now() + METADATA_WAIT;
+    for t in topics {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Err(e) = p.client().fetch_metadata(Some(t), left) {
+            tracing::warn!(
+                topic = %t,
+                "kafka producer: cannot fetch the topic's metadata ({e}); its first record will ask again"
+            );
+        }
+    }
 }

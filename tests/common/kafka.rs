@@ -343,7 +343,12 @@ impl Proc {
             .arg("--config")
             .arg(cfg_file)
             .args(args)
-            .env("CXSTREAM_LOG", "info")
+            // CXSTREAM_TEST_LOG (e.g. `info,cxstream::logs=trace` with
+            // CXSTREAM_KAFKA__LIBRDKAFKA__DEBUG set) for a post-mortem.
+            .env(
+                "CXSTREAM_LOG",
+                std::env::var("CXSTREAM_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)

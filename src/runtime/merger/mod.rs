@@ -96,6 +96,8 @@ impl Merger {
         let mut sink = Sink::new(cfg.kafka.client_config(), shutdown)?;
         sink.set_backpressure(true);
         let topic = cfg.kafka.parts_topic();
+        // Complete windows go to the output topic, marks to the parts topic.
+        sink.learn_topics(&[cfg.kafka.output_topic.clone(), topic.clone()]);
         let merge = Arc::new(Mutex::new(Merge {
             fingerprint: cfg.fingerprint(),
             cfg: Arc::clone(&cfg),

@@ -204,7 +204,15 @@ fn sigkilled_process_restarts_from_its_checkpoints() {
         let log = dir.path().join(format!("run{round}.log"));
         Proc::start(&cfg_file, &["run", "--until-end"], &log)
     };
-    let kills = runs_with_kills("sigkill", start, committed, 3, Duration::from_secs(120));
+    let total = lines.len() as i64;
+    let kills = runs_with_kills(
+        "sigkill",
+        start,
+        committed,
+        total,
+        3,
+        Duration::from_secs(120),
+    );
     assert!(kills >= 3, "at least three kills mid-run, got {kills}");
     let (out, dl) = read_all(&bs, &want, Duration::from_secs(60));
     check_against(&want, &out, &dl);

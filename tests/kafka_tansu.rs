@@ -207,7 +207,8 @@ fn scenario(python: &Path, tansu: &Path, name: &str, lines: Vec<Line>) {
         Proc::start(&cfg_file, &args, &log)
     };
     let committed = committed_sums(&broker.bootstrap, &group, PARTITIONS);
-    let kills = runs_with_kills(name, start, committed, 3, Duration::from_secs(300));
+    let total = ends.values().sum();
+    let kills = runs_with_kills(name, start, committed, total, 3, Duration::from_secs(300));
     eprintln!("{name}: {kills} kills ({:?})", t0.elapsed());
     assert!(
         kills >= 3,

@@ -704,46 +704,68 @@ pub fn committed_sum(bootstrap: &str, group: &str, n: i32) -> i64 {
 
 /// Slows a process down from outside, whatever it does and whichever broker it talks to: a
 /// thread stops it (SIGSTOP) for [`Throttle::OFF`] out of every [`Throttle::ON`] +
-/// [`Throttle::OFF`], so it runs a tenth of the time, like a process on a much slower machine.
-/// Dropping the throttle lets the process run on (SIGCONT). Drop it before killing or reaping
-/// the process (and check for an exit with [`exited`], which does not reap), so that no
-/// signal can reach a recycled pid.
+/// [`Throttle::OFF`], so it runs 6 % of the time, like a process on a much slower machine.
+/// Dropping the throttle lets the process run on (SIGCONT); [`Throttle::halt`] leaves it
+/// stopped, for a kill. End it before killing or reaping the process (and check for an exit
+/// with [`exited`], which does not reap), so that no signal can reach a recycled pid.
 pub struct Throttle {
+    pid: libc::pid_t,
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Throttle {
-    pub const ON: Duration = Duration::from_millis(5);
-    pub const OFF: Duration = Duration::from_millis(45);
+    pub const ON: Duration = Duration::from_millis(3);
+    pub const OFF: Duration = Duration::from_millis(47);
 
     pub fn start(pid: u32) -> Throttle {
         use std::sync::atomic::Ordering;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let pid = pid as libc::pid_t;
-        let thread = std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                // SAFETY: kill(2) with a pid and a signal number; no memory is shared.
-                unsafe { libc::kill(pid, libc::SIGSTOP) };
-                std::thread::sleep(Throttle::OFF);
-                unsafe { libc::kill(pid, libc::SIGCONT) };
-                std::thread::sleep(Throttle::ON);
+        let thread = std::thread::spawn(move || loop {
+            // SAFETY: kill(2) with a pid and a signal number; no memory is shared.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+            // Told to end: the process is left stopped.
+            if flag.load(Ordering::Relaxed) {
+                break;
             }
+            std::thread::sleep(Throttle::OFF);
+            if flag.load(Ordering::Relaxed) {
+                break;
+            }
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+            std::thread::sleep(Throttle::ON);
         });
         Throttle {
+            pid,
             stop,
             thread: Some(thread),
+        }
+    }
+
+    /// Ends the throttling with the process stopped, for a SIGKILL that it cannot run past.
+    pub fn halt(mut self) {
+        self.finish(false);
+    }
+
+    /// Ends the throttling; with `resume`, lets the process run on (SIGCONT).
+    fn finish(&mut self, resume: bool) {
+        let Some(t) = self.thread.take() else {
+            return;
+        };
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = t.join();
+        if resume {
+            // The pid is still the child's: it is reaped only after the throttle ends.
+            unsafe { libc::kill(self.pid, libc::SIGCONT) };
         }
     }
 }
 
 impl Drop for Throttle {
     fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.finish(true);
     }
 }
 
@@ -768,9 +790,12 @@ fn exited(child: &Child) -> bool {
 /// next one finish within `finish`; returns the kills, fewer than `wanted` when a run got
 /// through its input before a commit of its own was seen.
 ///
-/// Each kill comes a few varying ms after the test sees the group's committed offsets
-/// (`committed`, a sum) pass everything committed before this run started — so after a
-/// checkpoint of the run's own, at a point the test does not choose. The runs to be killed
+/// Kill `k` (from 0) comes a few varying ms after the test sees the group's committed offsets
+/// (`committed`, a sum) pass both everything committed before this run started and
+/// `total · (k + 1) / (wanted + 2)` — so after a checkpoint of the run's own, spread over the
+/// input (`total`: the sum of its end offsets) with two fifths left for the runs after the
+/// last kill (a throttled run still got ~20,000 events past its restore before the test saw
+/// its first commit), at a point the test does not choose. The runs to be killed
 /// are [`Throttle`]d: at full speed a restored run gets through tens of thousands of events
 /// between its start and the first commit the test can see (a CI run saw the first commit
 /// of 60,000 disordered events at 52,181 and the second at the end: two kills, not three).
@@ -779,6 +804,7 @@ pub fn runs_with_kills(
     label: &str,
     mut start: impl FnMut(usize) -> Proc,
     mut committed: impl FnMut() -> i64,
+    total: i64,
     wanted: usize,
     finish: Duration,
 ) -> usize {
@@ -795,9 +821,10 @@ pub fn runs_with_kills(
                     break; // finished before a commit of its own was seen
                 }
                 let c = committed();
-                if c > last {
+                let target = total * (kills as i64 + 1) / (wanted as i64 + 2);
+                if c > last && c >= target {
                     std::thread::sleep(Duration::from_millis(13 * round as u64 % 50));
-                    drop(throttle);
+                    throttle.halt();
                     p.kill();
                     seen = Some(c);
                     break;

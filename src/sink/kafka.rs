@@ -528,8 +528,8 @@ impl Sink {
         n
     }
 
-    /// Learns the metadata of the topics it will write, now and in every producer it creates
-    /// later ([`Producers::learn_topics`]).
+    /// Learns the metadata of the topics it will write, now and in a producer that replaces
+    /// one later ([`Producers::learn_topics`]).
     pub fn learn_topics(&mut self, topics: &[String]) {
         self.producers.learn_topics(topics);
     }

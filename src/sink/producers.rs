@@ -17,6 +17,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, Result};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseProducer, Producer, ProducerContext, PurgeConfig};
+
+use super::delivery::{Shared, SinkContext};
+use crate::config::CreateClient as _;
+use crate::shutdown::Shutdown;
+
 /// How long [`wait_acknowledged`] polls before it looks again.
 const FLUSH_POLL: Duration = Duration::from_millis(2);
 
@@ -50,15 +59,6 @@ pub fn wait_acknowledged<C: ProducerContext>(
     }
 }
 
-use anyhow::{Context as _, Result};
-use rdkafka::config::ClientConfig;
-use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseProducer, Producer, ProducerContext, PurgeConfig};
-
-use super::delivery::{Shared, SinkContext};
-use crate::config::CreateClient as _;
-use crate::shutdown::Shutdown;
-
 /// Which producer a record goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Which {
@@ -74,7 +74,7 @@ pub(super) struct Producers {
     after: Option<BaseProducer<SinkContext>>,
     config: ClientConfig,
     shared: Arc<Shared>,
-    /// The topics it writes, whose metadata every producer fetches when it is created.
+    /// The topics it writes, whose metadata the main producer and a replacement fetch.
     topics: Vec<String>,
 }
 
@@ -90,24 +90,23 @@ impl Producers {
         })
     }
 
-    /// Fetches the metadata of `topics` (the ones the sink will write) into each producer
-    /// now, and into every producer created later: a first record to a topic then never waits
-    /// for a metadata request, which librdkafka sends to any broker — if that is the one not
-    /// answering (a group coordinator stuck in a rebalance), the first state-topic write of a
-    /// final checkpoint waited for it past `kafka.shutdown_timeout`.
+    /// Fetches the metadata of `topics` (the ones the sink will write) into the main producer
+    /// now, and into one that replaces a producer later: a first record to a topic then never
+    /// waits for a metadata request, which librdkafka sends to any broker — if that is the one
+    /// not answering (a group coordinator stuck in a rebalance), the first state-topic write
+    /// of a final checkpoint waited for it past `kafka.shutdown_timeout`. The second producer
+    /// is not given them: it is created for its first record, whose metadata it asks for then
+    /// anyway, and its creation (in the poll loop) must not wait for the others'.
     pub(super) fn learn_topics(&mut self, topics: &[String]) {
         self.topics = topics.to_vec();
         learn(&self.main, &self.topics);
-        if let Some(p) = &self.after {
-            learn(p, &self.topics);
-        }
     }
 
     /// The producer for `w`. If the second producer cannot be created, the main one serves
     /// (order is kept either way; only latency differs).
     pub(super) fn get(&mut self, w: Which) -> &BaseProducer<SinkContext> {
         if w == Which::After && self.after.is_none() {
-            match create(&self.config, &self.shared, &self.topics) {
+            match create(&self.config, &self.shared, &[]) {
                 Ok(p) => self.after = Some(p),
                 Err(e) => {
                     if let Some(n) = self.shared.warn.allow() {

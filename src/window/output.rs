@@ -57,17 +57,15 @@ pub fn write_summary(d: &DurationAgg, out: &mut Vec<u8>) {
             o.float("p90", p90);
             o.float("p99", p99);
         }
-        // base64 needs no JSON escaping: written straight between the quotes.
-        let hdr = |o: &mut Obj<'_>, write: &dyn Fn(&mut Vec<u8>)| {
+        if d.hist().is_some() || !sorted.is_empty() {
+            // base64 needs no JSON escaping: written straight between the quotes.
             let out = o.key("hdr");
             out.push(b'"');
-            write(out);
+            match d.hist() {
+                Some(h) => write_hdr(h, out),
+                None => write_hdr_sorted(sorted, out),
+            }
             out.push(b'"');
-        };
-        if let Some(h) = d.hist() {
-            hdr(&mut o, &|out| write_hdr(h, out));
-        } else if !sorted.is_empty() {
-            hdr(&mut o, &|out| write_hdr_sorted(sorted, out));
         }
     }
     o.end();

@@ -22,6 +22,14 @@
 //! included: comparable with a `cxstream run` process's wall time); `span_s` from the first
 //! message to the last. Exit status 1 on an error (broker unreachable, no progress for
 //! `--timeout` seconds).
+//!
+//! **Live reference** (`--live TOPIC --duration S`): the same consumer, assigned every
+//! partition of TOPIC from its end, reads and parses for S seconds, and for each load probe
+//! (`{"load_probe": <ms>, …}`, written by `scripts/load.py live`) keeps the moment it got it
+//! minus the probe's send time: what this broker and machine take to hand an event to a
+//! consumer that does nothing with it, beside cxstream's probe → effect latency. Prints one
+//! line `[sent_ms, latency_ms]` per probe as it comes (so the run can be stopped at any
+//! time), and `{"events", "parse_errors"}` at the end of the duration.
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -44,8 +52,15 @@ struct Args {
     /// Where to stop: topic:partition=offset,... (the next offset after the last message,
     /// as `cxstream run --until-offsets` takes it). Every partition of the topic must be
     /// listed.
+    #[arg(long, required_unless_present = "live")]
+    until_offsets: Option<String>,
+    /// Live reference instead: read this topic from its end for --duration seconds and
+    /// time the load probes in it.
+    #[arg(long, requires = "duration", conflicts_with_all = ["until_offsets", "assign"])]
+    live: Option<String>,
+    /// Seconds to read with --live.
     #[arg(long)]
-    until_offsets: String,
+    duration: Option<f64>,
     /// Consumer group (default: a fresh one, so it starts from the beginning).
     #[arg(long)]
     group: Option<String>,
@@ -107,33 +122,11 @@ fn parse_until(s: &str) -> Result<BTreeMap<(String, i32), i64>> {
 fn main() -> Result<()> {
     let started = Instant::now();
     let args = Args::parse();
-    let ends = parse_until(&args.until_offsets)?;
-    let topics: Vec<String> = {
-        let mut t: Vec<String> = ends.keys().map(|(t, _)| t.clone()).collect();
-        t.dedup();
-        t
-    };
-    let group = args.group.clone().unwrap_or_else(|| {
-        format!(
-            "bare-consumer-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis())
-        )
-    });
-    let mut cc = ClientConfig::new();
-    cc.set("bootstrap.servers", &args.bootstrap)
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .set("auto.offset.reset", "earliest");
-    for kv in &args.set {
-        let Some((k, v)) = kv.split_once('=') else {
-            bail!("--set {kv}: expected name=value");
-        };
-        cc.set(k, v);
+    let consumer = consumer(&args)?;
+    if let (Some(topic), Some(secs)) = (&args.live, args.duration) {
+        return live(&consumer, topic, Duration::from_secs_f64(secs));
     }
-    let consumer: BaseConsumer = cc.create().context("cannot create the consumer")?;
+    let ends = parse_until(args.until_offsets.as_deref().unwrap_or_default())?;
     if args.assign {
         let mut tpl = TopicPartitionList::new();
         for (t, p) in ends.keys() {
@@ -142,8 +135,9 @@ fn main() -> Result<()> {
         }
         consumer.assign(&tpl).context("cannot assign")?;
     } else {
-        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&names).context("cannot subscribe")?;
+        let mut topics: Vec<&str> = ends.keys().map(|(t, _)| t.as_str()).collect();
+        topics.dedup();
+        consumer.subscribe(&topics).context("cannot subscribe")?;
     }
 
     // Partitions still to finish, with the next offset wanted.
@@ -207,6 +201,87 @@ fn main() -> Result<()> {
             "span_events_per_s": per(span),
             "checksum": checksum,
         })
+    );
+    Ok(())
+}
+
+/// The consumer both modes use: a fresh group unless `--group`, no commits, from the
+/// beginning where it has no offset, plus the `--set` properties.
+fn consumer(args: &Args) -> Result<BaseConsumer> {
+    let group = args.group.clone().unwrap_or_else(|| {
+        format!(
+            "bare-consumer-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+        )
+    });
+    let mut cc = ClientConfig::new();
+    cc.set("bootstrap.servers", &args.bootstrap)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest");
+    for kv in &args.set {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("--set {kv}: expected name=value");
+        };
+        cc.set(k, v);
+    }
+    cc.create().context("cannot create the consumer")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `--live`: every partition of `topic` from its end, for `dur`; each event parsed, each
+/// load probe timed from its send time (in its value) to the poll that returned it.
+fn live(consumer: &BaseConsumer, topic: &str, dur: Duration) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Probe {
+        load_probe: i64,
+    }
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .context("cannot read the topic's metadata")?;
+    let mut tpl = TopicPartitionList::new();
+    for t in md.topics() {
+        for p in t.partitions() {
+            tpl.add_partition_offset(topic, p.id(), Offset::End)
+                .context("assignment")?;
+        }
+    }
+    if tpl.count() == 0 {
+        bail!("topic {topic} has no partitions (does it exist?)");
+    }
+    consumer.assign(&tpl).context("cannot assign")?;
+    let until = Instant::now() + dur;
+    let (mut events, mut errors) = (0u64, 0u64);
+    while Instant::now() < until {
+        match consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(e)) => eprintln!("bare_consumer: {e} (transient; continuing)"),
+            Some(Ok(m)) => {
+                let got = now_ms();
+                let v = m.payload().unwrap_or_default();
+                events += 1;
+                if v.starts_with(br#"{"load_probe""#) {
+                    match serde_json::from_slice::<Probe>(v) {
+                        Ok(p) => println!("[{}, {}]", p.load_probe, got - p.load_probe),
+                        Err(_) => errors += 1,
+                    }
+                } else if serde_json::from_slice::<Event>(v).is_err() {
+                    errors += 1;
+                }
+            }
+        }
+    }
+    println!(
+        "{}",
+        serde_json::json!({"events": events, "parse_errors": errors})
     );
     Ok(())
 }

@@ -923,6 +923,15 @@ def live_bench(s, args):
         time.sleep(0.1)
     log(f"cxstream run ready (pid {proc.pid}); starting the generator at {rate:,.0f}/s "
         f"for {secs} s")
+    # The reference: a bare consumer of the input topic (same fetch wait as cxstream's
+    # default) timing the probes it receives; what the broker and machine take for one hop.
+    bare_log = os.path.join(s.runs_dir, "live-bare.log")
+    bare = None
+    if not args.no_bare:
+        bare = procutil.spawn([s.args.bare_binary, "--bootstrap", s.bootstrap, "--live", topic,
+                               "--duration", str(secs * 3 + 120),
+                               "--set", "fetch.wait.max.ms=20"], bare_log)
+        RUNNING["bare-live"] = bare
     probes = Probes(s.bootstrap, topic, dl, P)
     n = int(rate * secs)
     gen_log = os.path.join(s.runs_dir, "live-generate.log")
@@ -974,6 +983,15 @@ def live_bench(s, args):
     elapsed = time.monotonic() - t0
     metrics = get("/metrics")[1].decode("utf-8", "replace")
     probes.close()
+    bare_probes = []
+    if bare is not None:
+        procutil.stop_pid(bare.pid, timeout=10)
+        RUNNING.pop("bare-live", None)
+        with open(bare_log, "rb") as f:
+            for line in f:
+                if line.startswith(b"["):
+                    sent, lat = json.loads(line)
+                    bare_probes.append((sent, lat))
     procutil.stop_pid(proc.pid, timeout=60)
     RUNNING.pop("cxstream-live", None)
     facts = log_facts(run_log)
@@ -1045,6 +1063,9 @@ def live_bench(s, args):
         "broker_rss_mb": s.broker_rss_mb(),
         "probe_to_deadletter_createtime": dist(probe_ct),
         "probe_to_deadletter_received": dist(probe_rx),
+        # The same probes received by a bare consumer of the input topic (no processing).
+        "probe_to_bare_consumer": dist([lat for sent, lat in bare_probes if sent >= skip_ms])
+        if bare is not None else None,
         "probes_sent": probes.seq, "probes_back": len(probes.samples),
         # Every probe: ms after the generator started, latency to the dead letter's CreateTime.
         "probe_samples": [(a - gen_start_ms, b - a) for a, b, _ in probes.samples
@@ -1064,8 +1085,10 @@ def live_bench(s, args):
         if hist.get("count") else None,
         "checkpoints": facts.get("checkpoints"), "log": run_log, "config": cfg,
     }
+    ref = result["probe_to_bare_consumer"]
     log(f"live: probes p50/p99 {result['probe_to_deadletter_createtime']['p50_ms']}/"
-        f"{result['probe_to_deadletter_createtime']['p99_ms']} ms; windows p50/p99 "
+        f"{result['probe_to_deadletter_createtime']['p99_ms']} ms (bare consumer: "
+        f"{ref['p50_ms'] if ref else '-'}/{ref['p99_ms'] if ref else '-'}); windows p50/p99 "
         f"{result['window_complete_to_record']['p50_ms']}/"
         f"{result['window_complete_to_record']['p99_ms']} ms; breaches p50/p99 "
         f"{result['sla_due_passed_to_breach_record']['p50_ms']}/"
@@ -1149,6 +1172,9 @@ def summary_md(result):
                     lv["probe_to_deadletter_createtime"]),
                 row("probe sent → its dead letter received by a consumer",
                     lv["probe_to_deadletter_received"]),
+                *([row("reference: probe sent → received by a bare consumer of the input",
+                       lv["probe_to_bare_consumer"])] if lv.get("probe_to_bare_consumer")
+                  else []),
                 row("window complete → its kpi.window record (every group)",
                     lv["window_complete_to_record"]),
                 row("window complete → its kpi.window record (group {})",
@@ -1224,6 +1250,8 @@ def main():
                         help="generator's customer population (default 200000)")
     p_live.add_argument("--probe-every", type=float, default=0.5,
                         help="seconds between probes (one per partition; default 0.5)")
+    p_live.add_argument("--no-bare", action="store_true",
+                        help="skip the bare consumer that times the probes as a reference")
     p_live.add_argument("--warmup", type=float, default=5,
                         help="seconds after the generator starts left out of the figures "
                              "(default 5)")

@@ -117,7 +117,7 @@ pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str, trim_every: usize
                     advance_seq: 0,
                     written_at: 0,
                 };
-                let Some(ck) = e.begin_checkpoint(p, &meta) else {
+                let Some(mut ck) = e.begin_checkpoint(p, &meta) else {
                     continue;
                 };
                 let held = mem::heap().unwrap_or(0) as f64 - h0;
@@ -125,7 +125,7 @@ pub fn soak_shape(seconds: usize, rate: usize, cfg_text: &str, trim_every: usize
                 if held > largest {
                     (largest, largest_entities) = (held, entities);
                 }
-                for r in &ck.records {
+                for r in &ck.take_records() {
                     recs += 1;
                     keys += r.key.len();
                     values += r.value.as_ref().map_or(0, Vec::len);

@@ -196,12 +196,18 @@ pub(super) fn checkpoint(
         advance_seq: 0,
         written_at: 0,
     };
-    let Some(ck) = e.begin_checkpoint(p as i32, &meta) else {
+    let Some(mut ck) = e.begin_checkpoint(p as i32, &meta) else {
         return true;
     };
+    let records: Vec<StateRecord> = if matches!(step, Step::Abandon(_)) {
+        // Half of it taken: the other half is never encoded (an abandon with copies left).
+        let half = ck.records_left() / 2;
+        (0..half).filter_map(|_| ck.pop()).collect()
+    } else {
+        ck.take_records()
+    };
     trace(|| {
-        let keys: Vec<String> = ck
-            .records
+        let keys: Vec<String> = records
             .iter()
             .map(|r| format!("{:?}", Key::parse(&r.key)))
             .collect();
@@ -209,23 +215,22 @@ pub(super) fn checkpoint(
             "  partition {p} gen {} at position {}: {} records {keys:?}",
             ck.gen,
             next[p],
-            ck.records.len()
+            records.len()
         )
     });
     match step {
         Step::CrashMid(_, keep) => {
-            let k = keep.min(ck.records.len());
-            logs.logs[p].extend(ck.records[..k].iter().cloned());
+            let k = keep.min(records.len());
+            logs.logs[p].extend(records[..k].iter().cloned());
             false
         }
         Step::Abandon(_) => {
-            let half = ck.records.len() / 2;
-            logs.logs[p].extend(ck.records[..half].iter().cloned());
+            logs.logs[p].extend(records.iter().cloned());
             e.abandon_checkpoint(ck);
             true
         }
         _ => {
-            logs.logs[p].extend(ck.records.iter().cloned());
+            logs.logs[p].extend(records.iter().cloned());
             logs.logs[p].push(StateRecord {
                 key: Key::Manifest.bytes(),
                 value: Some(ck.manifest.encode()),

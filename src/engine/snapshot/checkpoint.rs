@@ -232,7 +232,9 @@ impl Partition {
         }
         // Tickets and customers changed: copied now, encoded as they are asked for.
         let mut tickets = Vec::with_capacity(shard.log.tickets.len());
-        for key in std::mem::take(&mut shard.log.tickets) {
+        let keys = std::mem::take(&mut shard.log.tickets);
+        for (i, &key) in keys.iter().enumerate() {
+            shard.tickets.prefetch_walk(&keys, i);
             let Some(tk) = shard.tickets.by_key_mut(key) else {
                 continue;
             };
@@ -240,7 +242,18 @@ impl Partition {
             tickets.push((key, tk.clone(), other(tk.ck.slot)));
         }
         let mut customers = Vec::with_capacity(shard.log.customers.len());
-        for key in std::mem::take(&mut shard.log.customers) {
+        let keys = std::mem::take(&mut shard.log.customers);
+        for (i, &key) in keys.iter().enumerate() {
+            shard.customers.prefetch_walk(&keys, i);
+            // Its after-sales state (boxed, copied below) once its slot is cached.
+            if let Some(a) = keys
+                .get(i + 4)
+                .and_then(|&k| shard.customers.find(k))
+                .and_then(|j| shard.customers.get(j))
+                .and_then(|c| c.after.as_deref())
+            {
+                crate::engine::slab::prefetch(a);
+            }
             let Some(c) = shard.customers.by_key_mut(key) else {
                 continue;
             };

@@ -30,7 +30,7 @@ pub(super) enum Written {
 /// few more): they are encoded one at a time as their records are asked for
 /// ([`Checkpoint::peek`], [`Checkpoint::pop`]), so the runtime spreads the encoding over its
 /// loop iterations instead of stopping the input for it (issue 10: at 20,000 events/s, the
-/// encoding of 100k changed entities at once held the loop for 100–600 ms every interval).
+/// encoding of ~100k changed entities at once held the loop for 79–674 ms every interval).
 /// The copies are the state at the cut whatever the engine does meanwhile.
 #[derive(Debug)]
 pub struct Checkpoint {

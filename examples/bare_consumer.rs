@@ -208,15 +208,10 @@ fn main() -> Result<()> {
 /// The consumer both modes use: a fresh group unless `--group`, no commits, from the
 /// beginning where it has no offset, plus the `--set` properties.
 fn consumer(args: &Args) -> Result<BaseConsumer> {
-    let group = args.group.clone().unwrap_or_else(|| {
-        format!(
-            "bare-consumer-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis())
-        )
-    });
+    let group = args
+        .group
+        .clone()
+        .unwrap_or_else(|| format!("bare-consumer-{}-{}", std::process::id(), now_ms()));
     let mut cc = ClientConfig::new();
     cc.set("bootstrap.servers", &args.bootstrap)
         .set("group.id", &group)

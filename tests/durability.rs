@@ -334,9 +334,9 @@ fn check(want: &[(String, String)], got: &[(String, String)]) -> Result<(), Stri
 
 /// A checkpoint is the cut of the moment it is taken even though its tickets and customers
 /// are encoded later, as the runtime takes their records in slices between input batches:
-/// records taken after more input was processed — input that changes, creates and evicts the
-/// same entities — are those of an engine that took them at once, and so is the manifest and
-/// what completing it tombstones.
+/// records taken after more input was processed — input that changes the same tickets and
+/// customers and creates new ones — are those of an engine that took them at once, and so is
+/// the manifest and what completing it tombstones.
 #[test]
 fn a_checkpoint_encoded_after_more_input_is_the_cut_it_was_taken_at() {
     let lines = input(11, 4_000, 1, 0);

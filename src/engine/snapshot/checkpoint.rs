@@ -100,28 +100,13 @@ impl Checkpoint {
 
     /// Encodes the next changed ticket or customer into `ready`.
     fn encode_next(&mut self) {
-        let gen = self.gen;
         if let Some((key, tk, slot)) = self.tickets.next() {
             let id = ticket_id(tk.customer(), tk.id());
-            let value = encode_ticket(&tk);
-            self.ready.extend(state::entity_version(
-                kind::TICKET,
-                slot,
-                &id,
-                gen,
-                Some(&value),
-            ));
+            self.push_version(kind::TICKET, &id, slot, &encode_ticket(&tk));
             self.written.push(Written::Ticket(key, id, slot));
         } else if let Some((key, c, slot)) = self.customers.next() {
             let id = c.key.as_bytes().to_vec();
-            let value = encode_customer(&c);
-            self.ready.extend(state::entity_version(
-                kind::CUSTOMER,
-                slot,
-                &id,
-                gen,
-                Some(&value),
-            ));
+            self.push_version(kind::CUSTOMER, &id, slot, &encode_customer(&c));
             self.written.push(Written::Customer(key, id, slot));
         }
         if self.tickets.len() == 0 && self.customers.len() == 0 {
@@ -129,6 +114,12 @@ impl Checkpoint {
             self.tickets = Vec::new().into_iter();
             self.customers = Vec::new().into_iter();
         }
+    }
+
+    /// Queues the records of an entity's new version.
+    fn push_version(&mut self, kind: u8, id: &[u8], slot: u8, value: &[u8]) {
+        self.ready
+            .extend(state::entity_version(kind, slot, id, self.gen, Some(value)));
     }
 }
 
